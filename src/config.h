@@ -1,0 +1,101 @@
+#ifndef REFTY_LEVER_CONFIG_H
+#define REFTY_LEVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The configuration file, parsed and validated into plain C data. Only
+ * config.c knows libconfig. */
+
+enum secret_source {
+	SECRET_NONE,
+	SECRET_INLINE,  /* api_key = "..." */
+	SECRET_FILE,    /* api_key_file = "path" */
+	SECRET_ENV,     /* api_key_env = "NAME" */
+	SECRET_COMMAND, /* api_key_command = "shell command" */
+};
+
+/** Where a secret comes from; never the secret itself except for SECRET_INLINE. */
+struct config_secret {
+	enum secret_source source;
+	char *ref;   /* the inline value, file path, variable name or command */
+	char *key;   /* the config key that set it, e.g. "lever.api_key_file" */
+	int line;    /* its line in the config file */
+};
+
+struct config_oauth {
+	bool enabled;
+	char *client_id;
+	struct config_secret client_secret;
+	char *auth_url;      /* default https://auth.lever.co */
+	int redirect_port;   /* default 8721 */
+};
+
+struct config_stage_link {
+	char *refty; /* Refty sequence stage id or name */
+	char *lever; /* Lever stage id or name */
+	int line;
+};
+
+struct config_rule {
+	char *name;
+	char **jobs; /* posting ids, exact titles, or "*" */
+	size_t n_jobs;
+	int jobs_line;
+	char *sequence; /* Refty sequence id or name */
+	int sequence_line;
+	struct config_stage_link *stages;
+	size_t n_stages;
+	char *language;
+	int language_line;
+	int line;
+};
+
+struct config {
+	char *path; /* the file it was read from */
+	struct {
+		char *url;
+		struct config_secret key;
+		struct config_oauth oauth;
+		bool confidential;
+		double requests_per_second;
+		int burst;
+		int max_in_flight;
+	} lever;
+	struct {
+		char *url;
+		struct config_secret key;
+		int max_in_flight;
+	} refty;
+	char *state;     /* database path, defaults applied */
+	long overlap;    /* seconds */
+	long max_actions;
+	struct config_rule *rules;
+	size_t n_rules;
+};
+
+/**
+ * Finds the configuration file: explicit (from -c) if not NULL, else
+ * $REFTY_LEVER_CONFIG, $XDG_CONFIG_HOME/refty-lever/config,
+ * ~/.config/refty-lever/config, /etc/refty-lever.conf. Returns a new string,
+ * or NULL (logged) when none exists.
+ */
+char *config_find(const char *explicit_path);
+
+/**
+ * Reads and validates path. Every problem is logged as "file:line: key:
+ * message"; all of them are reported before it returns NULL. Secrets are
+ * checked for availability (file readable, variable set, command succeeds)
+ * but not kept.
+ */
+struct config *config_load(const char *path);
+void config_destroy(struct config *cfg);
+
+/**
+ * Fetches a secret's value. Returns a new string, or NULL after logging an
+ * error that names the source (never the value). Trailing newlines are
+ * stripped.
+ */
+char *config_secret_read(const struct config *cfg, const struct config_secret *secret);
+
+#endif

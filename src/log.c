@@ -1,0 +1,171 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xalloc.h"
+
+static enum log_level current_level = LOG_INFO;
+static enum log_format current_format = LOG_FORMAT_TEXT;
+static char **secrets;
+static size_t n_secrets;
+
+static const char *level_names[] = {
+	[LOG_ERROR] = "error",
+	[LOG_WARN] = "warning",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+	[LOG_TRACE] = "trace",
+};
+
+void log_init(enum log_level level, enum log_format format)
+{
+	current_level = level;
+	current_format = format;
+}
+
+enum log_level log_get_level(void)
+{
+	return current_level;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level <= current_level;
+}
+
+void log_add_secret(const char *secret)
+{
+	if (!secret || strlen(secret) < 4) {
+		return;
+	}
+	for (size_t i = 0; i < n_secrets; i++) {
+		if (strcmp(secrets[i], secret) == 0) {
+			return;
+		}
+	}
+	secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
+	secrets[n_secrets++] = xstrdup(secret);
+}
+
+void log_finish(void)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		free(secrets[i]);
+	}
+	free(secrets);
+	secrets = NULL;
+	n_secrets = 0;
+}
+
+char *log_sanitize(const char *s)
+{
+	if (!s) {
+		return xstrdup("(null)");
+	}
+	char *out = xstrdup(s);
+	for (unsigned char *p = (unsigned char *)out; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		}
+	}
+	return out;
+}
+
+static void redact(struct strbuf *msg)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		const char *needle = secrets[i];
+		size_t nlen = strlen(needle);
+		char *hit;
+		while ((hit = strstr(msg->data, needle))) {
+			struct strbuf out;
+			strbuf_init(&out);
+			strbuf_append(&out, msg->data, (size_t)(hit - msg->data));
+			strbuf_puts(&out, "[redacted]");
+			strbuf_puts(&out, hit + nlen);
+			strbuf_finish(msg);
+			*msg = out;
+		}
+	}
+}
+
+static void json_escape(struct strbuf *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			strbuf_puts(out, "\\\"");
+			break;
+		case '\\':
+			strbuf_puts(out, "\\\\");
+			break;
+		case '\n':
+			strbuf_puts(out, "\\n");
+			break;
+		case '\t':
+			strbuf_puts(out, "\\t");
+			break;
+		default:
+			if (*p < 0x20) {
+				strbuf_printf(out, "\\u%04x", *p);
+			} else {
+				strbuf_append(out, (const char *)p, 1);
+			}
+		}
+	}
+}
+
+void log_msg(enum log_level level, const char *module, const char *fmt, ...)
+{
+	if (!log_enabled(level) || level < LOG_ERROR) {
+		return;
+	}
+	struct strbuf msg;
+	strbuf_init(&msg);
+	va_list ap;
+	va_start(ap, fmt);
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n >= 0) {
+		char *tmp = xmalloc((size_t)n + 1);
+		vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+		strbuf_puts(&msg, tmp);
+		free(tmp);
+	}
+	va_end(ap);
+	if (!msg.data) {
+		strbuf_puts(&msg, "");
+	}
+	redact(&msg);
+
+	struct strbuf line;
+	strbuf_init(&line);
+	if (current_format == LOG_FORMAT_JSON) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		strbuf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"", when,
+			ts.tv_nsec / 1000000, level_names[level]);
+		json_escape(&line, module);
+		strbuf_puts(&line, "\",\"message\":\"");
+		json_escape(&line, msg.data);
+		strbuf_puts(&line, "\"}\n");
+	} else if (level == LOG_INFO) {
+		strbuf_printf(&line, "refty-lever: %s\n", msg.data);
+	} else {
+		strbuf_printf(&line, "refty-lever: %s: %s\n", level_names[level], msg.data);
+	}
+	fputs(line.data, stderr);
+	fflush(stderr);
+	strbuf_finish(&line);
+	strbuf_finish(&msg);
+}

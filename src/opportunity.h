@@ -1,0 +1,75 @@
+#ifndef REFTY_LEVER_OPPORTUNITY_H
+#define REFTY_LEVER_OPPORTUNITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Plain data shared by the Lever client (which fills it), the snapshot (which
+ * stores a digest of it) and the pure diff and rules logic. No library types. */
+
+/** Times are milliseconds since the Unix epoch; OPP_TIME_NONE stands for null. */
+#define OPP_TIME_NONE INT64_MIN
+
+/** One entry of an opportunity into a stage: Lever's stageChanges element. */
+struct stage_entry {
+	char *stage_id;
+	int64_t at_ms;
+};
+
+/** An opportunity as Lever returned it, validated. */
+struct opportunity {
+	char *id;
+	char *name;            /* may be "" */
+	char **emails;         /* n_emails strings */
+	size_t n_emails;
+	char **phones;         /* phone values, n_phones strings */
+	size_t n_phones;
+	char *stage_id;        /* current stage, never NULL */
+	struct stage_entry *changes; /* stageChanges in Lever's order */
+	size_t n_changes;
+	bool has_changes;      /* false when Lever sent no stageChanges field */
+	char *posting_id;      /* NULL: no application, so no job */
+	bool archived;
+	bool confidential;
+	bool anonymized;
+	int64_t created_at;
+	int64_t updated_at;       /* OPP_TIME_NONE when null */
+	int64_t last_advanced_at; /* OPP_TIME_NONE when null */
+	char *profile_url;     /* urls.show, may be NULL */
+};
+
+/** Frees what o holds (not o itself) and zeroes it. Accepts a zeroed struct. */
+void opportunity_finish(struct opportunity *o);
+
+/** An element of /opportunities/deleted. */
+struct deleted_opportunity {
+	char *id;
+	int64_t deleted_at;
+};
+
+/**
+ * What the snapshot remembers of one opportunity: the state the last poll saw.
+ * Strings may be NULL where Lever had none.
+ */
+struct opportunity_state {
+	char *id;
+	char *posting_id;
+	char *stage_id;
+	int64_t seen_until_ms; /* newest stage-entry time already handled */
+	bool archived;
+	bool confidential;
+	bool anonymized;
+	char *name;
+	char *email;           /* first email */
+	char *phone;           /* first phone */
+	int64_t updated_at;
+};
+
+void opportunity_state_finish(struct opportunity_state *s);
+
+/** The first email/phone of o, or NULL. Borrowed from o. */
+const char *opportunity_email(const struct opportunity *o);
+const char *opportunity_phone(const struct opportunity *o);
+
+#endif
