@@ -5,7 +5,8 @@
 #include <stddef.h>
 
 /* The configuration file, parsed and validated into plain C data. Only
- * config.c knows libconfig. */
+ * config.c knows libconfig. Functions use the prefix conf_ because libconfig
+ * already owns config_init, config_destroy and friends. */
 
 enum secret_source {
 	SECRET_NONE,
@@ -80,7 +81,7 @@ struct config {
  * ~/.config/refty-lever/config, /etc/refty-lever.conf. Returns a new string,
  * or NULL (logged) when none exists.
  */
-char *config_find(const char *explicit_path);
+char *conf_find(const char *explicit_path);
 
 /**
  * Reads and validates path. Every problem is logged as "file:line: key:
@@ -88,14 +89,21 @@ char *config_find(const char *explicit_path);
  * checked for availability (file readable, variable set, command succeeds)
  * but not kept.
  */
-struct config *config_load(const char *path);
-void config_destroy(struct config *cfg);
+struct config *conf_load(const char *path);
+void conf_destroy(struct config *cfg);
+
+/**
+ * Reads every secret the configuration uses (the Lever API key or OAuth client
+ * secret, and the Refty API key), logging each one that is unavailable with
+ * its file:line. Returns true when all are readable. Used by 'check'.
+ */
+bool conf_check_secrets(const struct config *cfg);
 
 /**
  * Fetches a secret's value. Returns a new string, or NULL after logging an
  * error that names the source (never the value). Trailing newlines are
  * stripped.
  */
-char *config_secret_read(const struct config *cfg, const struct config_secret *secret);
+char *conf_secret_read(const struct config *cfg, const struct config_secret *secret);
 
 #endif

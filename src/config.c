@@ -1,0 +1,857 @@
+#define LOG_MODULE "config"
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+#define DEFAULT_LEVER_URL "https://api.lever.co/v1"
+#define DEFAULT_REFTY_URL "https://api.refty.co/v1"
+#define DEFAULT_AUTH_URL "https://auth.lever.co"
+#define SECRET_MAX_BYTES 65536
+
+/* Walks the libconfig tree, collecting every problem before giving up, so one
+ * run of 'check' shows the operator all of them. */
+struct ctx {
+	const char *path;
+	int errors;
+	bool insecure_file; /* readable by group or others */
+};
+
+static void report(struct ctx *c, int line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report(struct ctx *c, int line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s:%d: %s: %s", c->path, line, key, msg);
+	c->errors++;
+}
+
+static int line_of(const config_setting_t *s)
+{
+	while (s && config_setting_source_line(s) == 0) {
+		s = config_setting_parent(s);
+	}
+	return s ? (int)config_setting_source_line(s) : 0;
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a number";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_ARRAY:
+		return "an array";
+	case CONFIG_TYPE_LIST:
+		return "a list";
+	default:
+		return "nothing";
+	}
+}
+
+/* Joins a parent key and a child name into a dotted key, e.g. "lever.burst". */
+static char *key_join(const char *parent, const char *name)
+{
+	return parent && *parent ? xasprintf("%s.%s", parent, name) : xstrdup(name);
+}
+
+static bool known(const char *name, const char *const *keys)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		if (strcmp(name, keys[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Reports every member of group that is not in keys: a typo must never
+ * silently disable a setting. */
+static void check_unknown(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *const *keys)
+{
+	int n = config_setting_length(group);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		if (!name || known(name, keys)) {
+			continue;
+		}
+		char *key = key_join(prefix, name);
+		report(c, line_of(s), key, "unknown key");
+		free(key);
+	}
+}
+
+static const config_setting_t *member(const config_setting_t *group, const char *name)
+{
+	return group ? config_setting_get_member(group, name) : NULL;
+}
+
+static bool is_int(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static bool expect_type(struct ctx *c, const config_setting_t *s, const char *key, bool ok,
+	const char *want)
+{
+	if (!ok) {
+		report(c, line_of(s), key, "expected %s, got %s", want, type_name(config_setting_type(s)));
+	}
+	return ok;
+}
+
+/* Copies an optional string setting into *out (keeping the default when absent).
+ * Empty strings are refused: they are always a mistake here. */
+static void get_string(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, char **out, int *line)
+{
+	const config_setting_t *s = member(group, name);
+	if (!s) {
+		return;
+	}
+	char *key = key_join(prefix, name);
+	if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_STRING, "a string")) {
+		const char *v = config_setting_get_string(s);
+		if (!*v) {
+			report(c, line_of(s), key, "must not be empty");
+		} else {
+			free(*out);
+			*out = xstrdup(v);
+			if (line) {
+				*line = line_of(s);
+			}
+		}
+	}
+	free(key);
+}
+
+static void get_long(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, long min, long max, long *out)
+{
+	const config_setting_t *s = member(group, name);
+	if (!s) {
+		return;
+	}
+	char *key = key_join(prefix, name);
+	if (expect_type(c, s, key, is_int(s), "an integer")) {
+		long long v = config_setting_get_int64(s);
+		if (v < min || v > max) {
+			report(c, line_of(s), key, "must be between %ld and %ld, got %lld", min, max, v);
+		} else {
+			*out = (long)v;
+		}
+	}
+	free(key);
+}
+
+static void get_int(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, int min, int max, int *out)
+{
+	long v = *out;
+	get_long(c, group, prefix, name, min, max, &v);
+	*out = (int)v;
+}
+
+static void get_bool(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, bool *out)
+{
+	const config_setting_t *s = member(group, name);
+	if (!s) {
+		return;
+	}
+	char *key = key_join(prefix, name);
+	if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_BOOL, "a boolean (true or false)")) {
+		*out = config_setting_get_bool(s);
+	}
+	free(key);
+}
+
+static void get_rate(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, double *out)
+{
+	const config_setting_t *s = member(group, name);
+	if (!s) {
+		return;
+	}
+	char *key = key_join(prefix, name);
+	bool number = is_int(s) || config_setting_type(s) == CONFIG_TYPE_FLOAT;
+	if (expect_type(c, s, key, number, "a number")) {
+		double v = is_int(s) ? (double)config_setting_get_int64(s) : config_setting_get_float(s);
+		if (!(v > 0.0) || v > 1000.0 || !isfinite(v)) {
+			report(c, line_of(s), key, "must be greater than 0 and at most 1000, got %g", v);
+		} else {
+			*out = v;
+		}
+	}
+	free(key);
+}
+
+static void secret_finish(struct config_secret *s)
+{
+	free(s->ref);
+	free(s->key);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Reads one of the four secret sources named base, base_file, base_env and
+ * base_command from group. Exactly one may be set. */
+static void get_secret(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *base, struct config_secret *out)
+{
+	static const struct {
+		const char *suffix;
+		enum secret_source source;
+	} kinds[] = {
+		{"", SECRET_INLINE},
+		{"_file", SECRET_FILE},
+		{"_env", SECRET_ENV},
+		{"_command", SECRET_COMMAND},
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s%s", base, kinds[i].suffix);
+		char *value = NULL;
+		int line = 0;
+		get_string(c, group, prefix, name, &value, &line);
+		if (!value) {
+			continue;
+		}
+		char *key = key_join(prefix, name);
+		if (out->source != SECRET_NONE) {
+			report(c, line, key, "conflicts with '%s' (line %d): give exactly one secret source",
+				out->key, out->line);
+			free(value);
+			free(key);
+			continue;
+		}
+		out->source = kinds[i].source;
+		out->ref = value;
+		out->key = key;
+		out->line = line;
+		if (out->source == SECRET_INLINE && c->insecure_file) {
+			report(c, line, key,
+				"inline secret in a file readable by group or others: run 'chmod 600 %s' or "
+				"use %s_file, %s_env or %s_command",
+				c->path, base, base, base);
+		}
+	}
+}
+
+static void parse_oauth(struct ctx *c, const config_setting_t *s, struct config_oauth *o)
+{
+	static const char *const keys[] = {"client_id", "client_secret", "client_secret_file",
+		"client_secret_env", "client_secret_command", "auth_url", "redirect_port", NULL};
+	const char *prefix = "lever.oauth";
+	if (!expect_type(c, s, prefix, config_setting_is_group(s), "a group")) {
+		return;
+	}
+	o->enabled = true;
+	check_unknown(c, s, prefix, keys);
+	get_string(c, s, prefix, "client_id", &o->client_id, NULL);
+	if (!o->client_id) {
+		report(c, line_of(s), prefix, "missing 'client_id'");
+	}
+	get_secret(c, s, prefix, "client_secret", &o->client_secret);
+	if (o->client_secret.source == SECRET_NONE) {
+		report(c, line_of(s), prefix,
+			"missing client secret: set client_secret_file, client_secret_env, "
+			"client_secret_command or client_secret");
+	}
+	get_string(c, s, prefix, "auth_url", &o->auth_url, NULL);
+	get_int(c, s, prefix, "redirect_port", 1, 65535, &o->redirect_port);
+}
+
+static void check_url(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *url)
+{
+	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
+		return;
+	}
+	char *key = key_join(prefix, "url");
+	report(c, line_of(member(group, "url")), key, "expected an https:// URL, got '%s'", url);
+	free(key);
+}
+
+static void parse_lever(struct ctx *c, const config_setting_t *s, struct config *cfg)
+{
+	static const char *const keys[] = {"url", "api_key", "api_key_file", "api_key_env",
+		"api_key_command", "oauth", "confidential", "requests_per_second", "burst",
+		"max_in_flight", NULL};
+	if (!expect_type(c, s, "lever", config_setting_is_group(s), "a group")) {
+		return;
+	}
+	check_unknown(c, s, "lever", keys);
+	get_string(c, s, "lever", "url", &cfg->lever.url, NULL);
+	check_url(c, s, "lever", cfg->lever.url);
+	get_secret(c, s, "lever", "api_key", &cfg->lever.key);
+	const config_setting_t *oauth = member(s, "oauth");
+	if (oauth) {
+		parse_oauth(c, oauth, &cfg->lever.oauth);
+	}
+	if (cfg->lever.key.source != SECRET_NONE && cfg->lever.oauth.enabled) {
+		report(c, cfg->lever.key.line, cfg->lever.key.key,
+			"conflicts with 'lever.oauth' (line %d): use an API key or OAuth, not both",
+			line_of(oauth));
+	} else if (cfg->lever.key.source == SECRET_NONE && !cfg->lever.oauth.enabled) {
+		report(c, line_of(s), "lever",
+			"no credentials: set api_key_file, api_key_env, api_key_command, api_key or an "
+			"oauth group");
+	}
+	get_bool(c, s, "lever", "confidential", &cfg->lever.confidential);
+	get_rate(c, s, "lever", "requests_per_second", &cfg->lever.requests_per_second);
+	get_int(c, s, "lever", "burst", 1, 1000, &cfg->lever.burst);
+	get_int(c, s, "lever", "max_in_flight", 1, 64, &cfg->lever.max_in_flight);
+}
+
+static void parse_refty(struct ctx *c, const config_setting_t *s, struct config *cfg)
+{
+	static const char *const keys[] = {"url", "api_key", "api_key_file", "api_key_env",
+		"api_key_command", "max_in_flight", NULL};
+	if (!expect_type(c, s, "refty", config_setting_is_group(s), "a group")) {
+		return;
+	}
+	check_unknown(c, s, "refty", keys);
+	get_string(c, s, "refty", "url", &cfg->refty.url, NULL);
+	check_url(c, s, "refty", cfg->refty.url);
+	get_secret(c, s, "refty", "api_key", &cfg->refty.key);
+	if (cfg->refty.key.source == SECRET_NONE) {
+		report(c, line_of(s), "refty",
+			"no credentials: set api_key_file, api_key_env, api_key_command or api_key");
+	}
+	get_int(c, s, "refty", "max_in_flight", 1, 64, &cfg->refty.max_in_flight);
+}
+
+/* A required, non-empty string member of a rule. */
+static char *rule_string(struct ctx *c, const config_setting_t *rule, const char *prefix,
+	const char *name, int *line)
+{
+	char *v = NULL;
+	get_string(c, rule, prefix, name, &v, line);
+	if (!v && !member(rule, name)) {
+		report(c, line_of(rule), prefix, "missing '%s'", name);
+	}
+	return v;
+}
+
+static void parse_jobs(struct ctx *c, const config_setting_t *s, const char *prefix,
+	struct config_rule *r)
+{
+	char *key = key_join(prefix, "jobs");
+	r->jobs_line = line_of(s);
+	if (!expect_type(c, s, key,
+		    config_setting_is_array(s) || config_setting_is_list(s) ||
+			    config_setting_type(s) == CONFIG_TYPE_STRING,
+		    "an array of strings")) {
+		free(key);
+		return;
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		r->jobs = xcalloc(1, sizeof(*r->jobs));
+		r->jobs[r->n_jobs++] = xstrdup(config_setting_get_string(s));
+		free(key);
+		return;
+	}
+	int n = config_setting_length(s);
+	if (n == 0) {
+		report(c, line_of(s), key, "must name at least one job (a posting id, title, or \"*\")");
+	}
+	r->jobs = xcalloc((size_t)n, sizeof(*r->jobs));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING || !*config_setting_get_string(e)) {
+			report(c, line_of(e), key, "element %d: expected a non-empty string", i + 1);
+			continue;
+		}
+		r->jobs[r->n_jobs++] = xstrdup(config_setting_get_string(e));
+	}
+	free(key);
+}
+
+static void parse_stages(struct ctx *c, const config_setting_t *s, const char *prefix,
+	struct config_rule *r)
+{
+	static const char *const keys[] = {"refty", "lever", NULL};
+	char *key = key_join(prefix, "stages");
+	if (!expect_type(c, s, key, config_setting_is_list(s) || config_setting_is_group(s),
+		    "a list of { refty = \"...\"; lever = \"...\"; } groups")) {
+		free(key);
+		return;
+	}
+	bool single = config_setting_is_group(s);
+	int n = single ? 1 : config_setting_length(s);
+	r->stages = xcalloc((size_t)n, sizeof(*r->stages));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = single ? s : config_setting_get_elem(s, (unsigned)i);
+		char *ekey = xasprintf("%s[%d]", key, i);
+		if (!expect_type(c, e, ekey, config_setting_is_group(e),
+			    "a group { refty = \"...\"; lever = \"...\"; }")) {
+			free(ekey);
+			continue;
+		}
+		check_unknown(c, e, ekey, keys);
+		struct config_stage_link *l = &r->stages[r->n_stages];
+		l->line = line_of(e);
+		l->refty = rule_string(c, e, ekey, "refty", NULL);
+		l->lever = rule_string(c, e, ekey, "lever", NULL);
+		if (l->refty && l->lever) {
+			r->n_stages++;
+		} else {
+			free(l->refty);
+			free(l->lever);
+			memset(l, 0, sizeof(*l));
+		}
+		free(ekey);
+	}
+	free(key);
+}
+
+static void parse_rules(struct ctx *c, const config_setting_t *s, struct config *cfg)
+{
+	static const char *const keys[] = {"name", "jobs", "sequence", "stages", "language", NULL};
+	if (!expect_type(c, s, "rules", config_setting_is_list(s), "a list of rule groups ( {...}, {...} )")) {
+		return;
+	}
+	int n = config_setting_length(s);
+	cfg->rules = xcalloc((size_t)n, sizeof(*cfg->rules));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *prefix = xasprintf("rules[%d]", i);
+		if (!expect_type(c, e, prefix, config_setting_is_group(e), "a group")) {
+			free(prefix);
+			continue;
+		}
+		check_unknown(c, e, prefix, keys);
+		struct config_rule *r = &cfg->rules[cfg->n_rules++];
+		r->line = line_of(e);
+		r->name = rule_string(c, e, prefix, "name", NULL);
+		const config_setting_t *jobs = member(e, "jobs");
+		if (jobs) {
+			parse_jobs(c, jobs, prefix, r);
+		} else {
+			report(c, r->line, prefix, "missing 'jobs'");
+		}
+		r->sequence = rule_string(c, e, prefix, "sequence", &r->sequence_line);
+		const config_setting_t *stages = member(e, "stages");
+		if (stages) {
+			parse_stages(c, stages, prefix, r);
+		} else {
+			report(c, r->line, prefix, "missing 'stages' (use stages = (); to only enrol candidates)");
+		}
+		r->language = rule_string(c, e, prefix, "language", &r->language_line);
+		free(prefix);
+	}
+	if (n == 0) {
+		report(c, line_of(s), "rules", "no rules: nothing would ever be sent");
+	}
+}
+
+static char *default_state_path(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	if (xdg && *xdg == '/') {
+		return xasprintf("%s/refty-lever/state.db", xdg);
+	}
+	const char *home = getenv("HOME");
+	if (home && *home) {
+		return xasprintf("%s/.local/state/refty-lever/state.db", home);
+	}
+	return xstrdup("/var/lib/refty-lever/state.db");
+}
+
+/* Relative paths in the file are taken relative to the file's directory, so
+ * the same config works from cron and from a shell. */
+static char *resolve_path(const char *config_path, const char *p)
+{
+	if (p[0] == '/') {
+		return xstrdup(p);
+	}
+	const char *slash = strrchr(config_path, '/');
+	if (!slash) {
+		return xstrdup(p);
+	}
+	return xasprintf("%.*s/%s", (int)(slash - config_path), config_path, p);
+}
+
+static void parse_root(struct ctx *c, const config_setting_t *root, struct config *cfg)
+{
+	static const char *const keys[] = {"lever", "refty", "state", "overlap", "max_actions", "rules",
+		NULL};
+	check_unknown(c, root, "", keys);
+	const config_setting_t *s = member(root, "lever");
+	if (s) {
+		parse_lever(c, s, cfg);
+	} else {
+		report(c, 1, "lever", "missing group 'lever'");
+	}
+	s = member(root, "refty");
+	if (s) {
+		parse_refty(c, s, cfg);
+	} else {
+		report(c, 1, "refty", "missing group 'refty'");
+	}
+	char *state = NULL;
+	get_string(c, root, "", "state", &state, NULL);
+	if (state) {
+		cfg->state = resolve_path(c->path, state);
+		free(state);
+	}
+	get_long(c, root, "", "overlap", 0, 7L * 24 * 3600, &cfg->overlap);
+	get_long(c, root, "", "max_actions", 0, 100000000L, &cfg->max_actions);
+	s = member(root, "rules");
+	if (s) {
+		parse_rules(c, s, cfg);
+	} else {
+		report(c, 1, "rules", "missing list 'rules'");
+	}
+	if (cfg->lever.key.source == SECRET_FILE) {
+		char *p = resolve_path(c->path, cfg->lever.key.ref);
+		free(cfg->lever.key.ref);
+		cfg->lever.key.ref = p;
+	}
+	if (cfg->refty.key.source == SECRET_FILE) {
+		char *p = resolve_path(c->path, cfg->refty.key.ref);
+		free(cfg->refty.key.ref);
+		cfg->refty.key.ref = p;
+	}
+	if (cfg->lever.oauth.client_secret.source == SECRET_FILE) {
+		struct config_secret *cs = &cfg->lever.oauth.client_secret;
+		char *p = resolve_path(c->path, cs->ref);
+		free(cs->ref);
+		cs->ref = p;
+	}
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->lever.url = xstrdup(DEFAULT_LEVER_URL);
+	cfg->lever.requests_per_second = 10.0;
+	cfg->lever.burst = 10;
+	cfg->lever.max_in_flight = 8;
+	cfg->lever.oauth.auth_url = xstrdup(DEFAULT_AUTH_URL);
+	cfg->lever.oauth.redirect_port = 8721;
+	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);
+	cfg->refty.max_in_flight = 8;
+	cfg->overlap = 300;
+	cfg->max_actions = 500;
+}
+
+static void strip_trailing_slash(char *url)
+{
+	size_t n = strlen(url);
+	while (n > 0 && url[n - 1] == '/') {
+		url[--n] = '\0';
+	}
+}
+
+struct config *conf_load(const char *path)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = xstrdup(path);
+	set_defaults(cfg);
+
+	struct ctx c = {.path = path};
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		log_error("cannot read config file '%s': %s", path, strerror(errno));
+		conf_destroy(cfg);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("cannot read config file '%s': not a regular file", path);
+		conf_destroy(cfg);
+		return NULL;
+	}
+	c.insecure_file = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+
+	config_t lc;
+	config_init(&lc);
+	if (!config_read_file(&lc, path)) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+			log_error("cannot read config file '%s': %s", path, strerror(errno));
+		} else {
+			const char *file = config_error_file(&lc);
+			log_error("%s:%d: syntax: %s", file ? file : path, config_error_line(&lc),
+				config_error_text(&lc));
+		}
+		config_destroy(&lc);
+		conf_destroy(cfg);
+		return NULL;
+	}
+	parse_root(&c, config_root_setting(&lc), cfg);
+	config_destroy(&lc);
+
+	if (c.errors) {
+		log_error("'%s': %d error%s in configuration", path, c.errors, c.errors == 1 ? "" : "s");
+		conf_destroy(cfg);
+		return NULL;
+	}
+	if (!cfg->state) {
+		cfg->state = default_state_path();
+	}
+	strip_trailing_slash(cfg->lever.url);
+	strip_trailing_slash(cfg->refty.url);
+	strip_trailing_slash(cfg->lever.oauth.auth_url);
+	return cfg;
+}
+
+void conf_destroy(struct config *cfg)
+{
+	if (!cfg) {
+		return;
+	}
+	free(cfg->path);
+	free(cfg->lever.url);
+	secret_finish(&cfg->lever.key);
+	free(cfg->lever.oauth.client_id);
+	secret_finish(&cfg->lever.oauth.client_secret);
+	free(cfg->lever.oauth.auth_url);
+	free(cfg->refty.url);
+	secret_finish(&cfg->refty.key);
+	free(cfg->state);
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		struct config_rule *r = &cfg->rules[i];
+		free(r->name);
+		for (size_t j = 0; j < r->n_jobs; j++) {
+			free(r->jobs[j]);
+		}
+		free(r->jobs);
+		free(r->sequence);
+		for (size_t j = 0; j < r->n_stages; j++) {
+			free(r->stages[j].refty);
+			free(r->stages[j].lever);
+		}
+		free(r->stages);
+		free(r->language);
+	}
+	free(cfg->rules);
+	free(cfg);
+}
+
+char *conf_find(const char *explicit_path)
+{
+	if (explicit_path) {
+		return xstrdup(explicit_path);
+	}
+	const char *env = getenv("REFTY_LEVER_CONFIG");
+	if (env && *env) {
+		return xstrdup(env);
+	}
+	char *candidates[3] = {NULL, NULL, NULL};
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	size_t n = 0;
+	if (xdg && *xdg == '/') {
+		candidates[n++] = xasprintf("%s/refty-lever/config", xdg);
+	} else if (home && *home) {
+		candidates[n++] = xasprintf("%s/.config/refty-lever/config", home);
+	}
+	candidates[n++] = xstrdup("/etc/refty-lever.conf");
+	char *found = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!found && access(candidates[i], F_OK) == 0) {
+			found = candidates[i];
+		} else {
+			free(candidates[i]);
+		}
+	}
+	if (!found) {
+		log_error("no configuration file: pass -c FILE, set REFTY_LEVER_CONFIG, or create "
+			  "'%s/refty-lever/config' or '/etc/refty-lever.conf'",
+			xdg && *xdg == '/' ? xdg : "~/.config");
+	}
+	return found;
+}
+
+static char *strip_newlines(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
+		s[--n] = '\0';
+	}
+	return s;
+}
+
+static char *read_secret_file(const struct config *cfg, const struct config_secret *s)
+{
+	FILE *f = fopen(s->ref, "r");
+	if (!f) {
+		log_error("%s:%d: %s: cannot read secret file '%s': %s", cfg->path, s->line, s->key,
+			s->ref, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH)) {
+		log_warn("%s:%d: %s: secret file '%s' is readable by others: run 'chmod 600 %s'",
+			cfg->path, s->line, s->key, s->ref, s->ref);
+	}
+	struct strbuf sb;
+	strbuf_init(&sb);
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len <= SECRET_MAX_BYTES) {
+		strbuf_append(&sb, buf, n);
+	}
+	bool err = ferror(f);
+	fclose(f);
+	if (err || sb.len > SECRET_MAX_BYTES) {
+		log_error("%s:%d: %s: cannot read secret file '%s': %s", cfg->path, s->line, s->key,
+			s->ref, err ? "read error" : "file too large");
+		strbuf_finish(&sb);
+		return NULL;
+	}
+	return strip_newlines(strbuf_steal(&sb));
+}
+
+/* Runs the command through /bin/sh with stdout captured; its stderr passes
+ * through so the operator sees why a password manager refused. */
+static char *run_secret_command(const struct config *cfg, const struct config_secret *s)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		log_error("%s:%d: %s: cannot run secret command: %s", cfg->path, s->line, s->key,
+			strerror(errno));
+		return NULL;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("%s:%d: %s: cannot run secret command: %s", cfg->path, s->line, s->key,
+			strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (dup2(fds[1], STDOUT_FILENO) < 0) {
+			_exit(127);
+		}
+		close(fds[1]);
+		execl("/bin/sh", "sh", "-c", s->ref, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+		if (sb.len <= SECRET_MAX_BYTES) {
+			strbuf_append(&sb, buf, (size_t)n);
+		}
+	}
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_error("%s:%d: %s: secret command failed (%s %d): check that '%s' works in this "
+			  "environment",
+			cfg->path, s->line, s->key, WIFEXITED(status) ? "exit status" : "signal",
+			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), s->ref);
+		strbuf_finish(&sb);
+		return NULL;
+	}
+	char *v = strip_newlines(strbuf_steal(&sb));
+	if (!*v) {
+		log_error("%s:%d: %s: secret command '%s' printed nothing", cfg->path, s->line, s->key,
+			s->ref);
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
+{
+	char *v = NULL;
+	switch (s->source) {
+	case SECRET_NONE:
+		log_error("%s: no secret configured", cfg->path);
+		return NULL;
+	case SECRET_INLINE:
+		v = xstrdup(s->ref);
+		break;
+	case SECRET_FILE:
+		v = read_secret_file(cfg, s);
+		if (v && !*v) {
+			log_error("%s:%d: %s: secret file '%s' is empty", cfg->path, s->line, s->key, s->ref);
+			free(v);
+			v = NULL;
+		}
+		break;
+	case SECRET_ENV: {
+		const char *e = getenv(s->ref);
+		if (!e || !*e) {
+			log_error("%s:%d: %s: environment variable '%s' is not set", cfg->path, s->line,
+				s->key, s->ref);
+			return NULL;
+		}
+		v = strip_newlines(xstrdup(e));
+		break;
+	}
+	case SECRET_COMMAND:
+		v = run_secret_command(cfg, s);
+		break;
+	}
+	if (v) {
+		log_add_secret(v);
+	}
+	return v;
+}
+
+static bool check_one(const struct config *cfg, const struct config_secret *s)
+{
+	char *v = conf_secret_read(cfg, s);
+	if (!v) {
+		return false;
+	}
+	memset(v, 0, strlen(v));
+	free(v);
+	return true;
+}
+
+bool conf_check_secrets(const struct config *cfg)
+{
+	bool ok = true;
+	if (cfg->lever.oauth.enabled) {
+		ok = check_one(cfg, &cfg->lever.oauth.client_secret) && ok;
+	} else {
+		ok = check_one(cfg, &cfg->lever.key) && ok;
+	}
+	ok = check_one(cfg, &cfg->refty.key) && ok;
+	return ok;
+}

@@ -1,0 +1,1213 @@
+#define LOG_MODULE "state"
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+/* Ordered migrations: index i brings user_version from i to i + 1. Never edit
+ * a released step; append a new one. */
+static const char *const migrations[] = {
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE opportunities ("
+	"  id TEXT PRIMARY KEY,"
+	"  posting_id TEXT,"
+	"  stage_id TEXT NOT NULL,"
+	"  seen_until_ms INTEGER NOT NULL,"
+	"  archived INTEGER NOT NULL,"
+	"  confidential INTEGER NOT NULL,"
+	"  anonymized INTEGER NOT NULL,"
+	"  name TEXT,"
+	"  email TEXT,"
+	"  phone TEXT,"
+	"  updated_at INTEGER,"
+	"  last_run INTEGER"
+	") WITHOUT ROWID;"
+	"CREATE TABLE actions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key TEXT NOT NULL UNIQUE,"
+	"  kind TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  opportunity_id TEXT NOT NULL,"
+	"  rule TEXT,"
+	"  sequence_id TEXT,"
+	"  refty_stage_id TEXT,"
+	"  refty_stage_name TEXT,"
+	"  lever_stage_id TEXT,"
+	"  entry_at_ms INTEGER,"
+	"  origin TEXT NOT NULL,"
+	"  reason TEXT,"
+	"  last_error TEXT,"
+	"  refty_id TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  run_id INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX actions_by_state ON actions (state, id);"
+	"CREATE INDEX actions_by_opportunity ON actions (opportunity_id, id);"
+	"CREATE TABLE enrolments ("
+	"  opportunity_id TEXT NOT NULL,"
+	"  sequence_id TEXT NOT NULL,"
+	"  refty_id TEXT,"
+	"  name TEXT,"
+	"  email TEXT,"
+	"  phone TEXT,"
+	"  PRIMARY KEY (opportunity_id, sequence_id)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE runs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  command TEXT NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  finished_at INTEGER NOT NULL DEFAULT 0,"
+	"  poll_started_ms INTEGER NOT NULL DEFAULT 0,"
+	"  exit_code INTEGER NOT NULL DEFAULT -1,"
+	"  dry_run INTEGER NOT NULL DEFAULT 0,"
+	"  seen INTEGER NOT NULL DEFAULT 0,"
+	"  changed INTEGER NOT NULL DEFAULT 0,"
+	"  enrolled INTEGER NOT NULL DEFAULT 0,"
+	"  sent INTEGER NOT NULL DEFAULT 0,"
+	"  waiting INTEGER NOT NULL DEFAULT 0,"
+	"  skipped INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0,"
+	"  message TEXT"
+	");"
+	"CREATE TABLE names ("
+	"  kind TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  parent TEXT,"
+	"  extra TEXT,"
+	"  position INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (kind, id)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE names_fetched ("
+	"  kind TEXT PRIMARY KEY,"
+	"  fetched_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE oauth_tokens ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  access_token TEXT NOT NULL,"
+	"  refresh_token TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL,"
+	"  account TEXT,"
+	"  scope TEXT,"
+	"  updated_at INTEGER NOT NULL"
+	");",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+	ST_OPP_GET,
+	ST_OPP_PUT,
+	ST_ACTION_INSERT,
+	ST_ACTION_KEY,
+	ST_ACTION_UPDATE,
+	ST_ENROL_GET,
+	ST_ENROL_PUT,
+	ST_COUNT,
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_OPP_GET] = "SELECT posting_id, stage_id, seen_until_ms, archived, confidential, anonymized,"
+		       " name, email, phone, updated_at FROM opportunities WHERE id = ?1",
+	[ST_OPP_PUT] = "INSERT INTO opportunities (id, posting_id, stage_id, seen_until_ms, archived,"
+		       " confidential, anonymized, name, email, phone, updated_at, last_run)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+		       " ON CONFLICT (id) DO UPDATE SET posting_id = ?2, stage_id = ?3,"
+		       " seen_until_ms = ?4, archived = ?5, confidential = ?6, anonymized = ?7,"
+		       " name = ?8, email = ?9, phone = ?10, updated_at = ?11, last_run = ?12",
+	[ST_ACTION_INSERT] = "INSERT INTO actions (key, kind, state, opportunity_id, rule, sequence_id,"
+			     " refty_stage_id, refty_stage_name, lever_stage_id, entry_at_ms, origin,"
+			     " reason, last_error, refty_id, attempts, run_id, created_at, updated_at)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0,"
+			     " ?15, ?16, ?16) ON CONFLICT (key) DO NOTHING",
+	[ST_ACTION_KEY] = "SELECT id FROM actions WHERE key = ?1",
+	[ST_ACTION_UPDATE] = "UPDATE actions SET state = ?2, last_error = ?3,"
+			     " refty_id = coalesce(?4, refty_id), attempts = attempts + ?5,"
+			     " updated_at = ?6 WHERE id = ?1",
+	[ST_ENROL_GET] = "SELECT refty_id, name, email, phone FROM enrolments"
+			 " WHERE opportunity_id = ?1 AND sequence_id = ?2",
+	[ST_ENROL_PUT] = "INSERT INTO enrolments (opportunity_id, sequence_id, refty_id, name, email,"
+			 " phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (opportunity_id,"
+			 " sequence_id) DO UPDATE SET refty_id = coalesce(?3, refty_id), name = ?4,"
+			 " email = ?5, phone = ?6",
+};
+
+struct snapshot {
+	sqlite3 *db;
+	char *path;
+	bool read_only;
+	bool in_tx;
+	sqlite3_stmt *stmts[ST_COUNT];
+};
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool db_error(struct snapshot *snap, const char *what)
+{
+	log_error("%s in '%s': %s", what, snap->path, sqlite3_errmsg(snap->db));
+	return false;
+}
+
+static bool exec(struct snapshot *snap, const char *sql, const char *what)
+{
+	char *err = NULL;
+	if (sqlite3_exec(snap->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_error("%s in '%s': %s", what, snap->path, err ? err : sqlite3_errmsg(snap->db));
+		sqlite3_free(err);
+		return false;
+	}
+	return true;
+}
+
+/* Returns a cached prepared statement, reset and with bindings cleared. */
+static sqlite3_stmt *stmt(struct snapshot *snap, enum stmt_id id)
+{
+	sqlite3_stmt *s = snap->stmts[id];
+	if (!s) {
+		if (sqlite3_prepare_v3(snap->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+			SQLITE_OK) {
+			db_error(snap, "cannot prepare statement");
+			return NULL;
+		}
+		snap->stmts[id] = s;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static sqlite3_stmt *prepare(struct snapshot *snap, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(snap->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		db_error(snap, "cannot prepare statement");
+		return NULL;
+	}
+	return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) {
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(s, i);
+	}
+}
+
+static void bind_time(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v == OPP_TIME_NONE) {
+		sqlite3_bind_null(s, i);
+	} else {
+		sqlite3_bind_int64(s, i, v);
+	}
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+	return v ? xstrdup((const char *)v) : NULL;
+}
+
+static int64_t col_time(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? OPP_TIME_NONE : sqlite3_column_int64(s, i);
+}
+
+/* Creates each missing directory of path's parent with mode 0700. */
+static bool make_parent_dirs(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir) {
+		free(dir);
+		return true;
+	}
+	*slash = '\0';
+	for (char *p = dir + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+			*p = '\0';
+			if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+				log_error("cannot create directory '%s': %s", dir, strerror(errno));
+				free(dir);
+				return false;
+			}
+			*p = saved;
+			if (saved == '\0') {
+				break;
+			}
+		}
+	}
+	free(dir);
+	return true;
+}
+
+static bool migrate(struct snapshot *snap)
+{
+	int version = snapshot_user_version(snap);
+	if (version < 0) {
+		return false;
+	}
+	if (version > SCHEMA_VERSION) {
+		log_error("database '%s' has schema version %d, newer than this refty-lever (%d): "
+			  "upgrade refty-lever",
+			snap->path, version, SCHEMA_VERSION);
+		return false;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		if (!exec(snap, "BEGIN IMMEDIATE", "cannot start migration")) {
+			return false;
+		}
+		char *bump = xasprintf("PRAGMA user_version = %d", v + 1);
+		bool ok = exec(snap, migrations[v], "cannot migrate database") &&
+			  exec(snap, bump, "cannot migrate database") &&
+			  exec(snap, "COMMIT", "cannot commit migration");
+		free(bump);
+		if (!ok) {
+			exec(snap, "ROLLBACK", "cannot roll back migration");
+			return false;
+		}
+		log_debug("migrated '%s' to schema version %d", snap->path, v + 1);
+	}
+	return true;
+}
+
+static struct snapshot *open_memory(const char *path)
+{
+	// A dry run before the first real run still shows a plan: an empty,
+	// private, in-memory database stands in for the missing file.
+	struct snapshot *snap = xcalloc(1, sizeof(*snap));
+	snap->path = xstrdup(path);
+	if (sqlite3_open_v2(":memory:", &snap->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+			SQLITE_OK ||
+		!migrate(snap)) {
+		log_error("cannot create an in-memory database");
+		snapshot_close(snap);
+		return NULL;
+	}
+	snap->read_only = true;
+	return snap;
+}
+
+struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
+{
+	if (mode == SNAPSHOT_READ_ONLY && access(path, F_OK) != 0) {
+		log_debug("no database at '%s' yet: reading as empty", path);
+		return open_memory(path);
+	}
+	if (mode == SNAPSHOT_READ_WRITE && !make_parent_dirs(path)) {
+		return NULL;
+	}
+	if (mode == SNAPSHOT_READ_WRITE) {
+		// Create the file ourselves so that it is 0600 from its first byte.
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			log_error("cannot open database '%s': %s", path, strerror(errno));
+			return NULL;
+		}
+		close(fd);
+	}
+	struct snapshot *snap = xcalloc(1, sizeof(*snap));
+	snap->path = xstrdup(path);
+	snap->read_only = mode == SNAPSHOT_READ_ONLY;
+	int flags = snap->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (sqlite3_open_v2(path, &snap->db, flags, NULL) != SQLITE_OK) {
+		log_error("cannot open database '%s': %s", path,
+			snap->db ? sqlite3_errmsg(snap->db) : "out of memory");
+		snapshot_close(snap);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(snap->db, 1);
+	sqlite3_busy_timeout(snap->db, 5000);
+	bool ok = true;
+	if (!snap->read_only) {
+		ok = exec(snap, "PRAGMA journal_mode = WAL", "cannot enable WAL") &&
+		     exec(snap, "PRAGMA synchronous = FULL", "cannot set synchronous mode") &&
+		     exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") && migrate(snap);
+	} else {
+		int v = snapshot_user_version(snap);
+		if (v < 0) {
+			ok = false;
+		} else if (v != SCHEMA_VERSION) {
+			log_error("database '%s' has schema version %d, this refty-lever needs %d: run a "
+				  "normal (not dry) command once to migrate it",
+				path, v, SCHEMA_VERSION);
+			ok = false;
+		}
+	}
+	if (!ok) {
+		snapshot_close(snap);
+		return NULL;
+	}
+	return snap;
+}
+
+void snapshot_close(struct snapshot *snap)
+{
+	if (!snap) {
+		return;
+	}
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(snap->stmts[i]);
+	}
+	if (snap->db) {
+		sqlite3_close(snap->db);
+	}
+	free(snap->path);
+	free(snap);
+}
+
+int snapshot_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+int snapshot_user_version(struct snapshot *snap)
+{
+	sqlite3_stmt *s = prepare(snap, "PRAGMA user_version");
+	if (!s) {
+		return -1;
+	}
+	int v = -1;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		v = sqlite3_column_int(s, 0);
+	} else {
+		db_error(snap, "cannot read schema version");
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+const char *snapshot_path(const struct snapshot *snap)
+{
+	return snap->path;
+}
+
+bool snapshot_is_read_only(const struct snapshot *snap)
+{
+	return snap->read_only;
+}
+
+bool snapshot_begin(struct snapshot *snap)
+{
+	if (!exec(snap, "BEGIN IMMEDIATE", "cannot start transaction")) {
+		return false;
+	}
+	snap->in_tx = true;
+	return true;
+}
+
+bool snapshot_commit(struct snapshot *snap)
+{
+	if (!exec(snap, "COMMIT", "cannot commit")) {
+		return false;
+	}
+	snap->in_tx = false;
+	return true;
+}
+
+void snapshot_rollback(struct snapshot *snap)
+{
+	if (snap->in_tx) {
+		exec(snap, "ROLLBACK", "cannot roll back");
+		snap->in_tx = false;
+	}
+}
+
+/* Runs a statement that returns no rows, then finalizes it. */
+static bool run_done(struct snapshot *snap, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	bool ok = rc == SQLITE_DONE;
+	if (!ok) {
+		db_error(snap, what);
+	}
+	return ok;
+}
+
+char *snapshot_meta_get(struct snapshot *snap, const char *key, bool *err)
+{
+	*err = false;
+	sqlite3_stmt *s = prepare(snap, "SELECT value FROM meta WHERE key = ?1");
+	if (!s) {
+		*err = true;
+		return NULL;
+	}
+	bind_text(s, 1, key);
+	char *v = NULL;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		v = col_text(s, 0);
+	} else if (rc != SQLITE_DONE) {
+		*err = true;
+		db_error(snap, "cannot read setting");
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+bool snapshot_meta_set(struct snapshot *snap, const char *key, const char *value)
+{
+	sqlite3_stmt *s = prepare(snap, "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+					" ON CONFLICT (key) DO UPDATE SET value = ?2");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, key);
+	bind_text(s, 2, value);
+	bool ok = run_done(snap, s, "cannot write setting");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+bool snapshot_meta_delete(struct snapshot *snap, const char *key)
+{
+	sqlite3_stmt *s = prepare(snap, "DELETE FROM meta WHERE key = ?1");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, key);
+	bool ok = run_done(snap, s, "cannot delete setting");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out)
+{
+	sqlite3_stmt *s = stmt(snap, ST_OPP_GET);
+	if (!s) {
+		return -1;
+	}
+	bind_text(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		db_error(snap, "cannot read opportunity");
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	out->id = xstrdup(id);
+	out->posting_id = col_text(s, 0);
+	out->stage_id = col_text(s, 1);
+	out->seen_until_ms = sqlite3_column_int64(s, 2);
+	out->archived = sqlite3_column_int(s, 3);
+	out->confidential = sqlite3_column_int(s, 4);
+	out->anonymized = sqlite3_column_int(s, 5);
+	out->name = col_text(s, 6);
+	out->email = col_text(s, 7);
+	out->phone = col_text(s, 8);
+	out->updated_at = col_time(s, 9);
+	sqlite3_reset(s);
+	return 1;
+}
+
+bool snapshot_opp_put(struct snapshot *snap, const struct opportunity_state *st, int64_t run_id)
+{
+	sqlite3_stmt *s = stmt(snap, ST_OPP_PUT);
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, st->id);
+	bind_text(s, 2, st->posting_id);
+	bind_text(s, 3, st->stage_id);
+	sqlite3_bind_int64(s, 4, st->seen_until_ms);
+	sqlite3_bind_int(s, 5, st->archived);
+	sqlite3_bind_int(s, 6, st->confidential);
+	sqlite3_bind_int(s, 7, st->anonymized);
+	bind_text(s, 8, st->name);
+	bind_text(s, 9, st->email);
+	bind_text(s, 10, st->phone);
+	bind_time(s, 11, st->updated_at);
+	sqlite3_bind_int64(s, 12, run_id);
+	bool ok = run_done(snap, s, "cannot write opportunity");
+	sqlite3_reset(s);
+	return ok;
+}
+
+bool snapshot_opp_delete(struct snapshot *snap, const char *id)
+{
+	sqlite3_stmt *s = prepare(snap, "DELETE FROM opportunities WHERE id = ?1");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, id);
+	bool ok = run_done(snap, s, "cannot delete opportunity");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+static int64_t count_query(struct snapshot *snap, const char *sql)
+{
+	sqlite3_stmt *s = prepare(snap, sql);
+	if (!s) {
+		return -1;
+	}
+	int64_t n = -1;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		n = sqlite3_column_int64(s, 0);
+	} else {
+		db_error(snap, "cannot count");
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+int64_t snapshot_opp_count(struct snapshot *snap)
+{
+	return count_query(snap, "SELECT count(*) FROM opportunities");
+}
+
+static const char *const kind_names[] = {
+	[ACTION_CREATE_CANDIDATE] = "create_candidate",
+	[ACTION_UPDATE_CONTACT] = "update_contact",
+	[ACTION_SEND_STEP] = "send_step",
+	[ACTION_SKIP] = "skip",
+};
+
+static const char *const state_names[] = {
+	[ACTION_PENDING] = "pending",
+	[ACTION_WAITING_EMAIL] = "waiting_email",
+	[ACTION_DONE] = "done",
+	[ACTION_FAILED] = "failed",
+	[ACTION_SKIPPED] = "skipped",
+	[ACTION_ABANDONED] = "abandoned",
+};
+
+const char *action_kind_name(enum action_kind kind)
+{
+	return kind_names[kind];
+}
+
+const char *action_state_name(enum action_state state)
+{
+	return state_names[state];
+}
+
+static int lookup(const char *const *names, size_t n, const char *v)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		if (strcmp(names[i], v) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+void action_finish(struct action *a)
+{
+	free(a->key);
+	free(a->opportunity_id);
+	free(a->rule);
+	free(a->sequence_id);
+	free(a->refty_stage_id);
+	free(a->refty_stage_name);
+	free(a->lever_stage_id);
+	free(a->origin);
+	free(a->reason);
+	free(a->last_error);
+	free(a->refty_id);
+	memset(a, 0, sizeof(*a));
+}
+
+bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted)
+{
+	sqlite3_stmt *s = stmt(snap, ST_ACTION_INSERT);
+	if (!s) {
+		return false;
+	}
+	int64_t now = now_ms();
+	bind_text(s, 1, a->key);
+	bind_text(s, 2, kind_names[a->kind]);
+	bind_text(s, 3, state_names[a->state]);
+	bind_text(s, 4, a->opportunity_id);
+	bind_text(s, 5, a->rule);
+	bind_text(s, 6, a->sequence_id);
+	bind_text(s, 7, a->refty_stage_id);
+	bind_text(s, 8, a->refty_stage_name);
+	bind_text(s, 9, a->lever_stage_id);
+	bind_time(s, 10, a->entry_at_ms);
+	bind_text(s, 11, a->origin ? a->origin : "sync");
+	bind_text(s, 12, a->reason);
+	bind_text(s, 13, a->last_error);
+	bind_text(s, 14, a->refty_id);
+	sqlite3_bind_int64(s, 15, a->run_id);
+	sqlite3_bind_int64(s, 16, now);
+	if (!run_done(snap, s, "cannot record action")) {
+		sqlite3_reset(s);
+		return false;
+	}
+	*inserted = sqlite3_changes(snap->db) > 0;
+	sqlite3_reset(s);
+	a->created_at = a->updated_at = now;
+	if (*inserted) {
+		a->id = sqlite3_last_insert_rowid(snap->db);
+		return true;
+	}
+	s = stmt(snap, ST_ACTION_KEY);
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, a->key);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return db_error(snap, "cannot find action");
+	}
+	a->id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return true;
+}
+
+bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state state,
+	const char *last_error, const char *refty_id, bool attempted)
+{
+	sqlite3_stmt *s = stmt(snap, ST_ACTION_UPDATE);
+	if (!s) {
+		return false;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, state_names[state]);
+	bind_text(s, 3, last_error);
+	bind_text(s, 4, refty_id);
+	sqlite3_bind_int(s, 5, attempted ? 1 : 0);
+	sqlite3_bind_int64(s, 6, now_ms());
+	bool ok = run_done(snap, s, "cannot update action");
+	sqlite3_reset(s);
+	return ok;
+}
+
+#define ACTION_COLUMNS                                                                             \
+	"id, key, kind, state, opportunity_id, rule, sequence_id, refty_stage_id,"                 \
+	" refty_stage_name, lever_stage_id, entry_at_ms, origin, reason, last_error, refty_id,"    \
+	" attempts, run_id, created_at, updated_at"
+
+static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->id = sqlite3_column_int64(s, 0);
+	a->key = col_text(s, 1);
+	int kind = lookup(kind_names, sizeof(kind_names) / sizeof(kind_names[0]),
+		(const char *)sqlite3_column_text(s, 2));
+	int state = lookup(state_names, sizeof(state_names) / sizeof(state_names[0]),
+		(const char *)sqlite3_column_text(s, 3));
+	if (kind < 0 || state < 0) {
+		log_error("database '%s': action %lld has an unknown kind or state", snap->path,
+			(long long)a->id);
+		free(a->key);
+		a->key = NULL;
+		return false;
+	}
+	a->kind = (enum action_kind)kind;
+	a->state = (enum action_state)state;
+	a->opportunity_id = col_text(s, 4);
+	a->rule = col_text(s, 5);
+	a->sequence_id = col_text(s, 6);
+	a->refty_stage_id = col_text(s, 7);
+	a->refty_stage_name = col_text(s, 8);
+	a->lever_stage_id = col_text(s, 9);
+	a->entry_at_ms = col_time(s, 10);
+	a->origin = col_text(s, 11);
+	a->reason = col_text(s, 12);
+	a->last_error = col_text(s, 13);
+	a->refty_id = col_text(s, 14);
+	a->attempts = sqlite3_column_int(s, 15);
+	a->run_id = sqlite3_column_int64(s, 16);
+	a->created_at = sqlite3_column_int64(s, 17);
+	a->updated_at = sqlite3_column_int64(s, 18);
+	return true;
+}
+
+static bool each_action(struct snapshot *snap, sqlite3_stmt *s, snapshot_action_cb cb, void *ud)
+{
+	bool ok = true;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct action a;
+		if (!read_action(snap, s, &a)) {
+			ok = false;
+			break;
+		}
+		bool more = cb(ud, &a);
+		action_finish(&a);
+		if (!more) {
+			break;
+		}
+	}
+	if (ok && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ok = db_error(snap, "cannot read actions");
+	}
+	sqlite3_finalize(s);
+	return ok;
+}
+
+bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
+	snapshot_action_cb cb, void *ud)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " ACTION_COLUMNS " FROM actions WHERE state = ?1"
+					" ORDER BY id");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, state_names[state]);
+	return each_action(snap, s, cb, ud);
+}
+
+bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
+	snapshot_action_cb cb, void *ud)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " ACTION_COLUMNS " FROM actions"
+					" WHERE opportunity_id = ?1 ORDER BY id");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, opportunity_id);
+	return each_action(snap, s, cb, ud);
+}
+
+int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " ACTION_COLUMNS " FROM actions WHERE id = ?1");
+	if (!s) {
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	int result;
+	if (rc == SQLITE_ROW) {
+		result = read_action(snap, s, out) ? 1 : -1;
+	} else if (rc == SQLITE_DONE) {
+		result = 0;
+	} else {
+		db_error(snap, "cannot read action");
+		result = -1;
+	}
+	sqlite3_finalize(s);
+	return result;
+}
+
+bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6])
+{
+	memset(counts, 0, 6 * sizeof(counts[0]));
+	sqlite3_stmt *s = prepare(snap, "SELECT state, count(*) FROM actions GROUP BY state");
+	if (!s) {
+		return false;
+	}
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int st = lookup(state_names, sizeof(state_names) / sizeof(state_names[0]),
+			(const char *)sqlite3_column_text(s, 0));
+		if (st >= 0) {
+			counts[st] = sqlite3_column_int64(s, 1);
+		}
+	}
+	bool ok = rc == SQLITE_DONE || db_error(snap, "cannot count actions");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids)
+{
+	int64_t total = 0;
+	sqlite3_stmt *s;
+	if (!ids) {
+		s = prepare(snap, "UPDATE actions SET state = 'pending', updated_at = ?1"
+				  " WHERE state = 'failed'");
+		if (!s) {
+			return -1;
+		}
+		sqlite3_bind_int64(s, 1, now_ms());
+		bool ok = run_done(snap, s, "cannot re-queue actions");
+		sqlite3_finalize(s);
+		return ok ? sqlite3_changes(snap->db) : -1;
+	}
+	s = prepare(snap, "UPDATE actions SET state = 'pending', updated_at = ?1"
+			  " WHERE state = 'failed' AND id = ?2");
+	if (!s) {
+		return -1;
+	}
+	for (size_t i = 0; i < n_ids; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, now_ms());
+		sqlite3_bind_int64(s, 2, ids[i]);
+		if (!run_done(snap, s, "cannot re-queue action")) {
+			sqlite3_finalize(s);
+			return -1;
+		}
+		total += sqlite3_changes(snap->db);
+	}
+	sqlite3_finalize(s);
+	return total;
+}
+
+void enrolment_finish(struct enrolment *e)
+{
+	free(e->opportunity_id);
+	free(e->sequence_id);
+	free(e->refty_id);
+	free(e->name);
+	free(e->email);
+	free(e->phone);
+	memset(e, 0, sizeof(*e));
+}
+
+int snapshot_enrolment_get(struct snapshot *snap, const char *opportunity_id,
+	const char *sequence_id, struct enrolment *out)
+{
+	sqlite3_stmt *s = stmt(snap, ST_ENROL_GET);
+	if (!s) {
+		return -1;
+	}
+	bind_text(s, 1, opportunity_id);
+	bind_text(s, 2, sequence_id);
+	int rc = sqlite3_step(s);
+	int result = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->opportunity_id = xstrdup(opportunity_id);
+		out->sequence_id = xstrdup(sequence_id);
+		out->refty_id = col_text(s, 0);
+		out->name = col_text(s, 1);
+		out->email = col_text(s, 2);
+		out->phone = col_text(s, 3);
+		result = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(snap, "cannot read enrolment");
+		result = -1;
+	}
+	sqlite3_reset(s);
+	return result;
+}
+
+bool snapshot_enrolment_put(struct snapshot *snap, const struct enrolment *e)
+{
+	sqlite3_stmt *s = stmt(snap, ST_ENROL_PUT);
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, e->opportunity_id);
+	bind_text(s, 2, e->sequence_id);
+	bind_text(s, 3, e->refty_id);
+	bind_text(s, 4, e->name);
+	bind_text(s, 5, e->email);
+	bind_text(s, 6, e->phone);
+	bool ok = run_done(snap, s, "cannot write enrolment");
+	sqlite3_reset(s);
+	return ok;
+}
+
+void run_record_finish(struct run_record *r)
+{
+	free(r->command);
+	free(r->message);
+	memset(r, 0, sizeof(*r));
+}
+
+bool snapshot_run_start(struct snapshot *snap, struct run_record *r)
+{
+	sqlite3_stmt *s = prepare(snap, "INSERT INTO runs (command, started_at, poll_started_ms,"
+					" dry_run) VALUES (?1, ?2, ?3, ?4)");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, r->command);
+	sqlite3_bind_int64(s, 2, r->started_at);
+	sqlite3_bind_int64(s, 3, r->poll_started_ms);
+	sqlite3_bind_int(s, 4, r->dry_run);
+	bool ok = run_done(snap, s, "cannot record run");
+	sqlite3_finalize(s);
+	if (ok) {
+		r->id = sqlite3_last_insert_rowid(snap->db);
+	}
+	return ok;
+}
+
+bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
+{
+	sqlite3_stmt *s = prepare(snap, "UPDATE runs SET finished_at = ?2, exit_code = ?3, seen = ?4,"
+					" changed = ?5, enrolled = ?6, sent = ?7, waiting = ?8,"
+					" skipped = ?9, failed = ?10, message = ?11,"
+					" poll_started_ms = ?12 WHERE id = ?1");
+	if (!s) {
+		return false;
+	}
+	sqlite3_bind_int64(s, 1, r->id);
+	sqlite3_bind_int64(s, 2, r->finished_at);
+	sqlite3_bind_int(s, 3, r->exit_code);
+	sqlite3_bind_int64(s, 4, r->seen);
+	sqlite3_bind_int64(s, 5, r->changed);
+	sqlite3_bind_int64(s, 6, r->enrolled);
+	sqlite3_bind_int64(s, 7, r->sent);
+	sqlite3_bind_int64(s, 8, r->waiting);
+	sqlite3_bind_int64(s, 9, r->skipped);
+	sqlite3_bind_int64(s, 10, r->failed);
+	bind_text(s, 11, r->message);
+	sqlite3_bind_int64(s, 12, r->poll_started_ms);
+	bool ok = run_done(snap, s, "cannot record run");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+#define RUN_COLUMNS                                                                                \
+	"id, command, started_at, finished_at, poll_started_ms, exit_code, dry_run, seen, changed,"  \
+	" enrolled, sent, waiting, skipped, failed, message"
+
+static void read_run(sqlite3_stmt *s, struct run_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(s, 0);
+	r->command = col_text(s, 1);
+	r->started_at = sqlite3_column_int64(s, 2);
+	r->finished_at = sqlite3_column_int64(s, 3);
+	r->poll_started_ms = sqlite3_column_int64(s, 4);
+	r->exit_code = sqlite3_column_int(s, 5);
+	r->dry_run = sqlite3_column_int(s, 6);
+	r->seen = sqlite3_column_int64(s, 7);
+	r->changed = sqlite3_column_int64(s, 8);
+	r->enrolled = sqlite3_column_int64(s, 9);
+	r->sent = sqlite3_column_int64(s, 10);
+	r->waiting = sqlite3_column_int64(s, 11);
+	r->skipped = sqlite3_column_int64(s, 12);
+	r->failed = sqlite3_column_int64(s, 13);
+	r->message = col_text(s, 14);
+}
+
+bool snapshot_runs_recent(struct snapshot *snap, int n,
+	bool (*cb)(void *ud, const struct run_record *r), void *ud)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT ?1");
+	if (!s) {
+		return false;
+	}
+	sqlite3_bind_int(s, 1, n);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct run_record r;
+		read_run(s, &r);
+		bool more = cb(ud, &r);
+		run_record_finish(&r);
+		if (!more) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	bool ok = rc == SQLITE_DONE || db_error(snap, "cannot read runs");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " RUN_COLUMNS " FROM runs WHERE command = ?1"
+					" AND dry_run = 0 AND exit_code IN (0, 1) ORDER BY id DESC"
+					" LIMIT 1");
+	if (!s) {
+		return -1;
+	}
+	bind_text(s, 1, command);
+	int rc = sqlite3_step(s);
+	int result = 0;
+	if (rc == SQLITE_ROW) {
+		read_run(s, out);
+		result = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(snap, "cannot read runs");
+		result = -1;
+	}
+	sqlite3_finalize(s);
+	return result;
+}
+
+void cached_name_finish(struct cached_name *c)
+{
+	free(c->kind);
+	free(c->id);
+	free(c->name);
+	free(c->parent);
+	free(c->extra);
+	memset(c, 0, sizeof(*c));
+}
+
+bool snapshot_names_replace(struct snapshot *snap, const char *kind, const struct cached_name *items,
+	size_t n)
+{
+	sqlite3_stmt *del = prepare(snap, "DELETE FROM names WHERE kind = ?1");
+	if (!del) {
+		return false;
+	}
+	bind_text(del, 1, kind);
+	bool ok = run_done(snap, del, "cannot update name cache");
+	sqlite3_finalize(del);
+	sqlite3_stmt *ins = ok ? prepare(snap, "INSERT OR REPLACE INTO names (kind, id, name, parent,"
+					       " extra, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+			       : NULL;
+	for (size_t i = 0; ok && ins && i < n; i++) {
+		sqlite3_reset(ins);
+		bind_text(ins, 1, kind);
+		bind_text(ins, 2, items[i].id);
+		bind_text(ins, 3, items[i].name ? items[i].name : "");
+		bind_text(ins, 4, items[i].parent);
+		bind_text(ins, 5, items[i].extra);
+		sqlite3_bind_int(ins, 6, items[i].position);
+		ok = run_done(snap, ins, "cannot update name cache");
+	}
+	sqlite3_finalize(ins);
+	if (!ok || !ins) {
+		return false;
+	}
+	sqlite3_stmt *f = prepare(snap, "INSERT INTO names_fetched (kind, fetched_at) VALUES (?1, ?2)"
+					" ON CONFLICT (kind) DO UPDATE SET fetched_at = ?2");
+	if (!f) {
+		return false;
+	}
+	bind_text(f, 1, kind);
+	sqlite3_bind_int64(f, 2, now_ms());
+	ok = run_done(snap, f, "cannot update name cache");
+	sqlite3_finalize(f);
+	return ok;
+}
+
+bool snapshot_names_list(struct snapshot *snap, const char *kind,
+	bool (*cb)(void *ud, const struct cached_name *c), void *ud)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT kind, id, name, parent, extra, position FROM names"
+					" WHERE kind = ?1 ORDER BY parent, position, name, id");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, kind);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cached_name c = {
+			.kind = col_text(s, 0),
+			.id = col_text(s, 1),
+			.name = col_text(s, 2),
+			.parent = col_text(s, 3),
+			.extra = col_text(s, 4),
+			.position = sqlite3_column_int(s, 5),
+		};
+		bool more = cb(ud, &c);
+		cached_name_finish(&c);
+		if (!more) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	bool ok = rc == SQLITE_DONE || db_error(snap, "cannot read name cache");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+int64_t snapshot_names_fetched_at(struct snapshot *snap, const char *kind)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT fetched_at FROM names_fetched WHERE kind = ?1");
+	if (!s) {
+		return -1;
+	}
+	bind_text(s, 1, kind);
+	int rc = sqlite3_step(s);
+	int64_t v = 0;
+	if (rc == SQLITE_ROW) {
+		v = sqlite3_column_int64(s, 0);
+	} else if (rc != SQLITE_DONE) {
+		db_error(snap, "cannot read name cache");
+		v = -1;
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+void oauth_tokens_finish(struct oauth_tokens *t)
+{
+	// Tokens are secrets: leave no copy behind in freed memory.
+	if (t->access_token) {
+		memset(t->access_token, 0, strlen(t->access_token));
+	}
+	if (t->refresh_token) {
+		memset(t->refresh_token, 0, strlen(t->refresh_token));
+	}
+	free(t->access_token);
+	free(t->refresh_token);
+	free(t->account);
+	free(t->scope);
+	memset(t, 0, sizeof(*t));
+}
+
+int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT access_token, refresh_token, expires_at, account,"
+					" scope, updated_at FROM oauth_tokens WHERE id = 1");
+	if (!s) {
+		return -1;
+	}
+	int rc = sqlite3_step(s);
+	int result = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->access_token = col_text(s, 0);
+		out->refresh_token = col_text(s, 1);
+		out->expires_at = sqlite3_column_int64(s, 2);
+		out->account = col_text(s, 3);
+		out->scope = col_text(s, 4);
+		out->updated_at = sqlite3_column_int64(s, 5);
+		result = 1;
+	} else if (rc != SQLITE_DONE) {
+		db_error(snap, "cannot read OAuth tokens");
+		result = -1;
+	}
+	sqlite3_finalize(s);
+	return result;
+}
+
+bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t)
+{
+	if (snap->read_only) {
+		log_error("cannot store OAuth tokens: database '%s' is open read-only", snap->path);
+		return false;
+	}
+	sqlite3_stmt *s = prepare(snap, "INSERT INTO oauth_tokens (id, access_token, refresh_token,"
+					" expires_at, account, scope, updated_at) VALUES (1, ?1, ?2,"
+					" ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET"
+					" access_token = ?1, refresh_token = ?2, expires_at = ?3,"
+					" account = coalesce(?4, account), scope = ?5, updated_at = ?6");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, t->access_token);
+	bind_text(s, 2, t->refresh_token);
+	sqlite3_bind_int64(s, 3, t->expires_at);
+	bind_text(s, 4, t->account);
+	bind_text(s, 5, t->scope);
+	sqlite3_bind_int64(s, 6, now_ms() / 1000);
+	// Outside a transaction this statement commits (and reaches the WAL) on
+	// its own, which is what makes a rotated refresh token durable before use.
+	bool ok = run_done(snap, s, "cannot store OAuth tokens");
+	sqlite3_finalize(s);
+	return ok;
+}
+
+bool snapshot_tokens_delete(struct snapshot *snap)
+{
+	return exec(snap, "DELETE FROM oauth_tokens", "cannot delete OAuth tokens");
+}

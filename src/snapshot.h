@@ -1,0 +1,199 @@
+#ifndef REFTY_LEVER_SNAPSHOT_H
+#define REFTY_LEVER_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opportunity.h"
+
+/* The state database: the opportunity snapshot, the action journal, the run
+ * history, the name cache and the OAuth tokens. The only user of sqlite. */
+
+struct snapshot;
+
+enum snapshot_mode {
+	SNAPSHOT_READ_WRITE, /* creates the file and its directory, migrates */
+	SNAPSHOT_READ_ONLY,  /* never writes; a missing database reads as empty */
+};
+
+/**
+ * Opens (and in read-write mode creates and migrates) the database at path.
+ * Directories are created 0700 and the file 0600. Returns NULL after logging.
+ */
+struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode);
+void snapshot_close(struct snapshot *snap);
+
+/** The schema version this build writes (PRAGMA user_version). */
+int snapshot_schema_version(void);
+/** The schema version found in the open database. */
+int snapshot_user_version(struct snapshot *snap);
+const char *snapshot_path(const struct snapshot *snap);
+bool snapshot_is_read_only(const struct snapshot *snap);
+
+/* Transactions: BEGIN IMMEDIATE ... COMMIT; rollback is safe to call when no
+ * transaction is open. */
+bool snapshot_begin(struct snapshot *snap);
+bool snapshot_commit(struct snapshot *snap);
+void snapshot_rollback(struct snapshot *snap);
+
+/* Small key/value settings (cursor, seeded flag, backfill checkpoints). */
+/** Returns a new string, or NULL when absent (not an error) or on error (logged, *err set). */
+char *snapshot_meta_get(struct snapshot *snap, const char *key, bool *err);
+bool snapshot_meta_set(struct snapshot *snap, const char *key, const char *value);
+bool snapshot_meta_delete(struct snapshot *snap, const char *key);
+
+/* The opportunity snapshot. */
+/** 1 found (out filled, caller finishes it), 0 absent, -1 error (logged). */
+int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out);
+bool snapshot_opp_put(struct snapshot *snap, const struct opportunity_state *s, int64_t run_id);
+bool snapshot_opp_delete(struct snapshot *snap, const char *id);
+/** Number of opportunities in the snapshot, or -1 on error. */
+int64_t snapshot_opp_count(struct snapshot *snap);
+
+/* The action journal (design: intent, then effect, then outcome). */
+enum action_kind {
+	ACTION_CREATE_CANDIDATE,
+	ACTION_UPDATE_CONTACT,
+	ACTION_SEND_STEP,
+	ACTION_SKIP,
+};
+
+enum action_state {
+	ACTION_PENDING,       /* intended, not yet confirmed done */
+	ACTION_WAITING_EMAIL, /* a step parked until the candidate has an email */
+	ACTION_DONE,
+	ACTION_FAILED,        /* permanent failure; 'retry' re-queues */
+	ACTION_SKIPPED,       /* recorded but deliberately not performed */
+	ACTION_ABANDONED,     /* waited for an email, candidate left the stage */
+};
+
+struct action {
+	int64_t id;
+	char *key; /* unique; the Idempotency-Key for Refty */
+	enum action_kind kind;
+	enum action_state state;
+	char *opportunity_id;
+	char *rule;
+	char *sequence_id;
+	char *refty_stage_id;
+	char *refty_stage_name;
+	char *lever_stage_id;
+	int64_t entry_at_ms;
+	char *origin; /* "sync" or "backfill" */
+	char *reason;
+	char *last_error;
+	char *refty_id; /* Refty candidate or step id once known */
+	int attempts;
+	int64_t run_id;
+	int64_t created_at; /* unix ms */
+	int64_t updated_at;
+};
+
+void action_finish(struct action *a);
+const char *action_kind_name(enum action_kind kind);
+const char *action_state_name(enum action_state state);
+
+/**
+ * Records an intended action. When an action with the same key exists the
+ * journal is left as it is and *inserted is false: the same intent is never
+ * recorded twice. a->id is set to the row id either way.
+ */
+bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted);
+/** Sets state, last_error (may be NULL), refty_id (NULL keeps it); bumps attempts when attempted. */
+bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state state,
+	const char *last_error, const char *refty_id, bool attempted);
+
+typedef bool (*snapshot_action_cb)(void *ud, const struct action *a);
+/** Calls cb for every action in state (oldest first). cb returning false stops. */
+bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
+	snapshot_action_cb cb, void *ud);
+/** Every journal entry of one opportunity, oldest first. */
+bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
+	snapshot_action_cb cb, void *ud);
+/** 1 found, 0 absent, -1 error. */
+int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out);
+/** Counts by state, indexed by enum action_state (6 entries). */
+bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6]);
+/** Moves failed actions back to pending: all when ids is NULL. Returns how many, or -1. */
+int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids);
+
+/* What refty-lever last gave Refty for a candidate (per opportunity and sequence). */
+struct enrolment {
+	char *opportunity_id;
+	char *sequence_id;
+	char *refty_id; /* NULL until Refty answered */
+	char *name;
+	char *email;
+	char *phone;
+};
+
+void enrolment_finish(struct enrolment *e);
+/** 1 found, 0 absent, -1 error. */
+int snapshot_enrolment_get(struct snapshot *snap, const char *opportunity_id,
+	const char *sequence_id, struct enrolment *out);
+bool snapshot_enrolment_put(struct snapshot *snap, const struct enrolment *e);
+
+/* Runs. */
+struct run_record {
+	int64_t id;
+	char *command; /* sync, backfill */
+	int64_t started_at;  /* unix ms */
+	int64_t finished_at; /* 0 while running or when it died */
+	int64_t poll_started_ms;
+	int exit_code;   /* -1 while running */
+	bool dry_run;
+	int64_t seen, changed, enrolled, sent, waiting, skipped, failed;
+	char *message;
+};
+
+void run_record_finish(struct run_record *r);
+/** Inserts a run (id set on return). */
+bool snapshot_run_start(struct snapshot *snap, struct run_record *r);
+bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r);
+/** The last n runs, newest first. */
+bool snapshot_runs_recent(struct snapshot *snap, int n,
+	bool (*cb)(void *ud, const struct run_record *r), void *ud);
+/** The newest run of command that exited 0 or 1; 1 found, 0 none, -1 error. */
+int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out);
+
+/* The name cache: Lever stages and postings, Refty sequences and their stages. */
+struct cached_name {
+	char *kind;   /* "lever_stage", "posting", "sequence", "refty_stage" */
+	char *id;
+	char *name;
+	char *parent; /* refty_stage: its sequence id */
+	char *extra;  /* posting: state; refty_stage: type */
+	int position;
+};
+
+void cached_name_finish(struct cached_name *c);
+/** Replaces every cached entry of kind with the given ones. */
+bool snapshot_names_replace(struct snapshot *snap, const char *kind, const struct cached_name *items,
+	size_t n);
+bool snapshot_names_list(struct snapshot *snap, const char *kind,
+	bool (*cb)(void *ud, const struct cached_name *c), void *ud);
+/** When kind was last refreshed (unix ms), 0 if never, -1 on error. */
+int64_t snapshot_names_fetched_at(struct snapshot *snap, const char *kind);
+
+/* OAuth tokens (the only secrets kept, because Lever rotates refresh tokens). */
+struct oauth_tokens {
+	char *access_token;
+	char *refresh_token;
+	int64_t expires_at; /* unix seconds */
+	char *account;
+	char *scope;
+	int64_t updated_at; /* unix seconds */
+};
+
+void oauth_tokens_finish(struct oauth_tokens *t);
+/** 1 found, 0 none, -1 error. */
+int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out);
+/** Stores and commits at once (outside any open transaction). */
+bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t);
+bool snapshot_tokens_delete(struct snapshot *snap);
+
+/** Milliseconds since the Unix epoch. */
+int64_t now_ms(void);
+
+#endif
