@@ -1,0 +1,184 @@
+#include "diff.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+/* NULL and "" are the same contact value: Lever sends "" where the snapshot
+ * or Refty may hold nothing. */
+static bool same_value(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Posting ids are identities: NULL (no application) differs from any id. */
+static bool same_id(const char *a, const char *b)
+{
+	if (!a || !b) {
+		return a == b;
+	}
+	return strcmp(a, b) == 0;
+}
+
+void diff_init(struct diff *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->new_seen_until_ms = OPP_TIME_NONE;
+}
+
+void diff_finish(struct diff *d)
+{
+	free(d->old_posting_id);
+	free(d->new_posting_id);
+	for (size_t i = 0; i < d->n_entries; i++) {
+		free(d->entries[i].stage_id);
+	}
+	free(d->entries);
+	diff_init(d);
+}
+
+static int64_t max_time(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static bool usable(const struct stage_entry *e)
+{
+	return e->at_ms != OPP_TIME_NONE && e->stage_id;
+}
+
+static bool has_usable_changes(const struct opportunity *cur)
+{
+	for (size_t i = 0; cur->has_changes && i < cur->n_changes; i++) {
+		if (usable(&cur->changes[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void add_entry(struct diff *d, size_t *cap, const char *stage_id, int64_t at_ms)
+{
+	// The same (stage, time) twice is one entry: it would make the same key.
+	for (size_t i = 0; i < d->n_entries; i++) {
+		if (d->entries[i].at_ms == at_ms && strcmp(d->entries[i].stage_id, stage_id) == 0) {
+			return;
+		}
+	}
+	if (d->n_entries == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		d->entries = xrealloc(d->entries, *cap * sizeof(*d->entries));
+	}
+	d->entries[d->n_entries].stage_id = xstrdup(stage_id);
+	d->entries[d->n_entries].at_ms = at_ms;
+	d->n_entries++;
+}
+
+/* Lever lists stageChanges oldest first, but nothing promises it; a stable
+ * insertion sort keeps Lever's order for equal times. Lists are short. */
+static void sort_entries(struct diff *d)
+{
+	for (size_t i = 1; i < d->n_entries; i++) {
+		struct diff_entry e = d->entries[i];
+		size_t j = i;
+		while (j > 0 && d->entries[j - 1].at_ms > e.at_ms) {
+			d->entries[j] = d->entries[j - 1];
+			j--;
+		}
+		d->entries[j] = e;
+	}
+}
+
+static int64_t fallback_entry_ms(const struct opportunity *cur)
+{
+	return cur->last_advanced_at != OPP_TIME_NONE ? cur->last_advanced_at : cur->created_at;
+}
+
+static void compute_entries(const struct opportunity_state *prev, const struct opportunity *cur,
+	struct diff *d)
+{
+	int64_t seen = prev ? prev->seen_until_ms : OPP_TIME_NONE;
+	int64_t newest = seen;
+	size_t cap = 0;
+	if (has_usable_changes(cur)) {
+		for (size_t i = 0; i < cur->n_changes; i++) {
+			const struct stage_entry *e = &cur->changes[i];
+			if (!usable(e)) {
+				continue;
+			}
+			newest = max_time(newest, e->at_ms);
+			if (!prev || e->at_ms > seen) {
+				add_entry(d, &cap, e->stage_id, e->at_ms);
+			}
+		}
+		sort_entries(d);
+	} else {
+		// No history (older records, or an empty list): the current stage
+		// since last_advanced_at is all there is.
+		int64_t at = fallback_entry_ms(cur);
+		if (at != OPP_TIME_NONE) {
+			newest = max_time(newest, at);
+			if (!prev || (at > seen && !same_id(prev->stage_id, cur->stage_id))) {
+				add_entry(d, &cap, cur->stage_id, at);
+			}
+		}
+	}
+	d->new_seen_until_ms = newest;
+}
+
+void diff_compute(const struct opportunity_state *prev, const struct opportunity *cur,
+	struct diff *out)
+{
+	diff_finish(out);
+	out->is_new = prev == NULL;
+	out->new_posting_id = xstrdup(cur->posting_id);
+	out->confidential = cur->confidential;
+	if (prev) {
+		out->old_posting_id = xstrdup(prev->posting_id);
+		out->posting_changed = !same_id(prev->posting_id, cur->posting_id);
+		out->archived_now = cur->archived && !prev->archived;
+		out->anonymized_now = cur->anonymized && !prev->anonymized;
+		out->contact_changed = !same_value(prev->name, cur->name) ||
+				       !same_value(prev->email, opportunity_email(cur)) ||
+				       !same_value(prev->phone, opportunity_phone(cur));
+		out->stage_changed = !same_id(prev->stage_id, cur->stage_id);
+	} else {
+		out->archived_now = cur->archived;
+		out->anonymized_now = cur->anonymized;
+	}
+	compute_entries(prev, cur, out);
+}
+
+int64_t diff_current_entry_ms(const struct opportunity *cur)
+{
+	int64_t at = OPP_TIME_NONE;
+	if (has_usable_changes(cur)) {
+		for (size_t i = 0; i < cur->n_changes; i++) {
+			const struct stage_entry *e = &cur->changes[i];
+			if (usable(e) && same_id(e->stage_id, cur->stage_id)) {
+				at = max_time(at, e->at_ms);
+			}
+		}
+	}
+	// History that never shows the current stage is inconsistent; the fallback
+	// is still the best statement of when the opportunity got there.
+	return at != OPP_TIME_NONE ? at : fallback_entry_ms(cur);
+}
+
+void diff_next_state(const struct opportunity *cur, const struct diff *d,
+	struct opportunity_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = xstrdup(cur->id);
+	out->posting_id = xstrdup(cur->posting_id);
+	out->stage_id = xstrdup(cur->stage_id);
+	out->seen_until_ms = d->new_seen_until_ms;
+	out->archived = cur->archived;
+	out->confidential = cur->confidential;
+	out->anonymized = cur->anonymized;
+	out->name = xstrdup(cur->name);
+	out->email = xstrdup(opportunity_email(cur));
+	out->phone = xstrdup(opportunity_phone(cur));
+	out->updated_at = cur->updated_at;
+}

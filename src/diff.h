@@ -1,0 +1,70 @@
+#ifndef REFTY_LEVER_DIFF_H
+#define REFTY_LEVER_DIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opportunity.h"
+
+/* What changed in one opportunity since the snapshot last saw it. Pure logic:
+ * no I/O. */
+
+/** One entry of the opportunity into a stage that the snapshot has not handled. */
+struct diff_entry {
+	char *stage_id;
+	int64_t at_ms;
+};
+
+struct diff {
+	bool is_new;          /* the snapshot has never seen it */
+	bool posting_changed; /* seen before, and its job differs (either may be NULL) */
+	char *old_posting_id; /* copies; NULL: no application */
+	char *new_posting_id;
+	bool archived_now;    /* archived, and was not when last seen (or is new) */
+	bool anonymized_now;  /* likewise */
+	bool confidential;    /* confidential now */
+	bool contact_changed; /* seen before, and name, first email or first phone differ */
+	bool stage_changed;   /* seen before, and its current stage differs */
+	/* New stage entries, oldest first: every stageChanges element later than
+	 * what the snapshot handled, re-entries and entries between polls included. */
+	struct diff_entry *entries;
+	size_t n_entries;
+	/* What the snapshot should store as seen_until_ms afterwards: the newest
+	 * entry time considered, never less than before (OPP_TIME_NONE if none). */
+	int64_t new_seen_until_ms;
+};
+
+void diff_init(struct diff *d);
+/** Frees what d holds and leaves it as diff_init does. */
+void diff_finish(struct diff *d);
+
+/**
+ * Compares prev (what the snapshot remembers; NULL when it never saw the
+ * opportunity) with cur (what Lever returned) into out, which must be
+ * initialised; its previous contents are freed.
+ *
+ * Stage entries come from cur's stageChanges. When Lever sent none, the
+ * current stage at last_advanced_at (created_at if null) stands for the latest
+ * entry, and counts as new only if it is later than what the snapshot handled
+ * and the stage differs from the one the snapshot holds. A last_advanced_at
+ * newer than every stageChanges element is not an entry by itself.
+ */
+void diff_compute(const struct opportunity_state *prev, const struct opportunity *cur,
+	struct diff *out);
+
+/**
+ * The latest entry into cur's current stage, as backfill's --trigger-current
+ * sees it: the newest stageChanges element for that stage, else
+ * last_advanced_at, else created_at. OPP_TIME_NONE when nothing says.
+ */
+int64_t diff_current_entry_ms(const struct opportunity *cur);
+
+/**
+ * Fills out (overwritten, not freed) with the snapshot row that records cur,
+ * having handled d. Strings are copies; the caller finishes out.
+ */
+void diff_next_state(const struct opportunity *cur, const struct diff *d,
+	struct opportunity_state *out);
+
+#endif
