@@ -1,0 +1,890 @@
+#define LOG_MODULE "http"
+
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "ratelimit.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_TIMEOUT_MS 120000L
+#define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
+#define DEFAULT_MAX_ATTEMPTS 6
+#define DEFAULT_MAX_RETRY_TIME 120.0
+#define DEFAULT_BACKOFF_BASE 0.5
+#define DEFAULT_BACKOFF_CAP 30.0
+#define MAX_REDIRECTS 5
+
+struct http_client {
+	CURL *curl;
+	char *base_url; /* without a trailing slash */
+	char *origin;   /* scheme://host:port, lowercase */
+	char *basic_header; /* "Authorization: Basic ..." or NULL */
+	enum http_auth auth;
+	long connect_timeout_ms;
+	long timeout_ms;
+	size_t max_response_size;
+	int max_attempts;
+	double max_retry_time;
+	double backoff_base;
+	double backoff_cap;
+	struct ratelimit *limiter;
+	bool dry_run;
+	uint64_t rng;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What the curl callbacks write into during one attempt. */
+struct transfer {
+	struct http_response *resp;
+	size_t max;
+	bool too_large;
+};
+
+bool http_global_init(void)
+{
+	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (cc != CURLE_OK) {
+		log_error("cannot initialise libcurl: %s", curl_easy_strerror(cc));
+		return false;
+	}
+	return true;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+void http_response_init(struct http_response *resp)
+{
+	resp->status = 0;
+	strbuf_init(&resp->body);
+	resp->retry_after = -1;
+	resp->headers = NULL;
+	resp->n_headers = 0;
+	resp->attempts = 0;
+	resp->error = HTTP_ERR_NONE;
+	resp->error_text = NULL;
+}
+
+static void clear_headers(struct http_response *resp)
+{
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		free(resp->headers[i].name);
+		free(resp->headers[i].value);
+	}
+	free(resp->headers);
+	resp->headers = NULL;
+	resp->n_headers = 0;
+}
+
+void http_response_finish(struct http_response *resp)
+{
+	strbuf_finish(&resp->body);
+	clear_headers(resp);
+	free(resp->error_text);
+	http_response_init(resp);
+}
+
+const char *http_response_header(const struct http_response *resp, const char *name)
+{
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		if (strcasecmp(resp->headers[i].name, name) == 0) {
+			return resp->headers[i].value;
+		}
+	}
+	return NULL;
+}
+
+const char *http_status_text(long status)
+{
+	static const struct {
+		long status;
+		const char *text;
+	} table[] = {
+		{200, "200 OK"},
+		{201, "201 Created"},
+		{202, "202 Accepted"},
+		{204, "204 No Content"},
+		{301, "301 Moved Permanently"},
+		{302, "302 Found"},
+		{303, "303 See Other"},
+		{304, "304 Not Modified"},
+		{307, "307 Temporary Redirect"},
+		{308, "308 Permanent Redirect"},
+		{400, "400 Bad Request"},
+		{401, "401 Unauthorized"},
+		{403, "403 Forbidden"},
+		{404, "404 Not Found"},
+		{405, "405 Method Not Allowed"},
+		{408, "408 Request Timeout"},
+		{409, "409 Conflict"},
+		{410, "410 Gone"},
+		{413, "413 Content Too Large"},
+		{415, "415 Unsupported Media Type"},
+		{422, "422 Unprocessable Content"},
+		{429, "429 Too Many Requests"},
+		{500, "500 Internal Server Error"},
+		{501, "501 Not Implemented"},
+		{502, "502 Bad Gateway"},
+		{503, "503 Service Unavailable"},
+		{504, "504 Gateway Timeout"},
+	};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (table[i].status == status) {
+			return table[i].text;
+		}
+	}
+	return "unexpected status";
+}
+
+/*
+ * URL encoding
+ */
+
+static bool is_unreserved(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static void escape_into(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (is_unreserved(*p)) {
+			strbuf_append(sb, (const char *)p, 1);
+		} else {
+			char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+			strbuf_append(sb, esc, 3);
+		}
+	}
+}
+
+char *http_url_escape(const char *s)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	escape_into(&sb, s);
+	return strbuf_steal(&sb);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+char *http_url_unescape(const char *s, size_t len, bool plus_is_space)
+{
+	char *out = xmalloc(len + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+			int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0) {
+				free(out);
+				return NULL;
+			}
+			out[n++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (s[i] == '+' && plus_is_space) {
+			out[n++] = ' ';
+		} else {
+			out[n++] = s[i];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+void http_query_add(struct strbuf *url, const char *key, const char *value)
+{
+	bool has_query = url->data && strchr(url->data, '?');
+	strbuf_puts(url, has_query ? "&" : "?");
+	escape_into(url, key);
+	strbuf_puts(url, "=");
+	escape_into(url, value);
+}
+
+void http_query_add_int64(struct strbuf *url, const char *key, int64_t value)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%lld", (long long)value);
+	http_query_add(url, key, buf);
+}
+
+void http_form_add(struct strbuf *form, const char *key, const char *value)
+{
+	if (form->len) {
+		strbuf_puts(form, "&");
+	}
+	escape_into(form, key);
+	strbuf_puts(form, "=");
+	escape_into(form, value);
+}
+
+static bool is_secret_param(const char *name, size_t len)
+{
+	static const char *const names[] = {
+		"code", "state", "token", "access_token", "refresh_token", "id_token",
+		"client_secret", "password", "secret", "api_key", "key",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+char *http_url_for_log(const char *url)
+{
+	const char *query = strchr(url, '?');
+	if (!query) {
+		return xstrdup(url);
+	}
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_append(&sb, url, (size_t)(query - url) + 1);
+	const char *p = query + 1;
+	while (*p && *p != '#') {
+		size_t plen = strcspn(p, "&#");
+		size_t nlen = strcspn(p, "=&#");
+		if (nlen < plen && is_secret_param(p, nlen)) {
+			strbuf_append(&sb, p, nlen + 1);
+			strbuf_puts(&sb, "[redacted]");
+		} else {
+			strbuf_append(&sb, p, plen);
+		}
+		p += plen;
+		if (*p == '&') {
+			strbuf_puts(&sb, "&");
+			p++;
+		}
+	}
+	return strbuf_steal(&sb);
+}
+
+/* The URL up to its query, for error messages: offset tokens and the like only add noise. */
+static char *url_without_query(const char *url)
+{
+	return xstrndup(url, strcspn(url, "?#"));
+}
+
+bool http_host_is_loopback(const char *host)
+{
+	char buf[64];
+	size_t len = strlen(host);
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		host++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(buf)) {
+		return false;
+	}
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	if (strcasecmp(buf, "localhost") == 0) {
+		return true;
+	}
+	struct in_addr a4;
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	}
+	struct in6_addr a6;
+	if (inet_pton(AF_INET6, buf, &a6) == 1) {
+		static const unsigned char loop6[16] = {[15] = 1};
+		return memcmp(&a6, loop6, sizeof(loop6)) == 0;
+	}
+	return false;
+}
+
+/*
+ * Splits url into its origin ("https://host:443") after checking that it is one we may talk
+ * to: http or https, no user name or password inside, and plain http only on loopback.
+ * Returns NULL with *why set to a static explanation otherwise.
+ */
+static char *checked_origin(const char *url, const char **why)
+{
+	char *origin = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	CURLU *u = curl_url();
+	if (!u) {
+		*why = "out of memory";
+		return NULL;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		*why = "not a valid URL";
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+		|| curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK
+		|| curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		*why = "not a valid URL";
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+		*why = "credentials inside the URL are not supported";
+		goto out;
+	}
+	for (char *p = scheme; *p; p++) {
+		*p = (char)tolower((unsigned char)*p);
+	}
+	for (char *p = host; *p; p++) {
+		*p = (char)tolower((unsigned char)*p);
+	}
+	if (strcmp(scheme, "https") != 0) {
+		if (strcmp(scheme, "http") != 0) {
+			*why = "only https URLs are supported";
+			goto out;
+		}
+		if (!http_host_is_loopback(host)) {
+			*why = "plain http is only allowed to a loopback address; use https";
+			goto out;
+		}
+	}
+	origin = xasprintf("%s://%s:%s", scheme, host, port);
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_url_cleanup(u);
+	return origin;
+}
+
+static char *base64_encode(const char *data, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = (const unsigned char *)data;
+	char *out = xmalloc((len + 2) / 3 * 4 + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+		if (i + 1 < len) {
+			v |= (unsigned)in[i + 1] << 8;
+		}
+		if (i + 2 < len) {
+			v |= in[i + 2];
+		}
+		out[o++] = alphabet[(v >> 18) & 63];
+		out[o++] = alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static bool has_line_break(const char *s)
+{
+	return s && strpbrk(s, "\r\n") != NULL;
+}
+
+struct http_client *http_client_create(const struct http_options *opts)
+{
+	if (!opts->base_url || !opts->base_url[0]) {
+		log_error("cannot create HTTP client: no base URL");
+		return NULL;
+	}
+	const char *why = NULL;
+	char *origin = checked_origin(opts->base_url, &why);
+	if (!origin) {
+		log_error("cannot use URL '%s': %s", opts->base_url, why);
+		return NULL;
+	}
+	if (opts->auth == HTTP_AUTH_BASIC && (!opts->basic_user || has_line_break(opts->basic_user))) {
+		log_error("cannot use URL '%s': invalid credentials for basic authentication",
+			opts->base_url);
+		free(origin);
+		return NULL;
+	}
+	CURL *curl = curl_easy_init();
+	if (!curl) {
+		log_error("cannot create HTTP client for '%s': curl_easy_init failed", opts->base_url);
+		free(origin);
+		return NULL;
+	}
+
+	struct http_client *c = xcalloc(1, sizeof(*c));
+	c->curl = curl;
+	c->origin = origin;
+	c->base_url = xstrdup(opts->base_url);
+	size_t blen = strlen(c->base_url);
+	while (blen > 0 && c->base_url[blen - 1] == '/') {
+		c->base_url[--blen] = '\0';
+	}
+	c->auth = opts->auth;
+	if (opts->auth == HTTP_AUTH_BASIC) {
+		char *userpass = xasprintf("%s:", opts->basic_user);
+		char *b64 = base64_encode(userpass, strlen(userpass));
+		log_add_secret(b64);
+		c->basic_header = xasprintf("Authorization: Basic %s", b64);
+		free(b64);
+		free(userpass);
+	}
+	c->connect_timeout_ms =
+		opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->max_response_size =
+		opts->max_response_size > 0 ? opts->max_response_size : DEFAULT_MAX_RESPONSE;
+	c->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	c->max_retry_time = opts->max_retry_time > 0 ? opts->max_retry_time : DEFAULT_MAX_RETRY_TIME;
+	c->backoff_base = opts->backoff_base > 0 ? opts->backoff_base : DEFAULT_BACKOFF_BASE;
+	c->backoff_cap = opts->backoff_cap > 0 ? opts->backoff_cap : DEFAULT_BACKOFF_CAP;
+	c->limiter = opts->limiter;
+	c->dry_run = opts->dry_run;
+
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	c->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)c;
+	c->rng |= 1;
+
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "refty-lever/" REFTY_LEVER_VERSION);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_response_size);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	return c;
+}
+
+void http_client_destroy(struct http_client *c)
+{
+	if (!c) {
+		return;
+	}
+	curl_easy_cleanup(c->curl);
+	free(c->base_url);
+	free(c->origin);
+	free(c->basic_header);
+	free(c);
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct transfer *t = ud;
+	size_t len = size * nmemb;
+	if (t->resp->body.len + len > t->max) {
+		t->too_large = true;
+		return 0;
+	}
+	strbuf_append(&t->resp->body, data, len);
+	return len;
+}
+
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct transfer *t = ud;
+	struct http_response *resp = t->resp;
+	size_t len = size * nmemb;
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		// A new status line: an interim 1xx response's headers must not stick.
+		clear_headers(resp);
+		return len;
+	}
+	const char *colon = memchr(data, ':', len);
+	if (!colon || resp->n_headers >= 256) {
+		return len;
+	}
+	const char *value = colon + 1;
+	const char *end = data + len;
+	while (value < end && (*value == ' ' || *value == '\t')) {
+		value++;
+	}
+	while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) {
+		end--;
+	}
+	resp->headers = xrealloc(resp->headers, (resp->n_headers + 1) * sizeof(*resp->headers));
+	resp->headers[resp->n_headers].name = xstrndup(data, (size_t)(colon - data));
+	resp->headers[resp->n_headers].value = xstrndup(value, (size_t)(end - value));
+	resp->n_headers++;
+	return len;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_seconds(double s)
+{
+	if (s <= 0) {
+		return;
+	}
+	struct timespec ts = {
+		.tv_sec = (time_t)s,
+		.tv_nsec = (long)((s - floor(s)) * 1e9),
+	};
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+		continue;
+	}
+}
+
+/* Uniform in [0, 1): xorshift64*, plenty for jitter and private to the client. */
+static double random_unit(struct http_client *c)
+{
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	uint64_t r = c->rng * UINT64_C(2685821657736338717);
+	return (double)(r >> 11) / 9007199254740992.0;
+}
+
+static bool is_transient_curl_error(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Failures after which the server cannot have acted on the request. */
+static bool is_unsent_curl_error(CURLcode cc)
+{
+	return cc == CURLE_COULDNT_RESOLVE_PROXY || cc == CURLE_COULDNT_RESOLVE_HOST
+		|| cc == CURLE_COULDNT_CONNECT;
+}
+
+static bool is_transient_status(long status)
+{
+	return status == 408 || status == 429 || status == 500 || status == 502 || status == 503
+		|| status == 504;
+}
+
+static bool is_redirect(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static bool has_header(const struct http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++) {
+		if (strcasecmp(req->headers[i].name, name) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool method_is_idempotent(const char *method)
+{
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0
+		|| strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0
+		|| strcmp(method, "OPTIONS") == 0;
+}
+
+static bool fail(struct http_response *resp, enum http_error error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Logs the failure once and keeps the text for the caller. */
+static bool fail(struct http_response *resp, enum http_error error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	char *text = xmalloc(n > 0 ? (size_t)n + 1 : 1);
+	text[0] = '\0';
+	if (n > 0) {
+		vsnprintf(text, (size_t)n + 1, fmt, ap);
+	}
+	va_end(ap);
+	log_error("%s", text);
+	free(resp->error_text);
+	resp->error_text = text;
+	resp->error = error;
+	return false;
+}
+
+static struct curl_slist *append_header(struct curl_slist *list, const char *line, bool *ok)
+{
+	struct curl_slist *next = curl_slist_append(list, line);
+	if (!next) {
+		*ok = false;
+		return list;
+	}
+	return next;
+}
+
+/* One request on the wire. Returns curl's verdict; resp holds whatever came back. */
+static CURLcode perform(struct http_client *c, const struct http_request *req, const char *method,
+	const char *url, const char *body, size_t body_len, bool send_auth,
+	struct http_response *resp, bool *too_large)
+{
+	CURL *curl = c->curl;
+	strbuf_finish(&resp->body);
+	clear_headers(resp);
+	resp->status = 0;
+	resp->retry_after = -1;
+	c->errbuf[0] = '\0';
+
+	bool ok = true;
+	struct curl_slist *headers = NULL;
+	char *auth_line = NULL;
+	if (send_auth && c->auth == HTTP_AUTH_BASIC) {
+		headers = append_header(headers, c->basic_header, &ok);
+	} else if (send_auth && c->auth == HTTP_AUTH_BEARER && req->bearer) {
+		auth_line = xasprintf("Authorization: Bearer %s", req->bearer);
+		headers = append_header(headers, auth_line, &ok);
+	}
+	if (!has_header(req, "Accept")) {
+		headers = append_header(headers, "Accept: application/json", &ok);
+	}
+	// No "Expect: 100-continue" round trip for our small bodies.
+	headers = append_header(headers, "Expect:", &ok);
+	for (size_t i = 0; i < req->n_headers; i++) {
+		char *line = xasprintf("%s: %s", req->headers[i].name, req->headers[i].value);
+		headers = append_header(headers, line, &ok);
+		free(line);
+	}
+	if (auth_line) {
+		memset(auth_line, 0, strlen(auth_line));
+		free(auth_line);
+	}
+	if (!ok) {
+		curl_slist_free_all(headers);
+		snprintf(c->errbuf, sizeof(c->errbuf), "out of memory");
+		return CURLE_OUT_OF_MEMORY;
+	}
+
+	struct transfer t = {.resp = resp, .max = c->max_response_size};
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 0L);
+	} else if (strcmp(method, "HEAD") == 0) {
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 0L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+			strcmp(method, "POST") == 0 ? NULL : method);
+	}
+
+	CURLcode cc = curl_easy_perform(curl);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	*too_large = t.too_large;
+	if (cc == CURLE_FILESIZE_EXCEEDED) {
+		*too_large = true;
+	}
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+		if (http_response_header(resp, "Retry-After")) {
+			curl_off_t ra = 0;
+			if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0) {
+				resp->retry_after = ra > 86400 ? 86400 : (long)ra;
+			}
+		}
+	}
+	if (!resp->body.data) {
+		strbuf_append(&resp->body, "", 0);
+	}
+	return cc;
+}
+
+static bool same_origin(const char *url, const char *origin)
+{
+	const char *why;
+	char *o = checked_origin(url, &why);
+	bool same = o && strcmp(o, origin) == 0;
+	free(o);
+	return same;
+}
+
+bool http_request(struct http_client *c, const struct http_request *req,
+	struct http_response *resp)
+{
+	http_response_finish(resp);
+	const char *method = req->method ? req->method : "GET";
+	const char *path = req->path ? req->path : "";
+	bool absolute = strncasecmp(path, "https://", 8) == 0 || strncasecmp(path, "http://", 7) == 0;
+	char *url = absolute ? xstrdup(path)
+			     : xasprintf("%s%s%s", c->base_url, path[0] == '/' ? "" : "/", path);
+	char *short_url = url_without_query(url);
+	bool result = false;
+	const char *body = req->body;
+	size_t body_len = req->body ? req->body_len : 0;
+
+	if (c->dry_run && strcmp(method, "GET") != 0) {
+		fail(resp, HTTP_ERR_DRY_RUN, "dry run: refusing %s '%s'", method, short_url);
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_headers; i++) {
+		if (has_line_break(req->headers[i].name) || has_line_break(req->headers[i].value)) {
+			fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in header '%s'",
+				method, short_url, req->headers[i].name);
+			goto out;
+		}
+	}
+	if (has_line_break(req->bearer)) {
+		fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in the access token",
+			method, short_url);
+		goto out;
+	}
+	const char *why = NULL;
+	char *origin = checked_origin(url, &why);
+	if (!origin) {
+		fail(resp, HTTP_ERR_REFUSED, "cannot use URL '%s': %s", short_url, why);
+		goto out;
+	}
+	bool send_auth = strcmp(origin, c->origin) == 0;
+	bool retry_any = method_is_idempotent(method) || req->idempotent
+		|| has_header(req, "Idempotency-Key");
+
+	double start = now_seconds();
+	int tries = 0;
+	int redirects = 0;
+	for (;;) {
+		ratelimit_acquire(c->limiter);
+		bool too_large = false;
+		double t0 = now_seconds();
+		CURLcode cc = perform(c, req, method, url, body, body_len, send_auth, resp, &too_large);
+		tries++;
+		resp->attempts++;
+		double elapsed_ms = (now_seconds() - t0) * 1000;
+		if (log_enabled(LOG_TRACE)) {
+			char *log_url = http_url_for_log(url);
+			if (cc == CURLE_OK) {
+				log_trace("%s %s: %s, %zu bytes in %.0f ms", method, log_url,
+					http_status_text(resp->status), resp->body.len, elapsed_ms);
+			} else {
+				log_trace("%s %s: %s", method, log_url,
+					c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+			}
+			free(log_url);
+		}
+		if (too_large) {
+			fail(resp, HTTP_ERR_TOO_LARGE, "cannot %s '%s': response larger than %zu bytes",
+				method, short_url, c->max_response_size);
+			break;
+		}
+
+		char what[CURL_ERROR_SIZE + 32];
+		bool retryable;
+		if (cc != CURLE_OK) {
+			snprintf(what, sizeof(what), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+			retryable = is_transient_curl_error(cc) && (retry_any || is_unsent_curl_error(cc));
+		} else if (is_redirect(resp->status)) {
+			char *target = NULL;
+			curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &target);
+			if (!target) {
+				result = true; // a redirect without Location: the caller sees the status
+				break;
+			}
+			if (!same_origin(target, origin)) {
+				char *short_target = url_without_query(target);
+				fail(resp, HTTP_ERR_REFUSED,
+					"cannot %s '%s': refusing to follow a redirect to another origin '%s'",
+					method, short_url, short_target);
+				free(short_target);
+				break;
+			}
+			if (++redirects > MAX_REDIRECTS) {
+				fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': too many redirects", method,
+					short_url);
+				break;
+			}
+			free(url);
+			url = xstrdup(target);
+			if (resp->status == 303 && strcmp(method, "HEAD") != 0) {
+				method = "GET";
+				body = NULL;
+				body_len = 0;
+			}
+			log_debug("following %ld redirect to '%s'", resp->status, url);
+			tries--;
+			continue;
+		} else if (is_transient_status(resp->status)) {
+			snprintf(what, sizeof(what), "%s", http_status_text(resp->status));
+			retryable = retry_any || resp->status == 429;
+		} else {
+			result = true;
+			break;
+		}
+
+		double wait = c->backoff_base * pow(2, tries - 1);
+		if (wait > c->backoff_cap) {
+			wait = c->backoff_cap;
+		}
+		wait *= random_unit(c);
+		if (cc == CURLE_OK && resp->retry_after >= 0) {
+			wait = resp->retry_after < c->backoff_cap ? (double)resp->retry_after
+								  : c->backoff_cap;
+		}
+		double spent = now_seconds() - start;
+		if (!retryable || tries >= c->max_attempts || spent + wait > c->max_retry_time) {
+			if (cc == CURLE_OK) {
+				result = true; // the caller judges the final status
+			} else {
+				fail(resp, HTTP_ERR_TRANSPORT, "cannot %s '%s': %s%s", method, short_url,
+					what, tries > 1 ? " (gave up after retrying)" : "");
+			}
+			break;
+		}
+		log_debug("retrying %s '%s' in %.2f s (attempt %d of %d): %s", method, short_url,
+			wait, tries + 1, c->max_attempts, what);
+		sleep_seconds(wait);
+	}
+	free(origin);
+out:
+	free(short_url);
+	free(url);
+	return result;
+}

@@ -1,0 +1,397 @@
+#include "json.h"
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Deep enough for any API document we read; deeper input is refused rather than recursed. */
+#define MAX_DEPTH 64
+
+static void set_error(struct json_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct json_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+}
+
+struct json_object *json_parse(const char *buf, size_t len, struct json_error *err)
+{
+	err->text[0] = '\0';
+	err->offset = 0;
+	const char *nul = memchr(buf, '\0', len);
+	if (nul) {
+		err->offset = (size_t)(nul - buf);
+		set_error(err, "invalid JSON at byte %zu: NUL byte in input", err->offset);
+		return NULL;
+	}
+	if (len > (size_t)INT32_MAX) {
+		set_error(err, "invalid JSON: document too large (%zu bytes)", len);
+		return NULL;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
+	if (!tok) {
+		set_error(err, "cannot parse JSON: out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS
+		| JSON_TOKENER_VALIDATE_UTF8);
+	struct json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		// A complete document has been given: "continue" means it stopped short.
+		err->offset = len;
+		set_error(err, "invalid JSON at byte %zu: unexpected end of input", len);
+	} else if (jerr != json_tokener_success) {
+		err->offset = end;
+		set_error(err, "invalid JSON at byte %zu: %s", end, json_tokener_error_desc(jerr));
+	} else {
+		while (end < len && strchr(" \t\r\n", buf[end])) {
+			end++;
+		}
+		if (end < len) {
+			err->offset = end;
+			set_error(err, "invalid JSON at byte %zu: trailing data after the document", end);
+		}
+	}
+	json_tokener_free(tok);
+	if (err->text[0]) {
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+
+void json_free(struct json_object *root)
+{
+	json_object_put(root);
+}
+
+void json_root(struct json_node *node, struct json_object *root)
+{
+	node->obj = root;
+	node->parent = NULL;
+	node->key = NULL;
+	node->index = 0;
+}
+
+static size_t append_path(const struct json_node *node, char *buf, size_t size, size_t len,
+	int depth)
+{
+	if (!node->parent) {
+		return len;
+	}
+	if (depth < MAX_DEPTH + 2) {
+		len = append_path(node->parent, buf, size, len, depth + 1);
+	}
+	int n;
+	if (node->key) {
+		n = snprintf(buf + len, size - len, "%s%s", node->parent->parent ? "." : "",
+			node->key);
+	} else {
+		n = snprintf(buf + len, size - len, "[%zu]", node->index);
+	}
+	if (n < 0) {
+		return len;
+	}
+	len += (size_t)n;
+	return len < size ? len : size - 1;
+}
+
+void json_path(const struct json_node *node, char *buf, size_t size)
+{
+	if (size == 0) {
+		return;
+	}
+	buf[0] = '\0';
+	if (!node->parent) {
+		snprintf(buf, size, "(root)");
+		return;
+	}
+	append_path(node, buf, size, 0, 0);
+}
+
+static const char *type_name(struct json_object *obj)
+{
+	switch (json_object_get_type(obj)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "boolean";
+	case json_type_double:
+		return "a non-integer number";
+	case json_type_int:
+		return "integer";
+	case json_type_object:
+		return "object";
+	case json_type_array:
+		return "array";
+	case json_type_string:
+		return "string";
+	}
+	return "unknown";
+}
+
+bool json_fail(struct json_error *err, const struct json_node *node, const char *fmt, ...)
+{
+	char path[256];
+	json_path(node, path, sizeof(path));
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_error(err, "%s: %s", path, msg);
+	return false;
+}
+
+static bool type_error(struct json_error *err, const struct json_node *node, const char *want)
+{
+	return json_fail(err, node, "expected %s, got %s", want, type_name(node->obj));
+}
+
+static void child(const struct json_node *parent, const char *key, struct json_object *obj,
+	struct json_node *out)
+{
+	out->obj = obj;
+	out->parent = parent;
+	out->key = key;
+	out->index = 0;
+}
+
+/*
+ * Looks key up in parent. Returns false (with err set) if parent is not an object. On success
+ * *found tells whether the member exists and is not null, and node describes it either way so
+ * that a later error can name it.
+ */
+static bool lookup(const struct json_node *parent, const char *key, struct json_node *node,
+	bool *found, struct json_error *err)
+{
+	if (!json_object_is_type(parent->obj, json_type_object)) {
+		return type_error(err, parent, "an object");
+	}
+	struct json_object *obj = NULL;
+	json_object_object_get_ex(parent->obj, key, &obj);
+	child(parent, key, obj, node);
+	*found = obj != NULL;
+	return true;
+}
+
+static bool require(const struct json_node *parent, const char *key, struct json_node *node,
+	struct json_error *err)
+{
+	bool found;
+	if (!lookup(parent, key, node, &found, err)) {
+		return false;
+	}
+	if (!found) {
+		if (json_has(parent, key)) {
+			return json_fail(err, node, "must not be null");
+		}
+		return json_fail(err, node, "missing");
+	}
+	return true;
+}
+
+bool json_get(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err)
+{
+	bool found;
+	return lookup(parent, key, out, &found, err);
+}
+
+bool json_has(const struct json_node *parent, const char *key)
+{
+	return json_object_is_type(parent->obj, json_type_object)
+		&& json_object_object_get_ex(parent->obj, key, NULL);
+}
+
+bool json_expect_string(const struct json_node *node, const char **out, struct json_error *err)
+{
+	if (!json_object_is_type(node->obj, json_type_string)) {
+		return type_error(err, node, "a string");
+	}
+	*out = json_object_get_string(node->obj);
+	return true;
+}
+
+bool json_expect_object(const struct json_node *node, struct json_error *err)
+{
+	if (!json_object_is_type(node->obj, json_type_object)) {
+		return type_error(err, node, "an object");
+	}
+	return true;
+}
+
+bool json_is_null(const struct json_node *node)
+{
+	return node->obj == NULL;
+}
+
+bool json_is_object(const struct json_node *node)
+{
+	return json_object_is_type(node->obj, json_type_object);
+}
+
+static bool expect_int64(const struct json_node *node, int64_t *out, struct json_error *err)
+{
+	if (!json_object_is_type(node->obj, json_type_int)) {
+		return type_error(err, node, "an integer");
+	}
+	int64_t v = json_object_get_int64(node->obj);
+	// json-c keeps integers above INT64_MAX as unsigned and clamps them when asked for int64.
+	if (v == INT64_MAX && json_object_get_uint64(node->obj) != (uint64_t)INT64_MAX) {
+		return json_fail(err, node, "integer out of range");
+	}
+	*out = v;
+	return true;
+}
+
+static bool expect_bool(const struct json_node *node, bool *out, struct json_error *err)
+{
+	if (!json_object_is_type(node->obj, json_type_boolean)) {
+		return type_error(err, node, "a boolean");
+	}
+	*out = json_object_get_boolean(node->obj);
+	return true;
+}
+
+bool json_req_string(const struct json_node *parent, const char *key, const char **out,
+	struct json_error *err)
+{
+	struct json_node node;
+	return require(parent, key, &node, err) && json_expect_string(&node, out, err);
+}
+
+bool json_opt_string(const struct json_node *parent, const char *key, const char **out,
+	struct json_error *err)
+{
+	struct json_node node;
+	bool found;
+	*out = NULL;
+	if (!lookup(parent, key, &node, &found, err)) {
+		return false;
+	}
+	return !found || json_expect_string(&node, out, err);
+}
+
+bool json_req_int64(const struct json_node *parent, const char *key, int64_t *out,
+	struct json_error *err)
+{
+	struct json_node node;
+	return require(parent, key, &node, err) && expect_int64(&node, out, err);
+}
+
+bool json_opt_int64(const struct json_node *parent, const char *key, int64_t fallback,
+	int64_t *out, struct json_error *err)
+{
+	struct json_node node;
+	bool found;
+	*out = fallback;
+	if (!lookup(parent, key, &node, &found, err)) {
+		return false;
+	}
+	return !found || expect_int64(&node, out, err);
+}
+
+bool json_req_bool(const struct json_node *parent, const char *key, bool *out,
+	struct json_error *err)
+{
+	struct json_node node;
+	return require(parent, key, &node, err) && expect_bool(&node, out, err);
+}
+
+bool json_opt_bool(const struct json_node *parent, const char *key, bool fallback, bool *out,
+	struct json_error *err)
+{
+	struct json_node node;
+	bool found;
+	*out = fallback;
+	if (!lookup(parent, key, &node, &found, err)) {
+		return false;
+	}
+	return !found || expect_bool(&node, out, err);
+}
+
+static bool get_typed(const struct json_node *parent, const char *key, struct json_node *out,
+	bool required, bool *present, enum json_type type, const char *want,
+	struct json_error *err)
+{
+	bool found;
+	if (present) {
+		*present = false;
+	}
+	if (required ? !require(parent, key, out, err) : !lookup(parent, key, out, &found, err)) {
+		return false;
+	}
+	if (!required && !found) {
+		return true;
+	}
+	if (!json_object_is_type(out->obj, type)) {
+		return type_error(err, out, want);
+	}
+	if (present) {
+		*present = true;
+	}
+	return true;
+}
+
+bool json_req_object(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err)
+{
+	return get_typed(parent, key, out, true, NULL, json_type_object, "an object", err);
+}
+
+bool json_opt_object(const struct json_node *parent, const char *key, struct json_node *out,
+	bool *present, struct json_error *err)
+{
+	return get_typed(parent, key, out, false, present, json_type_object, "an object", err);
+}
+
+bool json_req_array(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err)
+{
+	return get_typed(parent, key, out, true, NULL, json_type_array, "an array", err);
+}
+
+bool json_opt_array(const struct json_node *parent, const char *key, struct json_node *out,
+	bool *present, struct json_error *err)
+{
+	return get_typed(parent, key, out, false, present, json_type_array, "an array", err);
+}
+
+size_t json_array_len(const struct json_node *array)
+{
+	if (!json_object_is_type(array->obj, json_type_array)) {
+		return 0;
+	}
+	return json_object_array_length(array->obj);
+}
+
+void json_array_at(const struct json_node *array, size_t i, struct json_node *out)
+{
+	out->obj = json_object_array_get_idx(array->obj, i);
+	out->parent = array;
+	out->key = NULL;
+	out->index = i;
+}
+
+bool json_array_object(const struct json_node *array, size_t i, struct json_node *out,
+	struct json_error *err)
+{
+	json_array_at(array, i, out);
+	return json_expect_object(out, err);
+}
+
+bool json_array_string(const struct json_node *array, size_t i, const char **out,
+	struct json_error *err)
+{
+	struct json_node node;
+	json_array_at(array, i, &node);
+	return json_expect_string(&node, out, err);
+}

@@ -1,0 +1,121 @@
+#ifndef REFTY_LEVER_JSON_H
+#define REFTY_LEVER_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Typed access to parsed JSON. Every getter knows where its value sits in the document, so a
+ * missing or mistyped field is reported with its full path, e.g.
+ * "data[37].stageChanges[2].updatedAt: expected an integer, got string". Getters never log:
+ * they fill a struct json_error and the caller, which knows the context (which page, which
+ * request), logs once.
+ *
+ * Values are borrowed from the parsed root and live until json_free(root).
+ */
+
+struct json_object;
+
+/** What went wrong; text is a complete message starting with the JSON path. */
+struct json_error {
+	char text[512];
+	size_t offset; /* json_parse only: byte offset of a syntax error */
+};
+
+/**
+ * A value and where it sits: its parent and its key (or index, when key is NULL). Nodes live on
+ * the stack of the code walking the document and point at their parent, so building a path
+ * costs nothing until an error needs it.
+ */
+struct json_node {
+	struct json_object *obj; /* NULL for JSON null */
+	const struct json_node *parent;
+	const char *key;
+	size_t index;
+};
+
+/**
+ * Parses exactly len bytes of buf (NUL bytes and trailing garbage are errors). Returns the
+ * root, to be released with json_free(), or NULL with err filled in.
+ */
+struct json_object *json_parse(const char *buf, size_t len, struct json_error *err);
+/** Releases a root returned by json_parse(). Accepts NULL. */
+void json_free(struct json_object *root);
+
+/** Makes node the document's root. */
+void json_root(struct json_node *node, struct json_object *root);
+
+/** Writes node's path ("data[3].id"; "(root)" for the root) into buf, truncating if needed. */
+void json_path(const struct json_node *node, char *buf, size_t size);
+
+/**
+ * Fills err with "<path of node>: <message>" and returns false, for checks the getters cannot
+ * make (a value out of its allowed set, say).
+ */
+bool json_fail(struct json_error *err, const struct json_node *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/** True when parent (an object) has the member key, even if it is null. */
+bool json_has(const struct json_node *parent, const char *key);
+
+/**
+ * The member key of parent, of any type: out->obj is NULL when it is missing or null. Fails
+ * only when parent is not an object.
+ */
+bool json_get(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err);
+
+/*
+ * Required getters (json_req_*) fail when the member is missing, null or of another type.
+ * Optional getters (json_opt_*) accept a missing or null member and then report it absent
+ * (a NULL string, the fallback number, present = false); a member of the wrong type still fails.
+ * All of them return true on success. parent must be an object node; a non-object parent is
+ * reported as a type error on the parent.
+ */
+
+bool json_req_string(const struct json_node *parent, const char *key, const char **out,
+	struct json_error *err);
+bool json_opt_string(const struct json_node *parent, const char *key, const char **out,
+	struct json_error *err);
+
+/** Integers only: 1.0, "1" and 1e3 are type errors, as is anything outside int64_t. */
+bool json_req_int64(const struct json_node *parent, const char *key, int64_t *out,
+	struct json_error *err);
+bool json_opt_int64(const struct json_node *parent, const char *key, int64_t fallback,
+	int64_t *out, struct json_error *err);
+
+bool json_req_bool(const struct json_node *parent, const char *key, bool *out,
+	struct json_error *err);
+bool json_opt_bool(const struct json_node *parent, const char *key, bool fallback, bool *out,
+	struct json_error *err);
+
+bool json_req_object(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err);
+bool json_opt_object(const struct json_node *parent, const char *key, struct json_node *out,
+	bool *present, struct json_error *err);
+
+bool json_req_array(const struct json_node *parent, const char *key, struct json_node *out,
+	struct json_error *err);
+bool json_opt_array(const struct json_node *parent, const char *key, struct json_node *out,
+	bool *present, struct json_error *err);
+
+/** Number of elements of an array node (0 for anything else). */
+size_t json_array_len(const struct json_node *array);
+
+/** Element i of an array node, of any type (obj NULL for null). i must be < json_array_len. */
+void json_array_at(const struct json_node *array, size_t i, struct json_node *out);
+
+/** Element i, which must be an object / a string. */
+bool json_array_object(const struct json_node *array, size_t i, struct json_node *out,
+	struct json_error *err);
+bool json_array_string(const struct json_node *array, size_t i, const char **out,
+	struct json_error *err);
+
+/** Checks the type of a node itself (for elements taken with json_array_at). */
+bool json_expect_object(const struct json_node *node, struct json_error *err);
+bool json_expect_string(const struct json_node *node, const char **out, struct json_error *err);
+bool json_is_null(const struct json_node *node);
+bool json_is_object(const struct json_node *node);
+
+#endif

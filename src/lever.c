@@ -1,0 +1,1230 @@
+#define LOG_MODULE "lever"
+
+#include "lever.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "oauth.h"
+#include "ratelimit.h"
+#include "xalloc.h"
+
+#define DEFAULT_URL "https://api.lever.co/v1"
+#define DEFAULT_AUTH_URL "https://auth.lever.co"
+#define DEFAULT_PAGE_SIZE 100
+/* Refresh an access token this long before it expires, so it cannot lapse mid-request. */
+#define REFRESH_MARGIN 60
+/* Listings restarted after rejected offset tokens before we give up. */
+#define MAX_RESTARTS 3
+/* How much of an error body goes into a message. */
+#define MAX_ERROR_TEXT 300
+
+struct lever_client {
+	pthread_mutex_t lock; /* guards everything below that changes after creation */
+	struct http_options http_opts;
+	char *url;
+	struct http_client **idle; /* connections not in use by any thread */
+	size_t n_idle;
+	size_t cap_idle;
+	struct ratelimit *own_limiter;
+	enum lever_auth auth;
+	char *api_key;
+	char *client_id;
+	char *client_secret;
+	char *auth_url;
+	char *token_url;
+	struct lever_token_store store;
+	struct lever_tokens tokens;
+	bool tokens_loaded;
+	uint64_t token_generation; /* bumped whenever tokens change */
+	bool confidential;
+	bool dry_run;
+	int page_size;
+	struct lever_stats stats;
+};
+
+const char *lever_status_text(enum lever_status status)
+{
+	switch (status) {
+	case LEVER_OK:
+		return "ok";
+	case LEVER_ERR_AUTH:
+		return "authentication error";
+	case LEVER_ERR_REMOTE:
+		return "remote error";
+	case LEVER_ERR_DATA:
+		return "malformed data";
+	case LEVER_ERR_DRY_RUN:
+		return "refused in dry run";
+	case LEVER_ERR_CANCELLED:
+		return "cancelled";
+	case LEVER_ERR_LOCAL:
+		return "local error";
+	}
+	return "unknown error";
+}
+
+void lever_tokens_finish(struct lever_tokens *t)
+{
+	free(t->access_token);
+	free(t->refresh_token);
+	free(t->account);
+	free(t->scope);
+	memset(t, 0, sizeof(*t));
+}
+
+static char *strip_slashes(const char *s)
+{
+	char *out = xstrdup(s);
+	size_t len = strlen(out);
+	while (len > 0 && out[len - 1] == '/') {
+		out[--len] = '\0';
+	}
+	return out;
+}
+
+struct lever_client *lever_client_create(const struct lever_options *opts)
+{
+	const char *url = opts->url && opts->url[0] ? opts->url : DEFAULT_URL;
+	if (opts->auth == LEVER_AUTH_API_KEY && (!opts->api_key || !opts->api_key[0])) {
+		log_error("cannot create Lever client for '%s': no API key", url);
+		return NULL;
+	}
+	if (opts->auth == LEVER_AUTH_OAUTH) {
+		if (!opts->client_id || !opts->client_id[0] || !opts->client_secret
+			|| !opts->client_secret[0]) {
+			log_error("cannot create Lever client for '%s': OAuth needs a client id and "
+				  "a client secret",
+				url);
+			return NULL;
+		}
+		if (!opts->token_store.load || !opts->token_store.save) {
+			log_error("cannot create Lever client for '%s': OAuth needs a token store", url);
+			return NULL;
+		}
+	}
+
+	struct lever_client *c = xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->url = strip_slashes(url);
+	c->auth = opts->auth;
+	c->confidential = opts->confidential;
+	c->dry_run = opts->dry_run;
+	c->page_size = opts->page_size > 0 && opts->page_size <= 100 ? opts->page_size
+								      : DEFAULT_PAGE_SIZE;
+	if (opts->auth == LEVER_AUTH_API_KEY) {
+		c->api_key = xstrdup(opts->api_key);
+		log_add_secret(c->api_key);
+	} else {
+		c->client_id = xstrdup(opts->client_id);
+		c->client_secret = xstrdup(opts->client_secret);
+		log_add_secret(c->client_secret);
+		c->auth_url = strip_slashes(
+			opts->auth_url && opts->auth_url[0] ? opts->auth_url : DEFAULT_AUTH_URL);
+		c->token_url = xasprintf("%s/oauth/token", c->auth_url);
+		c->store = opts->token_store;
+	}
+	struct ratelimit *limiter = opts->limiter;
+	if (!limiter && opts->requests_per_second > 0) {
+		c->own_limiter = ratelimit_create(opts->requests_per_second, opts->burst);
+		limiter = c->own_limiter;
+	}
+	c->http_opts = (struct http_options){
+		.base_url = c->url,
+		.connect_timeout_ms = opts->connect_timeout_ms,
+		.timeout_ms = opts->timeout_ms,
+		.max_attempts = opts->max_attempts,
+		.max_retry_time = opts->max_retry_time,
+		.backoff_base = opts->backoff_base,
+		.backoff_cap = opts->backoff_cap,
+		.limiter = limiter,
+		.dry_run = opts->dry_run,
+		.auth = opts->auth == LEVER_AUTH_API_KEY ? HTTP_AUTH_BASIC : HTTP_AUTH_BEARER,
+		.basic_user = c->api_key,
+	};
+	// One connection now, so that a bad URL fails here rather than at the first request.
+	struct http_client *http = http_client_create(&c->http_opts);
+	if (!http) {
+		lever_client_destroy(c);
+		return NULL;
+	}
+	c->idle = xmalloc(sizeof(*c->idle));
+	c->idle[0] = http;
+	c->n_idle = 1;
+	c->cap_idle = 1;
+	return c;
+}
+
+void lever_client_destroy(struct lever_client *c)
+{
+	if (!c) {
+		return;
+	}
+	for (size_t i = 0; i < c->n_idle; i++) {
+		http_client_destroy(c->idle[i]);
+	}
+	free(c->idle);
+	ratelimit_destroy(c->own_limiter);
+	free(c->url);
+	free(c->api_key);
+	free(c->client_id);
+	free(c->client_secret);
+	free(c->auth_url);
+	free(c->token_url);
+	lever_tokens_finish(&c->tokens);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void lever_client_stats(struct lever_client *c, struct lever_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static struct http_client *take_http(struct lever_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	struct http_client *http = c->n_idle ? c->idle[--c->n_idle] : NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (!http) {
+		// The options were accepted once already, so this can only fail on resources.
+		http = http_client_create(&c->http_opts);
+	}
+	return http;
+}
+
+static void give_http(struct lever_client *c, struct http_client *http)
+{
+	if (!http) {
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->n_idle == c->cap_idle) {
+		c->cap_idle = c->cap_idle ? c->cap_idle * 2 : 4;
+		c->idle = xrealloc(c->idle, c->cap_idle * sizeof(*c->idle));
+	}
+	c->idle[c->n_idle++] = http;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * OAuth tokens. Everything here runs with c->lock held.
+ */
+
+static bool tokens_usable(const struct lever_tokens *t)
+{
+	return t->access_token && t->expires_at - REFRESH_MARGIN > (int64_t)time(NULL);
+}
+
+static enum lever_status load_tokens(struct lever_client *c)
+{
+	if (c->tokens_loaded) {
+		return LEVER_OK;
+	}
+	struct lever_tokens t = {0};
+	if (!c->store.load(c->store.ud, &t)) {
+		lever_tokens_finish(&t);
+		return LEVER_ERR_LOCAL;
+	}
+	log_add_secret(t.access_token);
+	log_add_secret(t.refresh_token);
+	lever_tokens_finish(&c->tokens);
+	c->tokens = t;
+	c->tokens_loaded = true;
+	c->token_generation++;
+	return LEVER_OK;
+}
+
+static enum lever_status refresh_tokens(struct lever_client *c, struct http_client *http)
+{
+	if (!c->tokens.refresh_token) {
+		log_error("cannot refresh the Lever access token: no refresh token is stored; run "
+			  "'refty-lever auth login'");
+		return LEVER_ERR_AUTH;
+	}
+	if (c->dry_run) {
+		log_error("cannot refresh the Lever access token in a dry run: refreshing rotates the "
+			  "stored tokens; run any command without --dry-run first, then try again");
+		return LEVER_ERR_DRY_RUN;
+	}
+	struct oauth_token_params params = {
+		.token_url = c->token_url,
+		.client_id = c->client_id,
+		.client_secret = c->client_secret,
+		.refresh_token = c->tokens.refresh_token,
+	};
+	struct lever_tokens fresh;
+	enum lever_status status = oauth_token_request(http, &params, &fresh);
+	if (status != LEVER_OK) {
+		if (status == LEVER_ERR_AUTH) {
+			log_error("the stored Lever authorization is no longer valid; run "
+				  "'refty-lever auth login' again");
+		}
+		return status;
+	}
+	if (!fresh.refresh_token) {
+		fresh.refresh_token = xstrdup(c->tokens.refresh_token);
+	}
+	if (!fresh.account) {
+		fresh.account = xstrdup(c->tokens.account);
+	}
+	if (!fresh.scope) {
+		fresh.scope = xstrdup(c->tokens.scope);
+	}
+	if (!c->store.save(c->store.ud, &fresh)) {
+		log_error("cannot use the refreshed Lever access token: it could not be stored; if "
+			  "this persists, run 'refty-lever auth login' again");
+		lever_tokens_finish(&fresh);
+		return LEVER_ERR_LOCAL;
+	}
+	lever_tokens_finish(&c->tokens);
+	c->tokens = fresh;
+	c->token_generation++;
+	c->stats.refreshes++;
+	log_debug("refreshed the Lever access token");
+	return LEVER_OK;
+}
+
+/*
+ * Gets an access token fit for a request into *token (caller frees) and its generation.
+ * force_after: when not 0, the token of that generation was just refused with a 401; refresh
+ * unless another thread already did.
+ */
+static enum lever_status access_token(struct lever_client *c, struct http_client *http,
+	uint64_t force_after, char **token, uint64_t *generation)
+{
+	pthread_mutex_lock(&c->lock);
+	enum lever_status status = load_tokens(c);
+	if (status == LEVER_OK && !c->tokens.access_token && !c->tokens.refresh_token) {
+		log_error("not logged in to Lever: run 'refty-lever auth login'");
+		status = LEVER_ERR_AUTH;
+	}
+	if (status == LEVER_OK
+		&& (!tokens_usable(&c->tokens) || (force_after && force_after == c->token_generation))) {
+		status = refresh_tokens(c, http);
+	}
+	if (status == LEVER_OK) {
+		*token = xstrdup(c->tokens.access_token);
+		*generation = c->token_generation;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return status;
+}
+
+const char *lever_oauth_scope(bool confidential)
+{
+	return confidential ? "offline_access opportunities:read:admin stages:read:admin "
+			      "postings:read:admin confidential:access:admin"
+			    : "offline_access opportunities:read:admin stages:read:admin "
+			      "postings:read:admin";
+}
+
+char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
+	const char *state)
+{
+	char *url = strip_slashes(opts->url && opts->url[0] ? opts->url : DEFAULT_URL);
+	char *audience = xasprintf("%s/", url);
+	struct oauth_authorize_params p = {
+		.auth_url = opts->auth_url && opts->auth_url[0] ? opts->auth_url : DEFAULT_AUTH_URL,
+		.client_id = opts->client_id ? opts->client_id : "",
+		.redirect_uri = redirect_uri,
+		.state = state,
+		.audience = audience,
+		.scope = lever_oauth_scope(opts->confidential),
+	};
+	char *result = oauth_authorize_url(&p);
+	free(audience);
+	free(url);
+	return result;
+}
+
+enum lever_status lever_oauth_exchange(struct lever_client *c, const char *code,
+	const char *redirect_uri)
+{
+	if (c->auth != LEVER_AUTH_OAUTH) {
+		log_error("cannot complete the Lever login: the client is not set up for OAuth");
+		return LEVER_ERR_AUTH;
+	}
+	if (c->dry_run) {
+		log_error("cannot complete the Lever login in a dry run");
+		return LEVER_ERR_DRY_RUN;
+	}
+	struct http_client *http = take_http(c);
+	if (!http) {
+		return LEVER_ERR_LOCAL;
+	}
+	struct oauth_token_params params = {
+		.token_url = c->token_url,
+		.client_id = c->client_id,
+		.client_secret = c->client_secret,
+		.code = code,
+		.redirect_uri = redirect_uri,
+	};
+	struct lever_tokens fresh;
+	enum lever_status status = oauth_token_request(http, &params, &fresh);
+	give_http(c, http);
+	if (status != LEVER_OK) {
+		return status;
+	}
+	if (!fresh.refresh_token) {
+		log_warn("Lever sent no refresh token: the login lasts one hour; is the "
+			 "'offline_access' scope granted to the app?");
+	}
+	pthread_mutex_lock(&c->lock);
+	if (!c->store.save(c->store.ud, &fresh)) {
+		pthread_mutex_unlock(&c->lock);
+		lever_tokens_finish(&fresh);
+		return LEVER_ERR_LOCAL;
+	}
+	lever_tokens_finish(&c->tokens);
+	c->tokens = fresh;
+	c->tokens_loaded = true;
+	c->token_generation++;
+	pthread_mutex_unlock(&c->lock);
+	return LEVER_OK;
+}
+
+/*
+ * Requests
+ */
+
+/* Lever's error body {"code", "message"} as ": code: message", sanitised, or the raw start. */
+static char *error_detail(const struct http_response *resp, char **message_out)
+{
+	struct json_error err;
+	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	if (message_out) {
+		*message_out = NULL;
+	}
+	if (root) {
+		struct json_node node;
+		json_root(&node, root);
+		const char *code = NULL, *message = NULL;
+		if (!json_opt_string(&node, "code", &code, &err)) {
+			code = NULL;
+		}
+		if (!json_opt_string(&node, "message", &message, &err)) {
+			message = NULL;
+		}
+		if (code) {
+			strbuf_puts(&sb, ": ");
+			strbuf_puts(&sb, code);
+		}
+		if (message) {
+			strbuf_puts(&sb, ": ");
+			strbuf_puts(&sb, message);
+			if (message_out) {
+				*message_out = xstrdup(message);
+			}
+		}
+		json_free(root);
+	} else if (resp->body.len > 0) {
+		strbuf_puts(&sb, ": ");
+		strbuf_append(&sb, resp->body.data,
+			resp->body.len < MAX_ERROR_TEXT ? resp->body.len : MAX_ERROR_TEXT);
+	}
+	if (sb.len > MAX_ERROR_TEXT) {
+		sb.data[MAX_ERROR_TEXT] = '\0';
+		sb.len = MAX_ERROR_TEXT;
+	}
+	char *raw = strbuf_steal(&sb);
+	char *clean = log_sanitize(raw);
+	free(raw);
+	return clean;
+}
+
+static char *path_only(const char *path)
+{
+	return xstrndup(path, strcspn(path, "?"));
+}
+
+/*
+ * GETs path with authentication, refreshing the OAuth token once on a 401. Returns LEVER_OK
+ * with any HTTP status in resp (the caller judges it), or an error already logged.
+ */
+static enum lever_status get(struct lever_client *c, const char *path, struct http_response *resp)
+{
+	struct http_client *http = take_http(c);
+	if (!http) {
+		return LEVER_ERR_LOCAL;
+	}
+	enum lever_status status = LEVER_OK;
+	char *token = NULL;
+	uint64_t generation = 0;
+	bool retried = false;
+	for (;;) {
+		if (c->auth == LEVER_AUTH_OAUTH) {
+			free(token);
+			token = NULL;
+			status = access_token(c, http, retried ? generation : 0, &token, &generation);
+			if (status != LEVER_OK) {
+				break;
+			}
+		}
+		struct http_request req = {
+			.method = "GET",
+			.path = path,
+			.bearer = token,
+		};
+		bool ok = http_request(http, &req, resp);
+		pthread_mutex_lock(&c->lock);
+		c->stats.requests += (uint64_t)resp->attempts;
+		pthread_mutex_unlock(&c->lock);
+		if (!ok) {
+			status = resp->error == HTTP_ERR_DRY_RUN ? LEVER_ERR_DRY_RUN : LEVER_ERR_REMOTE;
+			break;
+		}
+		// A 401 to a token that should still be valid: it may have been revoked and
+		// reissued, or our clock is off. One refresh settles it.
+		if (resp->status == 401 && c->auth == LEVER_AUTH_OAUTH && !retried) {
+			retried = true;
+			log_debug("Lever refused the access token for '%s'; refreshing it", path);
+			continue;
+		}
+		break;
+	}
+	if (token) {
+		memset(token, 0, strlen(token));
+		free(token);
+	}
+	give_http(c, http);
+	return status;
+}
+
+/* Logs a non-2xx answer and maps it to a status. */
+static enum lever_status status_error(struct lever_client *c, const char *what, const char *path,
+	const struct http_response *resp)
+{
+	char *detail = error_detail(resp, NULL);
+	char *where = path_only(path);
+	enum lever_status status = LEVER_ERR_REMOTE;
+	const char *hint = "";
+	if (resp->status == 401) {
+		status = LEVER_ERR_AUTH;
+		hint = c->auth == LEVER_AUTH_API_KEY
+			? "; check that the API key is correct and still active"
+			: "; the authorization may have been revoked: run 'refty-lever auth login' again";
+	} else if (resp->status == 403) {
+		status = LEVER_ERR_AUTH;
+		if (c->auth == LEVER_AUTH_API_KEY) {
+			hint = c->confidential
+				? "; check the API key's permissions for this endpoint, and that it was "
+				  "created with access to confidential data (lever.confidential = true)"
+				: "; check the API key's permissions for this endpoint";
+		} else {
+			hint = c->confidential
+				? "; check the scopes granted to the app, including "
+				  "confidential:access:admin (lever.confidential = true)"
+				: "; check the scopes granted to the app";
+		}
+	}
+	log_error("cannot %s: GET '%s%s' answered %s%s%s", what, c->url, where,
+		http_status_text(resp->status), detail, hint);
+	free(where);
+	free(detail);
+	return status;
+}
+
+/*
+ * A set of the ids a listing has delivered, so that a restarted listing hands out nothing
+ * twice. Open addressing over offsets into one string arena: about 50 bytes per id.
+ */
+struct id_set {
+	uint32_t *slots; /* offset + 1 into arena, 0 = empty */
+	size_t n_slots;  /* a power of two */
+	size_t count;
+	struct strbuf arena;
+};
+
+static void id_set_init(struct id_set *s)
+{
+	s->n_slots = 256;
+	s->slots = xcalloc(s->n_slots, sizeof(*s->slots));
+	s->count = 0;
+	strbuf_init(&s->arena);
+}
+
+static void id_set_finish(struct id_set *s)
+{
+	free(s->slots);
+	strbuf_finish(&s->arena);
+}
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	return h ^ (h >> 29);
+}
+
+static size_t id_set_find(const struct id_set *s, const char *id, bool *found)
+{
+	size_t mask = s->n_slots - 1;
+	size_t i = (size_t)hash_id(id) & mask;
+	while (s->slots[i]) {
+		if (strcmp(s->arena.data + s->slots[i] - 1, id) == 0) {
+			*found = true;
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+	*found = false;
+	return i;
+}
+
+/* Adds id; returns false if it was already there. */
+static bool id_set_add(struct id_set *s, const char *id)
+{
+	bool found;
+	size_t i = id_set_find(s, id, &found);
+	if (found) {
+		return false;
+	}
+	if (s->arena.len + strlen(id) + 2 > UINT32_MAX) {
+		return true; // beyond 4 GiB of ids: stop remembering rather than fail
+	}
+	s->slots[i] = (uint32_t)s->arena.len + 1;
+	strbuf_append(&s->arena, id, strlen(id) + 1);
+	s->count++;
+	if (s->count * 2 > s->n_slots) {
+		size_t old_n = s->n_slots;
+		uint32_t *old = s->slots;
+		s->n_slots *= 2;
+		s->slots = xcalloc(s->n_slots, sizeof(*s->slots));
+		for (size_t j = 0; j < old_n; j++) {
+			if (old[j]) {
+				size_t k = id_set_find(s, s->arena.data + old[j] - 1, &found);
+				s->slots[k] = old[j];
+			}
+		}
+		free(old);
+	}
+	return true;
+}
+
+/*
+ * Record kinds: how to parse, free, identify and deliver one element of a list's "data".
+ */
+
+struct record_kind {
+	const char *name; /* for messages: "opportunity" */
+	size_t size;
+	bool (*parse)(const struct json_node *node, void *rec, struct json_error *err);
+	void (*finish)(void *rec);
+	const char *(*id)(const void *rec);
+	bool (*deliver)(void *cb, void *ud, const void *rec);
+};
+
+static bool parse_string_array(const struct json_node *parent, const char *key, char ***out,
+	size_t *n_out, struct json_error *err)
+{
+	struct json_node array;
+	bool present;
+	if (!json_opt_array(parent, key, &array, &present, err)) {
+		return false;
+	}
+	size_t n = present ? json_array_len(&array) : 0;
+	*out = n ? xcalloc(n, sizeof(**out)) : NULL;
+	*n_out = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		if (!json_array_string(&array, i, &s, err)) {
+			return false;
+		}
+		(*out)[(*n_out)++] = xstrdup(s);
+	}
+	return true;
+}
+
+/* A string, or an object carrying it under "id" (what expand= turns ids into). */
+static bool parse_id_ref(const struct json_node *parent, const char *key, bool required,
+	char **out, struct json_error *err)
+{
+	struct json_node node;
+	if (!json_get(parent, key, &node, err)) {
+		return false;
+	}
+	const char *s;
+	if (json_is_object(&node)) {
+		if (!json_req_string(&node, "id", &s, err)) {
+			return false;
+		}
+	} else if (required ? !json_req_string(parent, key, &s, err)
+			    : !json_opt_string(parent, key, &s, err)) {
+		return false;
+	}
+	if (required && !s[0]) {
+		return json_fail(err, &node, "must not be empty");
+	}
+	*out = xstrdup(s);
+	return true;
+}
+
+static bool parse_opportunity(const struct json_node *node, void *rec, struct json_error *err)
+{
+	struct opportunity *o = rec;
+	const char *s;
+	bool present;
+	o->created_at = OPP_TIME_NONE;
+	o->updated_at = OPP_TIME_NONE;
+	o->last_advanced_at = OPP_TIME_NONE;
+	if (!json_expect_object(node, err) || !json_req_string(node, "id", &s, err)) {
+		return false;
+	}
+	if (!s[0]) {
+		struct json_node id;
+		json_get(node, "id", &id, err);
+		return json_fail(err, &id, "must not be empty");
+	}
+	o->id = xstrdup(s);
+	if (!json_opt_string(node, "name", &s, err)) {
+		return false;
+	}
+	o->name = xstrdup(s ? s : "");
+	if (!parse_string_array(node, "emails", &o->emails, &o->n_emails, err)) {
+		return false;
+	}
+
+	struct json_node phones;
+	if (!json_opt_array(node, "phones", &phones, &present, err)) {
+		return false;
+	}
+	size_t n = present ? json_array_len(&phones) : 0;
+	o->phones = n ? xcalloc(n, sizeof(*o->phones)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_node phone;
+		if (!json_array_object(&phones, i, &phone, err)
+			|| !json_opt_string(&phone, "type", &s, err)
+			|| !json_req_string(&phone, "value", &s, err)) {
+			return false;
+		}
+		o->phones[o->n_phones++] = xstrdup(s);
+	}
+
+	if (!parse_id_ref(node, "stage", true, &o->stage_id, err)) {
+		return false;
+	}
+
+	struct json_node changes;
+	if (!json_opt_array(node, "stageChanges", &changes, &o->has_changes, err)) {
+		return false;
+	}
+	n = o->has_changes ? json_array_len(&changes) : 0;
+	o->changes = n ? xcalloc(n, sizeof(*o->changes)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_node change;
+		int64_t at;
+		if (!json_array_object(&changes, i, &change, err)
+			|| !json_req_string(&change, "toStageId", &s, err)
+			|| !json_req_int64(&change, "updatedAt", &at, err)) {
+			return false;
+		}
+		o->changes[o->n_changes].stage_id = xstrdup(s);
+		o->changes[o->n_changes].at_ms = at;
+		o->n_changes++;
+	}
+
+	struct json_node apps;
+	if (!json_opt_array(node, "applications", &apps, &present, err)) {
+		return false;
+	}
+	if (present && json_array_len(&apps) > 0) {
+		// Lever attaches at most one application; its posting is the opportunity's job.
+		struct json_node app;
+		if (!json_array_object(&apps, 0, &app, err)
+			|| !parse_id_ref(&app, "posting", false, &o->posting_id, err)) {
+			return false;
+		}
+	}
+
+	struct json_node archived;
+	if (!json_opt_object(node, "archived", &archived, &present, err)) {
+		return false;
+	}
+	int64_t legacy_archived_at;
+	if (!json_opt_int64(node, "archivedAt", OPP_TIME_NONE, &legacy_archived_at, err)) {
+		return false;
+	}
+	o->archived = present || legacy_archived_at != OPP_TIME_NONE;
+
+	if (!json_opt_string(node, "confidentiality", &s, err)) {
+		return false;
+	}
+	o->confidential = s && strcmp(s, "confidential") == 0;
+	if (!json_opt_bool(node, "isAnonymized", false, &o->anonymized, err)
+		|| !json_req_int64(node, "createdAt", &o->created_at, err)
+		|| !json_opt_int64(node, "updatedAt", OPP_TIME_NONE, &o->updated_at, err)
+		|| !json_opt_int64(node, "lastAdvancedAt", OPP_TIME_NONE, &o->last_advanced_at,
+			err)) {
+		return false;
+	}
+
+	struct json_node urls;
+	if (!json_opt_object(node, "urls", &urls, &present, err)) {
+		return false;
+	}
+	if (present) {
+		if (!json_opt_string(&urls, "show", &s, err)) {
+			return false;
+		}
+		o->profile_url = xstrdup(s);
+	}
+	return true;
+}
+
+static void finish_opportunity(void *rec)
+{
+	opportunity_finish(rec);
+}
+
+static const char *opportunity_id(const void *rec)
+{
+	return ((const struct opportunity *)rec)->id;
+}
+
+struct opportunity_cb {
+	bool (*fn)(void *ud, const struct opportunity *o);
+};
+
+static bool deliver_opportunity(void *cb, void *ud, const void *rec)
+{
+	return ((struct opportunity_cb *)cb)->fn(ud, rec);
+}
+
+static const struct record_kind opportunity_kind = {
+	.name = "opportunity",
+	.size = sizeof(struct opportunity),
+	.parse = parse_opportunity,
+	.finish = finish_opportunity,
+	.id = opportunity_id,
+	.deliver = deliver_opportunity,
+};
+
+static bool parse_deleted(const struct json_node *node, void *rec, struct json_error *err)
+{
+	struct deleted_opportunity *d = rec;
+	const char *id;
+	d->deleted_at = OPP_TIME_NONE;
+	if (!json_expect_object(node, err) || !json_req_string(node, "id", &id, err)
+		|| !json_opt_int64(node, "deletedAt", OPP_TIME_NONE, &d->deleted_at, err)) {
+		return false;
+	}
+	d->id = xstrdup(id);
+	return true;
+}
+
+static void finish_deleted(void *rec)
+{
+	struct deleted_opportunity *d = rec;
+	free(d->id);
+	d->id = NULL;
+}
+
+static const char *deleted_id(const void *rec)
+{
+	return ((const struct deleted_opportunity *)rec)->id;
+}
+
+struct deleted_cb {
+	bool (*fn)(void *ud, const struct deleted_opportunity *d);
+};
+
+static bool deliver_deleted(void *cb, void *ud, const void *rec)
+{
+	return ((struct deleted_cb *)cb)->fn(ud, rec);
+}
+
+static const struct record_kind deleted_kind = {
+	.name = "deleted opportunity",
+	.size = sizeof(struct deleted_opportunity),
+	.parse = parse_deleted,
+	.finish = finish_deleted,
+	.id = deleted_id,
+	.deliver = deliver_deleted,
+};
+
+/* Stages and postings borrow their strings from the page being parsed. */
+static bool parse_stage(const struct json_node *node, void *rec, struct json_error *err)
+{
+	struct lever_stage *s = rec;
+	return json_expect_object(node, err) && json_req_string(node, "id", &s->id, err)
+		&& json_req_string(node, "text", &s->text, err);
+}
+
+static void finish_borrowed(void *rec)
+{
+}
+
+static const char *stage_id(const void *rec)
+{
+	return ((const struct lever_stage *)rec)->id;
+}
+
+struct stage_cb {
+	bool (*fn)(void *ud, const struct lever_stage *s);
+};
+
+static bool deliver_stage(void *cb, void *ud, const void *rec)
+{
+	return ((struct stage_cb *)cb)->fn(ud, rec);
+}
+
+static const struct record_kind stage_kind = {
+	.name = "stage",
+	.size = sizeof(struct lever_stage),
+	.parse = parse_stage,
+	.finish = finish_borrowed,
+	.id = stage_id,
+	.deliver = deliver_stage,
+};
+
+static bool parse_posting(const struct json_node *node, void *rec, struct json_error *err)
+{
+	struct lever_posting *p = rec;
+	return json_expect_object(node, err) && json_req_string(node, "id", &p->id, err)
+		&& json_req_string(node, "text", &p->text, err)
+		&& json_opt_string(node, "state", &p->state, err);
+}
+
+static const char *posting_id(const void *rec)
+{
+	return ((const struct lever_posting *)rec)->id;
+}
+
+struct posting_cb {
+	bool (*fn)(void *ud, const struct lever_posting *p);
+};
+
+static bool deliver_posting(void *cb, void *ud, const void *rec)
+{
+	return ((struct posting_cb *)cb)->fn(ud, rec);
+}
+
+static const struct record_kind posting_kind = {
+	.name = "posting",
+	.size = sizeof(struct lever_posting),
+	.parse = parse_posting,
+	.finish = finish_borrowed,
+	.id = posting_id,
+	.deliver = deliver_posting,
+};
+
+/* One parsed page: its records, validated, and where the next page starts. */
+struct page {
+	struct json_object *root;
+	char *records;
+	size_t n;
+	const char *next; /* borrowed from root */
+};
+
+static void page_finish(struct page *p, const struct record_kind *kind)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		kind->finish(p->records + i * kind->size);
+	}
+	free(p->records);
+	json_free(p->root);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Adds "(<kind> '<id>')" to err when the broken element has a readable id. */
+static void add_record_context(struct json_error *err, const struct record_kind *kind,
+	const struct json_node *elem)
+{
+	struct json_error ignored;
+	const char *id = NULL;
+	if (!json_expect_object(elem, &ignored) || !json_opt_string(elem, "id", &id, &ignored)
+		|| !id || !id[0]) {
+		return;
+	}
+	char *clean = log_sanitize(id);
+	size_t len = strlen(err->text);
+	snprintf(err->text + len, sizeof(err->text) - len, " (%s '%.64s')", kind->name, clean);
+	free(clean);
+}
+
+static bool parse_page(const char *body, size_t len, const struct record_kind *kind,
+	struct page *page, struct json_error *err)
+{
+	memset(page, 0, sizeof(*page));
+	page->root = json_parse(body, len, err);
+	if (!page->root) {
+		return false;
+	}
+	struct json_node root, data;
+	json_root(&root, page->root);
+	bool has_next;
+	if (!json_req_array(&root, "data", &data, err)
+		|| !json_opt_bool(&root, "hasNext", false, &has_next, err)
+		|| !json_opt_string(&root, "next", &page->next, err)) {
+		goto fail;
+	}
+	if (!has_next) {
+		page->next = NULL;
+	} else if (!page->next || !page->next[0]) {
+		struct json_node next;
+		json_get(&root, "next", &next, err);
+		json_fail(err, &next, "missing while hasNext is true");
+		goto fail;
+	}
+	size_t n = json_array_len(&data);
+	page->records = n ? xcalloc(n, kind->size) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_node elem;
+		json_array_at(&data, i, &elem);
+		void *rec = page->records + i * kind->size;
+		bool ok = kind->parse(&elem, rec, err);
+		page->n++; // a partly filled record still needs freeing
+		if (!ok) {
+			add_record_context(err, kind, &elem);
+			goto fail;
+		}
+	}
+	return true;
+fail:
+	page_finish(page, kind);
+	return false;
+}
+
+enum lever_status lever_parse_opportunities(const char *body, size_t len,
+	bool (*cb)(void *ud, const struct opportunity *o), void *ud, char **next,
+	struct json_error *err)
+{
+	*next = NULL;
+	struct page page;
+	if (!parse_page(body, len, &opportunity_kind, &page, err)) {
+		return LEVER_ERR_DATA;
+	}
+	enum lever_status status = LEVER_OK;
+	struct opportunity *records = (struct opportunity *)(void *)page.records;
+	for (size_t i = 0; i < page.n; i++) {
+		if (!cb(ud, &records[i])) {
+			status = LEVER_ERR_CANCELLED;
+			break;
+		}
+	}
+	if (status == LEVER_OK) {
+		*next = xstrdup(page.next);
+	}
+	page_finish(&page, &opportunity_kind);
+	return status;
+}
+
+static bool mentions_offset(const struct http_response *resp)
+{
+	char *message = NULL;
+	char *detail = error_detail(resp, &message);
+	free(detail);
+	const char *text = message ? message : resp->body.data;
+	bool found = false;
+	for (const char *p = text; p && *p; p++) {
+		if (strncasecmp(p, "offset", 6) == 0) {
+			found = true;
+			break;
+		}
+	}
+	free(message);
+	return found;
+}
+
+/*
+ * Walks a paged listing: base is the path with its fixed query; offset tokens are appended.
+ */
+static enum lever_status list(struct lever_client *c, const char *what, const char *base,
+	const struct record_kind *kind, void *cb, void *ud)
+{
+	struct http_response resp;
+	http_response_init(&resp);
+	struct id_set seen;
+	id_set_init(&seen);
+	char *offset = NULL;
+	int page_no = 1;
+	int restarts = 0;
+	enum lever_status status = LEVER_OK;
+	for (;;) {
+		struct strbuf path;
+		strbuf_init(&path);
+		strbuf_puts(&path, base);
+		if (offset) {
+			http_query_add(&path, "offset", offset);
+		}
+		status = get(c, path.data, &resp);
+		if (status != LEVER_OK) {
+			strbuf_finish(&path);
+			break;
+		}
+		if (resp.status == 400 && offset && mentions_offset(&resp)) {
+			strbuf_finish(&path);
+			if (++restarts > MAX_RESTARTS) {
+				log_error("cannot %s: Lever rejected the offset token %d times; giving up",
+					what, restarts);
+				status = LEVER_ERR_REMOTE;
+				break;
+			}
+			log_warn("Lever rejected the offset token for page %d while trying to %s; "
+				 "starting again from the first page",
+				page_no, what);
+			pthread_mutex_lock(&c->lock);
+			c->stats.restarts++;
+			pthread_mutex_unlock(&c->lock);
+			free(offset);
+			offset = NULL;
+			page_no = 1;
+			continue;
+		}
+		if (resp.status < 200 || resp.status > 299) {
+			status = status_error(c, what, path.data, &resp);
+			strbuf_finish(&path);
+			break;
+		}
+		struct json_error err;
+		struct page page;
+		if (!parse_page(resp.body.data, resp.body.len, kind, &page, &err)) {
+			char *where = path_only(path.data);
+			log_error("cannot %s: malformed page %d from '%s%s': %s", what, page_no, c->url,
+				where, err.text);
+			free(where);
+			strbuf_finish(&path);
+			status = LEVER_ERR_DATA;
+			break;
+		}
+		strbuf_finish(&path);
+		pthread_mutex_lock(&c->lock);
+		c->stats.pages++;
+		pthread_mutex_unlock(&c->lock);
+		for (size_t i = 0; i < page.n && status == LEVER_OK; i++) {
+			const void *rec = page.records + i * kind->size;
+			if (id_set_add(&seen, kind->id(rec)) && !kind->deliver(cb, ud, rec)) {
+				status = LEVER_ERR_CANCELLED;
+			}
+		}
+		if (status != LEVER_OK) {
+			page_finish(&page, kind);
+			break;
+		}
+		if (!page.next) {
+			page_finish(&page, kind);
+			break;
+		}
+		if (offset && strcmp(offset, page.next) == 0) {
+			log_error("cannot %s: Lever returned the same offset token for page %d as for "
+				  "page %d",
+				what, page_no + 1, page_no);
+			page_finish(&page, kind);
+			status = LEVER_ERR_DATA;
+			break;
+		}
+		free(offset);
+		offset = xstrdup(page.next);
+		page_finish(&page, kind);
+		page_no++;
+	}
+	if (status == LEVER_ERR_CANCELLED) {
+		log_debug("stopped listing: %s cancelled", what);
+	}
+	free(offset);
+	id_set_finish(&seen);
+	http_response_finish(&resp);
+	return status;
+}
+
+static void add_time(struct strbuf *path, const char *key, int64_t ms)
+{
+	if (ms != 0) {
+		http_query_add_int64(path, key, ms);
+	}
+}
+
+enum lever_status lever_list_opportunities(struct lever_client *c,
+	const struct lever_opportunity_query *q,
+	bool (*cb)(void *ud, const struct opportunity *o), void *ud)
+{
+	static const struct lever_opportunity_query none = {0};
+	if (!q) {
+		q = &none;
+	}
+	struct strbuf path;
+	strbuf_init(&path);
+	strbuf_puts(&path, "/opportunities");
+	http_query_add_int64(&path, "limit", c->page_size);
+	http_query_add(&path, "expand", "applications");
+	if (c->confidential) {
+		http_query_add(&path, "confidentiality", "all");
+	}
+	add_time(&path, "updated_at_start", q->updated_at_start);
+	add_time(&path, "updated_at_end", q->updated_at_end);
+	add_time(&path, "created_at_start", q->created_at_start);
+	add_time(&path, "created_at_end", q->created_at_end);
+	for (size_t i = 0; i < q->n_posting_ids; i++) {
+		http_query_add(&path, "posting_id", q->posting_ids[i]);
+	}
+	if (q->archived == LEVER_ARCHIVED_ONLY) {
+		http_query_add(&path, "archived", "true");
+	} else if (q->archived == LEVER_ARCHIVED_NONE) {
+		http_query_add(&path, "archived", "false");
+	}
+	struct opportunity_cb fn = {cb};
+	enum lever_status status = list(c, "list opportunities", path.data, &opportunity_kind, &fn, ud);
+	strbuf_finish(&path);
+	return status;
+}
+
+enum lever_status lever_list_deleted(struct lever_client *c, int64_t deleted_at_start,
+	int64_t deleted_at_end, bool (*cb)(void *ud, const struct deleted_opportunity *d),
+	void *ud)
+{
+	struct strbuf path;
+	strbuf_init(&path);
+	strbuf_puts(&path, "/opportunities/deleted");
+	http_query_add_int64(&path, "limit", c->page_size);
+	add_time(&path, "deleted_at_start", deleted_at_start);
+	add_time(&path, "deleted_at_end", deleted_at_end);
+	struct deleted_cb fn = {cb};
+	enum lever_status status =
+		list(c, "list deleted opportunities", path.data, &deleted_kind, &fn, ud);
+	strbuf_finish(&path);
+	return status;
+}
+
+enum lever_status lever_list_stages(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_stage *s), void *ud)
+{
+	struct strbuf path;
+	strbuf_init(&path);
+	strbuf_puts(&path, "/stages");
+	http_query_add_int64(&path, "limit", c->page_size);
+	struct stage_cb fn = {cb};
+	enum lever_status status = list(c, "list stages", path.data, &stage_kind, &fn, ud);
+	strbuf_finish(&path);
+	return status;
+}
+
+enum lever_status lever_list_postings(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_posting *p), void *ud)
+{
+	struct strbuf path;
+	strbuf_init(&path);
+	strbuf_puts(&path, "/postings");
+	http_query_add_int64(&path, "limit", c->page_size);
+	if (c->confidential) {
+		http_query_add(&path, "confidentiality", "all");
+	}
+	struct posting_cb fn = {cb};
+	enum lever_status status = list(c, "list postings", path.data, &posting_kind, &fn, ud);
+	strbuf_finish(&path);
+	return status;
+}

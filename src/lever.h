@@ -1,0 +1,202 @@
+#ifndef REFTY_LEVER_LEVER_H
+#define REFTY_LEVER_LEVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opportunity.h"
+
+/*
+ * The Lever Data API client: authentication (API key or OAuth with refresh-token rotation),
+ * paging with opaque offset tokens, and validated parsing into plain structs. Lists stream:
+ * each record is handed to a callback while only one page is held in memory.
+ *
+ * One client may be used from several threads at once (it keeps one HTTP connection per
+ * concurrent caller and serialises token refreshes), so a backfill can run several listings
+ * in parallel through it under one rate limit.
+ */
+
+struct json_error;
+struct ratelimit;
+
+/** Outcome of a Lever operation; the caller maps it to an exit status. */
+enum lever_status {
+	LEVER_OK,
+	LEVER_ERR_AUTH,      /* 401/403 (after one refresh), no stored tokens, refused grant */
+	LEVER_ERR_REMOTE,    /* unreachable, 5xx/429 after retries, other 4xx */
+	LEVER_ERR_DATA,      /* a malformed answer */
+	LEVER_ERR_DRY_RUN,   /* would have to change something (a POST, a token refresh) */
+	LEVER_ERR_CANCELLED, /* a callback returned false */
+	LEVER_ERR_LOCAL,     /* the token store failed */
+};
+
+/** "ok", "authentication error", ... for summaries. */
+const char *lever_status_text(enum lever_status status);
+
+enum lever_auth {
+	LEVER_AUTH_API_KEY,
+	LEVER_AUTH_OAUTH,
+};
+
+/** An OAuth token pair. Strings are owned by the struct; any may be NULL. */
+struct lever_tokens {
+	char *access_token;
+	char *refresh_token;
+	int64_t expires_at; /* unix seconds */
+	char *account;      /* Lever account id, when known */
+	char *scope;
+};
+
+void lever_tokens_finish(struct lever_tokens *tokens);
+
+/**
+ * Persistent storage for the tokens, provided by the caller. Calls are serialised by the
+ * client but may come from any thread that uses it.
+ */
+struct lever_token_store {
+	/**
+	 * Fills out (zeroed on entry) with newly allocated strings, which the client frees.
+	 * Returns true with out->refresh_token and out->access_token NULL when nothing is stored;
+	 * false on a storage error, after logging it.
+	 */
+	bool (*load)(void *ud, struct lever_tokens *out);
+	/**
+	 * Stores tokens durably, replacing the previous pair. The client uses a refreshed access
+	 * token only after this returned true, because Lever invalidates the old refresh token
+	 * as soon as it hands out a new one. Returns false on failure, after logging it.
+	 */
+	bool (*save)(void *ud, const struct lever_tokens *tokens);
+	void *ud;
+};
+
+struct lever_options {
+	const char *url;            /* NULL: https://api.lever.co/v1 */
+	enum lever_auth auth;
+	const char *api_key;        /* LEVER_AUTH_API_KEY */
+	/* LEVER_AUTH_OAUTH */
+	const char *client_id;
+	const char *client_secret;
+	const char *auth_url;       /* NULL: https://auth.lever.co */
+	struct lever_token_store token_store;
+	bool confidential;          /* list confidential records too (confidentiality=all) */
+	double requests_per_second; /* <= 0: unlimited; ignored when limiter is set */
+	int burst;
+	bool dry_run;               /* GET only; a token refresh is refused too */
+	struct ratelimit *limiter;  /* shared and borrowed; NULL: the client makes its own */
+	/* Tuning, mostly for tests; 0 keeps the HTTP layer's defaults. */
+	long connect_timeout_ms;
+	long timeout_ms;
+	int max_attempts;
+	double max_retry_time;
+	double backoff_base;
+	double backoff_cap;
+	int page_size;              /* 0: 100 */
+};
+
+struct lever_client;
+
+/**
+ * Creates a client. Strings are copied; the secrets are registered with log_add_secret().
+ * Returns NULL (logged) for unusable options: a bad URL, missing credentials.
+ */
+struct lever_client *lever_client_create(const struct lever_options *opts);
+void lever_client_destroy(struct lever_client *c);
+
+/** Counters since creation, for summaries and tests. */
+struct lever_stats {
+	uint64_t requests;  /* HTTP requests sent, retries included */
+	uint64_t pages;     /* list pages parsed */
+	uint64_t restarts;  /* listings restarted after a rejected offset token */
+	uint64_t refreshes; /* access tokens refreshed */
+};
+
+void lever_client_stats(struct lever_client *c, struct lever_stats *out);
+
+enum lever_archived_filter {
+	LEVER_ARCHIVED_ANY,
+	LEVER_ARCHIVED_ONLY,
+	LEVER_ARCHIVED_NONE, /* active opportunities only */
+};
+
+/** Filters for GET /opportunities. Times are ms since the epoch, inclusive; 0 = unset. */
+struct lever_opportunity_query {
+	int64_t updated_at_start;
+	int64_t updated_at_end;
+	int64_t created_at_start;
+	int64_t created_at_end;
+	const char *const *posting_ids;
+	size_t n_posting_ids;
+	enum lever_archived_filter archived;
+};
+
+/*
+ * Listings. Each record is passed to cb exactly once per call, borrowed for the duration of
+ * the call only; cb returns false to stop, which yields LEVER_ERR_CANCELLED. A page is
+ * delivered only once all of it has been validated. If Lever rejects an offset token the
+ * listing starts again from the first page and records already delivered are not delivered
+ * again. Failures are logged (once) before returning.
+ */
+
+/** GET /opportunities?expand=applications with the query's filters (q may be NULL). */
+enum lever_status lever_list_opportunities(struct lever_client *c,
+	const struct lever_opportunity_query *q,
+	bool (*cb)(void *ud, const struct opportunity *o), void *ud);
+
+/** GET /opportunities/deleted, deleted_at_start/_end in ms (0 = unset). */
+enum lever_status lever_list_deleted(struct lever_client *c, int64_t deleted_at_start,
+	int64_t deleted_at_end, bool (*cb)(void *ud, const struct deleted_opportunity *d),
+	void *ud);
+
+struct lever_stage {
+	const char *id;
+	const char *text;
+};
+
+/** GET /stages, in Lever's order. */
+enum lever_status lever_list_stages(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_stage *s), void *ud);
+
+struct lever_posting {
+	const char *id;
+	const char *text;  /* the job title */
+	const char *state; /* published, internal, closed, ...; may be NULL */
+};
+
+/** GET /postings, every state. */
+enum lever_status lever_list_postings(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_posting *p), void *ud);
+
+/*
+ * OAuth login (see oauth.h for the receiver and the pieces in between).
+ */
+
+/** The scopes we ask for: read access to opportunities, stages and postings, offline. */
+const char *lever_oauth_scope(bool confidential);
+
+/** The authorize URL for opts (auth_url, client_id, url as audience). Caller frees. */
+char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
+	const char *state);
+
+/**
+ * Exchanges an authorization code for tokens and saves them in the token store (which the
+ * client uses from then on). Logged on failure.
+ */
+enum lever_status lever_oauth_exchange(struct lever_client *c, const char *code,
+	const char *redirect_uri);
+
+/*
+ * Parsing, exposed for tests and for callers holding a Lever document of their own.
+ */
+
+/**
+ * Parses one page of GET /opportunities (a list body) and calls cb for each opportunity once
+ * the whole page is valid. *next receives the offset token of the next page (caller frees) or
+ * NULL on the last page. Returns LEVER_OK, LEVER_ERR_CANCELLED, or LEVER_ERR_DATA with err
+ * describing the problem by its JSON path; nothing is logged.
+ */
+enum lever_status lever_parse_opportunities(const char *body, size_t len,
+	bool (*cb)(void *ud, const struct opportunity *o), void *ud, char **next,
+	struct json_error *err);
+
+#endif

@@ -1,0 +1,101 @@
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "xalloc.h"
+
+struct ratelimit {
+	pthread_mutex_t lock;
+	double per_ns;   /* tokens added per nanosecond */
+	double capacity; /* burst */
+	/* May go negative: each waiter reserves its token up front and sleeps off the debt, which
+	 * serves waiters in arrival order without a condition variable. */
+	double tokens;
+	uint64_t last_ns;
+	struct ratelimit_clock clock;
+};
+
+static uint64_t monotonic_now_ns(void *ud)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void monotonic_sleep_ns(void *ud, uint64_t ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t until = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
+	ts.tv_sec = (time_t)(until / 1000000000u);
+	ts.tv_nsec = (long)(until % 1000000000u);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+		continue;
+	}
+}
+
+struct ratelimit *ratelimit_create_with_clock(double per_second, int burst,
+	const struct ratelimit_clock *clock)
+{
+	struct ratelimit *rl = xcalloc(1, sizeof(*rl));
+	pthread_mutex_init(&rl->lock, NULL);
+	rl->clock = *clock;
+	rl->per_ns = per_second > 0 && isfinite(per_second) ? per_second / 1e9 : 0;
+	rl->capacity = burst < 1 ? 1 : burst;
+	rl->tokens = rl->capacity;
+	rl->last_ns = rl->clock.now_ns(rl->clock.ud);
+	return rl;
+}
+
+struct ratelimit *ratelimit_create(double per_second, int burst)
+{
+	struct ratelimit_clock clock = {
+		.now_ns = monotonic_now_ns,
+		.sleep_ns = monotonic_sleep_ns,
+	};
+	return ratelimit_create_with_clock(per_second, burst, &clock);
+}
+
+void ratelimit_destroy(struct ratelimit *rl)
+{
+	if (!rl) {
+		return;
+	}
+	pthread_mutex_destroy(&rl->lock);
+	free(rl);
+}
+
+uint64_t ratelimit_reserve(struct ratelimit *rl)
+{
+	if (!rl || rl->per_ns == 0) {
+		return 0;
+	}
+	pthread_mutex_lock(&rl->lock);
+	uint64_t now = rl->clock.now_ns(rl->clock.ud);
+	if (now > rl->last_ns) {
+		rl->tokens += (double)(now - rl->last_ns) * rl->per_ns;
+		if (rl->tokens > rl->capacity) {
+			rl->tokens = rl->capacity;
+		}
+		rl->last_ns = now;
+	}
+	rl->tokens -= 1;
+	uint64_t wait = 0;
+	if (rl->tokens < 0) {
+		wait = (uint64_t)ceil(-rl->tokens / rl->per_ns);
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return wait;
+}
+
+void ratelimit_acquire(struct ratelimit *rl)
+{
+	uint64_t wait = ratelimit_reserve(rl);
+	if (wait > 0) {
+		rl->clock.sleep_ns(rl->clock.ud, wait);
+	}
+}
