@@ -1,7 +1,262 @@
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "http.h"
+#include "log.h"
+
+static const struct cli_command commands[] = {
+	{
+		.name = "sync",
+		.run = cmd_sync,
+		.synopsis = "[--dry-run] [--json] [--max-actions N]",
+		.summary = "poll Lever, diff against the snapshot, act in Refty (the cron job)",
+		.help = "Polls Lever for opportunities updated since the last successful poll, compares\n"
+			"each with the snapshot and performs what the rules say: candidates on covered\n"
+			"jobs are created in Refty, and a candidate entering a linked stage is sent that\n"
+			"step. The first run on an empty database only records the current state.\n"
+			"\n"
+			"  -n, --dry-run        print the plan; change nothing anywhere\n"
+			"      --json           print JSON Lines on stdout (actions, then a summary)\n"
+			"      --max-actions N  override max_actions for this run (0 = no limit)\n",
+	},
+	{
+		.name = "backfill",
+		.run = cmd_backfill,
+		.synopsis = "[--dry-run] [--json] [--rule NAME] [--since DATE] [--trigger-current] "
+			    "[--max-actions N]",
+		.summary = "enrol candidates that existed before refty-lever was set up",
+		.help = "Enrols every active opportunity on a covered job in Refty, once. Resumable.\n"
+			"\n"
+			"  -n, --dry-run        print the plan; change nothing anywhere\n"
+			"      --json           print JSON Lines on stdout\n"
+			"      --rule NAME      only the jobs of this rule\n"
+			"      --since DATE     only opportunities created since DATE (YYYY-MM-DD)\n"
+			"      --trigger-current  also send the step of a trigger stage a candidate is in\n"
+			"      --max-actions N  override max_actions for this run (0 = no limit)\n",
+	},
+	{
+		.name = "status",
+		.run = cmd_status,
+		.synopsis = "[--json] [--max-age DURATION]",
+		.summary = "last runs, cursor, snapshot size, pending and failed actions",
+		.help = "  --json              print one JSON object\n"
+			"  --max-age DURATION  exit 1 when the last successful sync is older than\n"
+			"                      DURATION (e.g. 90s, 15m, 2h, 1d), for monitoring\n",
+	},
+	{
+		.name = "explain",
+		.run = cmd_explain,
+		.synopsis = "OPPORTUNITY-ID",
+		.summary = "show the snapshot row, the rules evaluated and every action taken",
+		.help = "Shows what refty-lever knows and did about one Lever opportunity.\n",
+	},
+	{
+		.name = "retry",
+		.run = cmd_retry,
+		.synopsis = "[ACTION-ID... | --all]",
+		.summary = "re-queue actions that failed permanently",
+		.help = "  --all  re-queue every failed action\n"
+			"The next sync performs them again, with the same idempotency keys.\n",
+	},
+	{
+		.name = "check",
+		.run = cmd_check,
+		.synopsis = "[--online]",
+		.summary = "validate the configuration and print the rules",
+		.help = "Validates the configuration file offline, reports every error as\n"
+			"file:line: key: message, and prints the rules as understood.\n"
+			"\n"
+			"  --online  also resolve every job, stage, sequence and language against\n"
+			"            Lever and Refty\n",
+	},
+	{
+		.name = "lever",
+		.run = cmd_lever,
+		.synopsis = "stages | postings [--json]",
+		.summary = "list Lever stage and posting ids and names, to write rules with",
+		.help = "  --json  print JSON Lines\n",
+	},
+	{
+		.name = "refty",
+		.run = cmd_refty,
+		.synopsis = "sequences [--json]",
+		.summary = "list Refty sequences and their stages",
+		.help = "  --json  print JSON Lines\n",
+	},
+	{
+		.name = "auth",
+		.run = cmd_auth,
+		.synopsis = "login [--no-browser] | status | logout",
+		.summary = "Lever OAuth (API keys need none of this)",
+		.help = "  login   authorise refty-lever in Lever and store the tokens\n"
+			"  status  show the account and token expiry (never a token)\n"
+			"  logout  delete the stored tokens\n",
+	},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char global_usage[] =
+	"usage: refty-lever [-c FILE] [-v|-q] [--log-format text|json] COMMAND [ARGS]\n";
+
+static void print_global_help(FILE *out)
 {
-	puts("refty-lever " REFTY_LEVER_VERSION);
-	return 0;
+	fputs(global_usage, out);
+	fputs("\nKeeps Refty in step with Lever: polls Lever, diffs every candidate's stage against a\n"
+	      "local snapshot and applies the configured rules in Refty, exactly once.\n\n"
+	      "Commands:\n",
+		out);
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	}
+	fputs("\nOptions:\n"
+	      "  -c, --config FILE      configuration file (default: $REFTY_LEVER_CONFIG,\n"
+	      "                         $XDG_CONFIG_HOME/refty-lever/config, /etc/refty-lever.conf)\n"
+	      "  -v, --verbose          more detail on stderr (repeat for HTTP traces)\n"
+	      "  -q, --quiet            errors only (repeat for silence)\n"
+	      "      --log-format FMT   text (default) or json (JSON Lines on stderr)\n"
+	      "  -h, --help             this help; 'refty-lever COMMAND --help' for a command\n"
+	      "  -V, --version          print the version\n"
+	      "\nExit status: 0 success, 1 partial, 2 usage or configuration, 3 remote,\n"
+	      "4 local, 5 locked by another run, 6 safety valve. See refty-lever(1).\n",
+		out);
+}
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0) {
+			return &commands[i];
+		}
+	}
+	return NULL;
+}
+
+void cli_print_command_help(const struct cli_command *cmd)
+{
+	printf("usage: refty-lever %s %s\n\n%s\n%s", cmd->name, cmd->synopsis, cmd->summary, cmd->help);
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s: %s", cmd->name, msg);
+	fprintf(stderr, "usage: refty-lever %s %s\n", cmd->name, cmd->synopsis);
+	return EXIT_USAGE;
+}
+
+int cli_not_provided(const char *what)
+{
+	log_error("this version of refty-lever does not provide '%s' yet", what);
+	return EXIT_USAGE;
+}
+
+struct config *cli_load_config(struct cli *cli)
+{
+	char *path = conf_find(cli->config_arg);
+	if (!path) {
+		return NULL;
+	}
+	struct config *cfg = conf_load(path);
+	free(path);
+	return cfg;
+}
+
+int main(int argc, char **argv)
+{
+	// A closed pipe (refty-lever status | head) must not kill a run midway.
+	signal(SIGPIPE, SIG_IGN);
+
+	struct cli cli = {.level = LOG_INFO, .log_format = LOG_FORMAT_TEXT};
+	enum { OPT_LOG_FORMAT = 256 };
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int verbose = 0, quiet = 0;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:vqhV", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_arg = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'q':
+			quiet++;
+			break;
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "text") == 0) {
+				cli.log_format = LOG_FORMAT_TEXT;
+			} else if (strcmp(optarg, "json") == 0) {
+				cli.log_format = LOG_FORMAT_JSON;
+			} else {
+				fprintf(stderr, "refty-lever: error: --log-format: expected 'text' or "
+						"'json', got '%s'\n%s",
+					optarg, global_usage);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			print_global_help(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("refty-lever %s\n", REFTY_LEVER_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "refty-lever: error: unknown or incomplete option '%s'\n%s",
+				argv[optind - 1], global_usage);
+			return EXIT_USAGE;
+		}
+	}
+	int level = LOG_INFO + verbose - quiet;
+	if (level > LOG_TRACE) {
+		level = LOG_TRACE;
+	}
+	if (level < LOG_QUIET) {
+		level = LOG_QUIET;
+	}
+	cli.level = (enum log_level)level;
+	log_init(cli.level, cli.log_format);
+
+	if (optind >= argc) {
+		fputs("refty-lever: error: no command given\n", stderr);
+		print_global_help(stderr);
+		return EXIT_USAGE;
+	}
+	const struct cli_command *cmd = cli_find_command(argv[optind]);
+	if (!cmd) {
+		fprintf(stderr, "refty-lever: error: unknown command '%s'\n%s", argv[optind],
+			global_usage);
+		return EXIT_USAGE;
+	}
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 0; // glibc: 0 re-initialises getopt for the command's own options
+	opterr = 1;
+	if (!http_global_init()) {
+		return EXIT_LOCAL;
+	}
+	int rc = cmd->run(&cli, sub_argc, sub_argv);
+	http_global_cleanup();
+	log_finish();
+	return rc;
 }

@@ -288,14 +288,28 @@ static void parse_oauth(struct ctx *c, const config_setting_t *s, struct config_
 	get_int(c, s, prefix, "redirect_port", 1, 65535, &o->redirect_port);
 }
 
+/* Plain HTTP carries credentials in the clear, so it is only allowed to this
+ * machine (the test emulators). */
+static bool loopback_http(const char *url)
+{
+	const char *host = url + strlen("http://");
+	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
+	       strncmp(host, "[::1]", 5) == 0;
+}
+
 static void check_url(struct ctx *c, const config_setting_t *group, const char *prefix,
 	const char *url)
 {
-	if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
+	bool https = strncmp(url, "https://", 8) == 0;
+	bool http = strncmp(url, "http://", 7) == 0;
+	if (https || (http && loopback_http(url))) {
 		return;
 	}
 	char *key = key_join(prefix, "url");
-	report(c, line_of(member(group, "url")), key, "expected an https:// URL, got '%s'", url);
+	report(c, line_of(member(group, "url")), key,
+		http ? "plain http is only allowed to this machine (127.0.0.1, localhost): use https, got '%s'"
+		     : "expected an https:// URL, got '%s'",
+		url);
 	free(key);
 }
 

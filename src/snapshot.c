@@ -50,6 +50,7 @@ static const char *const migrations[] = {
 	"  reason TEXT,"
 	"  last_error TEXT,"
 	"  refty_id TEXT,"
+	"  payload TEXT,"
 	"  attempts INTEGER NOT NULL DEFAULT 0,"
 	"  run_id INTEGER,"
 	"  created_at INTEGER NOT NULL,"
@@ -131,9 +132,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       " name = ?8, email = ?9, phone = ?10, updated_at = ?11, last_run = ?12",
 	[ST_ACTION_INSERT] = "INSERT INTO actions (key, kind, state, opportunity_id, rule, sequence_id,"
 			     " refty_stage_id, refty_stage_name, lever_stage_id, entry_at_ms, origin,"
-			     " reason, last_error, refty_id, attempts, run_id, created_at, updated_at)"
+			     " reason, last_error, refty_id, attempts, run_id, created_at, updated_at, payload)"
 			     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0,"
-			     " ?15, ?16, ?16) ON CONFLICT (key) DO NOTHING",
+			     " ?15, ?16, ?16, ?17) ON CONFLICT (key) DO NOTHING",
 	[ST_ACTION_KEY] = "SELECT id FROM actions WHERE key = ?1",
 	[ST_ACTION_UPDATE] = "UPDATE actions SET state = ?2, last_error = ?3,"
 			     " refty_id = coalesce(?4, refty_id), attempts = attempts + ?5,"
@@ -235,7 +236,7 @@ static int64_t col_time(sqlite3_stmt *s, int i)
 }
 
 /* Creates each missing directory of path's parent with mode 0700. */
-static bool make_parent_dirs(const char *path)
+bool snapshot_make_dirs(const char *path)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
@@ -279,6 +280,12 @@ static bool migrate(struct snapshot *snap)
 		if (!exec(snap, "BEGIN IMMEDIATE", "cannot start migration")) {
 			return false;
 		}
+		// Another process may have migrated while we waited for the lock.
+		v = snapshot_user_version(snap);
+		if (v < 0 || v >= SCHEMA_VERSION) {
+			exec(snap, "ROLLBACK", "cannot roll back migration");
+			return v >= 0;
+		}
 		char *bump = xasprintf("PRAGMA user_version = %d", v + 1);
 		bool ok = exec(snap, migrations[v], "cannot migrate database") &&
 			  exec(snap, bump, "cannot migrate database") &&
@@ -316,7 +323,7 @@ struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
 		log_debug("no database at '%s' yet: reading as empty", path);
 		return open_memory(path);
 	}
-	if (mode == SNAPSHOT_READ_WRITE && !make_parent_dirs(path)) {
+	if (mode == SNAPSHOT_READ_WRITE && !snapshot_make_dirs(path)) {
 		return NULL;
 	}
 	if (mode == SNAPSHOT_READ_WRITE) {
@@ -629,6 +636,7 @@ void action_finish(struct action *a)
 	free(a->reason);
 	free(a->last_error);
 	free(a->refty_id);
+	free(a->payload);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -655,6 +663,7 @@ bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted
 	bind_text(s, 14, a->refty_id);
 	sqlite3_bind_int64(s, 15, a->run_id);
 	sqlite3_bind_int64(s, 16, now);
+	bind_text(s, 17, a->payload);
 	if (!run_done(snap, s, "cannot record action")) {
 		sqlite3_reset(s);
 		return false;
@@ -701,7 +710,7 @@ bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state
 #define ACTION_COLUMNS                                                                             \
 	"id, key, kind, state, opportunity_id, rule, sequence_id, refty_stage_id,"                 \
 	" refty_stage_name, lever_stage_id, entry_at_ms, origin, reason, last_error, refty_id,"    \
-	" attempts, run_id, created_at, updated_at"
+	" attempts, run_id, created_at, updated_at, payload"
 
 static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a)
 {
@@ -736,6 +745,7 @@ static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a
 	a->run_id = sqlite3_column_int64(s, 16);
 	a->created_at = sqlite3_column_int64(s, 17);
 	a->updated_at = sqlite3_column_int64(s, 18);
+	a->payload = col_text(s, 19);
 	return true;
 }
 
@@ -784,6 +794,25 @@ bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
 	}
 	bind_text(s, 1, opportunity_id);
 	return each_action(snap, s, cb, ud);
+}
+
+int64_t snapshot_action_id_by_key(struct snapshot *snap, const char *key)
+{
+	sqlite3_stmt *s = stmt(snap, ST_ACTION_KEY);
+	if (!s) {
+		return -1;
+	}
+	bind_text(s, 1, key);
+	int rc = sqlite3_step(s);
+	int64_t id = 0;
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+	} else if (rc != SQLITE_DONE) {
+		db_error(snap, "cannot find action");
+		id = -1;
+	}
+	sqlite3_reset(s);
+	return id;
 }
 
 int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out)
@@ -1200,10 +1229,20 @@ bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t)
 	bind_text(s, 4, t->account);
 	bind_text(s, 5, t->scope);
 	sqlite3_bind_int64(s, 6, now_ms() / 1000);
-	// Outside a transaction this statement commits (and reaches the WAL) on
-	// its own, which is what makes a rotated refresh token durable before use.
+	// Lever has already invalidated the old refresh token, so the new one must
+	// be durable before anyone relies on it: an open transaction (a sync's
+	// batch, safe to commit early) is committed first, the tokens are written
+	// in a transaction of their own, and the caller's transaction reopened.
+	bool reopen = snap->in_tx;
+	if (reopen && !snapshot_commit(snap)) {
+		sqlite3_finalize(s);
+		return false;
+	}
 	bool ok = run_done(snap, s, "cannot store OAuth tokens");
 	sqlite3_finalize(s);
+	if (reopen && !snapshot_begin(snap)) {
+		return false;
+	}
 	return ok;
 }
 

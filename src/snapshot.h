@@ -24,6 +24,9 @@ enum snapshot_mode {
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode);
 void snapshot_close(struct snapshot *snap);
 
+/** Creates the missing directories above the database path, mode 0700. */
+bool snapshot_make_dirs(const char *path);
+
 /** The schema version this build writes (PRAGMA user_version). */
 int snapshot_schema_version(void);
 /** The schema version found in the open database. */
@@ -84,6 +87,7 @@ struct action {
 	char *reason;
 	char *last_error;
 	char *refty_id; /* Refty candidate or step id once known */
+	char *payload;  /* request body frozen with the intent, so retries send the same */
 	int attempts;
 	int64_t run_id;
 	int64_t created_at; /* unix ms */
@@ -111,6 +115,8 @@ bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
 /** Every journal entry of one opportunity, oldest first. */
 bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
 	snapshot_action_cb cb, void *ud);
+/** The id of the action with key: 0 when absent, -1 on error. */
+int64_t snapshot_action_id_by_key(struct snapshot *snap, const char *key);
 /** 1 found, 0 absent, -1 error. */
 int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out);
 /** Counts by state, indexed by enum action_state (6 entries). */

@@ -1,0 +1,73 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "rules.h"
+#include "xalloc.h"
+
+int cmd_check(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *self = cli_find_command("check");
+	static const struct option options[] = {
+		{"online", no_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool online = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			online = true;
+			break;
+		case 'h':
+			cli_print_command_help(self);
+			return EXIT_OK;
+		default:
+			return cli_usage_error(self, "unknown option");
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
+	}
+
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg) {
+		return EXIT_USAGE;
+	}
+	int rc = EXIT_OK;
+	struct rules_errors errs;
+	rules_errors_init(&errs);
+	if (!rules_check_offline(cfg, &errs)) {
+		struct strbuf out;
+		strbuf_init(&out);
+		rules_errors_format(&errs, cfg->path, &out);
+		// Each line is already "file:line: key: message"; log them one by one.
+		char *save = NULL;
+		for (char *line = strtok_r(out.data, "\n", &save); line;
+			line = strtok_r(NULL, "\n", &save)) {
+			log_error("%s", line);
+		}
+		strbuf_finish(&out);
+		rc = EXIT_USAGE;
+	}
+	rules_errors_finish(&errs);
+	if (!conf_check_secrets(cfg)) {
+		rc = EXIT_USAGE;
+	}
+	if (rc == EXIT_OK) {
+		struct strbuf out;
+		strbuf_init(&out);
+		rules_describe(cfg, &out);
+		printf("configuration '%s' is valid\n%s", cfg->path, out.data ? out.data : "");
+		strbuf_finish(&out);
+		if (online) {
+			rc = cli_not_provided("check --online");
+		}
+	}
+	conf_destroy(cfg);
+	return rc;
+}

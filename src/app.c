@@ -1,0 +1,416 @@
+#define LOG_MODULE "app"
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "lever.h"
+#include "lock.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "refty.h"
+#include "rules.h"
+#include "snapshot.h"
+#include "xalloc.h"
+
+#define CACHE_MAX_AGE_MS (3600 * 1000LL)
+
+void app_init(struct app *app, const struct config *cfg, bool dry_run)
+{
+	memset(app, 0, sizeof(*app));
+	app->cfg = cfg;
+	app->dry_run = dry_run;
+}
+
+void app_finish(struct app *app)
+{
+	if (app->catalog) {
+		catalog_finish(app->catalog);
+		free(app->catalog);
+	}
+	rule_set_destroy(app->rules);
+	refty_client_destroy(app->refty);
+	lever_client_destroy(app->lever);
+	ratelimit_destroy(app->limiter);
+	snapshot_close(app->snap);
+	state_lock_release(app->lock);
+	memset(app, 0, sizeof(*app));
+}
+
+enum exit_code app_open_state(struct app *app, enum app_state_mode mode)
+{
+	if (app->snap) {
+		return EXIT_OK;
+	}
+	if (mode == APP_STATE_WRITE && !app->dry_run) {
+		bool other = false;
+		if (!app->lock) {
+			// The lock sits beside the database, so its directory must exist first.
+			if (!snapshot_make_dirs(app->cfg->state)) {
+				return EXIT_LOCAL;
+			}
+			app->lock = state_lock_acquire(app->cfg->state, &other);
+			if (!app->lock) {
+				return other ? EXIT_LOCKED : EXIT_LOCAL;
+			}
+		}
+		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
+	} else {
+		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_ONLY);
+	}
+	return app->snap ? EXIT_OK : EXIT_LOCAL;
+}
+
+static bool store_load(void *ud, struct lever_tokens *out)
+{
+	struct app *app = ud;
+	struct oauth_tokens t;
+	int found = snapshot_tokens_load(app->snap, &t);
+	if (found < 0) {
+		return false;
+	}
+	if (found == 0) {
+		return true;
+	}
+	out->access_token = t.access_token;
+	out->refresh_token = t.refresh_token;
+	out->expires_at = t.expires_at;
+	out->account = t.account;
+	out->scope = t.scope;
+	return true;
+}
+
+static bool store_save(void *ud, const struct lever_tokens *tokens)
+{
+	struct app *app = ud;
+	struct oauth_tokens t = {
+		.access_token = tokens->access_token,
+		.refresh_token = tokens->refresh_token,
+		.expires_at = tokens->expires_at,
+		.account = tokens->account,
+		.scope = tokens->scope,
+	};
+	return snapshot_tokens_save(app->snap, &t);
+}
+
+enum exit_code app_lever_exit(int status)
+{
+	switch ((enum lever_status)status) {
+	case LEVER_OK:
+		return EXIT_OK;
+	case LEVER_ERR_LOCAL:
+		return EXIT_LOCAL;
+	case LEVER_ERR_DRY_RUN:
+		return EXIT_USAGE;
+	default:
+		return EXIT_REMOTE;
+	}
+}
+
+enum exit_code app_open_lever(struct app *app)
+{
+	if (app->lever) {
+		return EXIT_OK;
+	}
+	const struct config *cfg = app->cfg;
+	struct lever_options o = {
+		.url = cfg->lever.url,
+		.confidential = cfg->lever.confidential,
+		.dry_run = app->dry_run,
+	};
+	if (!app->limiter) {
+		app->limiter = ratelimit_create(cfg->lever.requests_per_second, cfg->lever.burst);
+	}
+	o.limiter = app->limiter;
+	char *secret = NULL;
+	if (cfg->lever.oauth.enabled) {
+		enum exit_code rc = app_open_state(app, APP_STATE_READ);
+		if (rc != EXIT_OK) {
+			return rc;
+		}
+		secret = conf_secret_read(cfg, &cfg->lever.oauth.client_secret);
+		if (!secret) {
+			return EXIT_USAGE;
+		}
+		o.auth = LEVER_AUTH_OAUTH;
+		o.client_id = cfg->lever.oauth.client_id;
+		o.client_secret = secret;
+		o.auth_url = cfg->lever.oauth.auth_url;
+		o.token_store = (struct lever_token_store){store_load, store_save, app};
+	} else {
+		secret = conf_secret_read(cfg, &cfg->lever.key);
+		if (!secret) {
+			return EXIT_USAGE;
+		}
+		o.auth = LEVER_AUTH_API_KEY;
+		o.api_key = secret;
+	}
+	app->lever = lever_client_create(&o);
+	memset(secret, 0, strlen(secret));
+	free(secret);
+	return app->lever ? EXIT_OK : EXIT_USAGE;
+}
+
+enum exit_code app_open_refty(struct app *app)
+{
+	if (app->refty) {
+		return EXIT_OK;
+	}
+	char *secret = conf_secret_read(app->cfg, &app->cfg->refty.key);
+	if (!secret) {
+		return EXIT_USAGE;
+	}
+	struct refty_options o = {
+		.url = app->cfg->refty.url,
+		.api_key = secret,
+		.dry_run = app->dry_run,
+	};
+	app->refty = refty_client_create(&o);
+	memset(secret, 0, strlen(secret));
+	free(secret);
+	return app->refty ? EXIT_OK : EXIT_USAGE;
+}
+
+/* Builders that turn listings and cache rows into catalog entries. */
+struct names {
+	struct cached_name *items;
+	size_t n, cap;
+};
+
+static void names_add(struct names *v, const char *id, const char *name, const char *parent,
+	const char *extra, int position)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 32;
+		v->items = xrealloc(v->items, v->cap * sizeof(*v->items));
+	}
+	v->items[v->n++] = (struct cached_name){
+		.id = xstrdup(id),
+		.name = xstrdup(name ? name : ""),
+		.parent = xstrdup(parent),
+		.extra = xstrdup(extra),
+		.position = position,
+	};
+}
+
+static void names_finish(struct names *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		cached_name_finish(&v->items[i]);
+	}
+	free(v->items);
+	memset(v, 0, sizeof(*v));
+}
+
+static bool on_stage(void *ud, const struct lever_stage *s)
+{
+	struct names *v = ud;
+	names_add(v, s->id, s->text, NULL, NULL, (int)v->n);
+	return true;
+}
+
+static bool on_posting(void *ud, const struct lever_posting *p)
+{
+	names_add(ud, p->id, p->text, NULL, p->state, 0);
+	return true;
+}
+
+/* Fetches the remote names into cat and, when writable, into the cache. */
+static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
+{
+	enum exit_code rc = app_open_lever(app);
+	if (rc == EXIT_OK) {
+		rc = app_open_refty(app);
+	}
+	if (rc != EXIT_OK) {
+		return rc;
+	}
+	struct names stages = {0}, postings = {0}, seqs = {0}, seq_stages = {0};
+	int ls = lever_list_stages(app->lever, on_stage, &stages);
+	if (ls == LEVER_OK) {
+		ls = lever_list_postings(app->lever, on_posting, &postings);
+	}
+	if (ls != LEVER_OK) {
+		rc = app_lever_exit(ls);
+		goto out;
+	}
+	struct refty_result res;
+	refty_result_init(&res);
+	struct catalog remote;
+	catalog_init(&remote);
+	bool ok = refty_list_sequences(app->refty, &remote, &res);
+	if (!ok) {
+		log_error("%s", res.message);
+		rc = EXIT_REMOTE;
+		refty_result_finish(&res);
+		catalog_finish(&remote);
+		goto out;
+	}
+	refty_result_finish(&res);
+	for (size_t i = 0; i < stages.n; i++) {
+		catalog_add_lever_stage(cat, stages.items[i].id, stages.items[i].name);
+	}
+	for (size_t i = 0; i < postings.n; i++) {
+		catalog_add_posting(cat, postings.items[i].id, postings.items[i].name);
+	}
+	for (size_t i = 0; i < remote.n_sequences; i++) {
+		const struct refty_sequence *s = &remote.sequences[i];
+		struct refty_sequence *copy = catalog_add_sequence(cat, s->id, s->name);
+		names_add(&seqs, s->id, s->name, NULL, NULL, (int)i);
+		for (size_t j = 0; j < s->n_stages; j++) {
+			const struct refty_stage *st = &s->stages[j];
+			refty_sequence_add_stage(copy, st->id, st->name, st->type, st->position);
+			names_add(&seq_stages, st->id, st->name, s->id, st->type, st->position);
+		}
+	}
+	catalog_finish(&remote);
+	if (!snapshot_is_read_only(app->snap)) {
+		bool stored = snapshot_begin(app->snap) &&
+			      snapshot_names_replace(app->snap, "lever_stage", stages.items, stages.n) &&
+			      snapshot_names_replace(app->snap, "posting", postings.items, postings.n) &&
+			      snapshot_names_replace(app->snap, "sequence", seqs.items, seqs.n) &&
+			      snapshot_names_replace(app->snap, "refty_stage", seq_stages.items,
+				      seq_stages.n) &&
+			      snapshot_commit(app->snap);
+		if (!stored) {
+			snapshot_rollback(app->snap);
+			rc = EXIT_LOCAL;
+		}
+	}
+	log_debug("fetched %zu Lever stages, %zu postings, %zu Refty sequences", stages.n, postings.n,
+		seqs.n);
+out:
+	names_finish(&stages);
+	names_finish(&postings);
+	names_finish(&seqs);
+	names_finish(&seq_stages);
+	return rc;
+}
+
+struct cache_fill {
+	struct catalog *cat;
+	const char *kind;
+};
+
+static bool on_cached(void *ud, const struct cached_name *c)
+{
+	struct cache_fill *f = ud;
+	if (strcmp(f->kind, "lever_stage") == 0) {
+		catalog_add_lever_stage(f->cat, c->id, c->name);
+	} else if (strcmp(f->kind, "posting") == 0) {
+		catalog_add_posting(f->cat, c->id, c->name);
+	} else if (strcmp(f->kind, "sequence") == 0) {
+		catalog_add_sequence(f->cat, c->id, c->name);
+	} else {
+		for (size_t i = 0; i < f->cat->n_sequences; i++) {
+			if (c->parent && strcmp(f->cat->sequences[i].id, c->parent) == 0) {
+				refty_sequence_add_stage(&f->cat->sequences[i], c->id, c->name, c->extra,
+					c->position);
+			}
+		}
+	}
+	return true;
+}
+
+/* Loads the catalog from the cache; false when it is missing or stale. */
+static bool load_cached(struct app *app, struct catalog *cat, bool *error)
+{
+	static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
+	*error = false;
+	int64_t now = now_ms();
+	for (size_t i = 0; i < 4; i++) {
+		int64_t at = snapshot_names_fetched_at(app->snap, kinds[i]);
+		if (at < 0) {
+			*error = true;
+			return false;
+		}
+		if (at == 0 || now - at > CACHE_MAX_AGE_MS) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < 4; i++) {
+		struct cache_fill f = {cat, kinds[i]};
+		if (!snapshot_names_list(app->snap, kinds[i], on_cached, &f)) {
+			*error = true;
+			return false;
+		}
+	}
+	return true;
+}
+
+static void log_rule_errors(const struct app *app, const struct rules_errors *errs)
+{
+	struct strbuf out;
+	strbuf_init(&out);
+	rules_errors_format(errs, app->cfg->path, &out);
+	char *save = NULL;
+	for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		log_error("%s", line);
+	}
+	strbuf_finish(&out);
+}
+
+enum exit_code app_load_rules(struct app *app, bool refresh)
+{
+	enum exit_code rc = app_open_state(app, APP_STATE_READ);
+	if (rc != EXIT_OK) {
+		return rc;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct catalog *cat = xcalloc(1, sizeof(*cat));
+		catalog_init(cat);
+		bool error = false;
+		bool cached = !refresh && attempt == 0 && load_cached(app, cat, &error);
+		if (error) {
+			catalog_finish(cat);
+			free(cat);
+			return EXIT_LOCAL;
+		}
+		if (!cached) {
+			rc = fetch_catalog(app, cat);
+			if (rc != EXIT_OK) {
+				catalog_finish(cat);
+				free(cat);
+				return rc;
+			}
+		}
+		struct rules_errors errs;
+		rules_errors_init(&errs);
+		struct rule_set *set = rules_resolve(app->cfg, cat, &errs);
+		if (set) {
+			rules_errors_finish(&errs);
+			app->rules = set;
+			app->catalog = cat;
+			return EXIT_OK;
+		}
+		// With a cached catalog, a name that does not resolve may be new in
+		// Lever or Refty: fetch once more before calling it an error.
+		if (!cached) {
+			log_rule_errors(app, &errs);
+			rules_errors_finish(&errs);
+			catalog_finish(cat);
+			free(cat);
+			return EXIT_USAGE;
+		}
+		rules_errors_finish(&errs);
+		catalog_finish(cat);
+		free(cat);
+	}
+	return EXIT_USAGE;
+}
+
+const char *app_stage_name(const struct app *app, const char *stage_id)
+{
+	if (!stage_id) {
+		return "(none)";
+	}
+	if (app->catalog) {
+		for (size_t i = 0; i < app->catalog->n_lever_stages; i++) {
+			if (strcmp(app->catalog->lever_stages[i].id, stage_id) == 0) {
+				return app->catalog->lever_stages[i].name;
+			}
+		}
+	}
+	return stage_id;
+}

@@ -1,0 +1,62 @@
+#ifndef REFTY_LEVER_APP_H
+#define REFTY_LEVER_APP_H
+
+#include <stdbool.h>
+
+#include "exitcode.h"
+
+/* What a command works with, opened on demand and closed in one place: the
+ * state database and its lock, the Lever and Refty clients, and the rules
+ * resolved against the name cache. Every opener returns an exit code
+ * (EXIT_OK or the status to exit with) after logging what went wrong. */
+
+struct config;
+struct snapshot;
+struct state_lock;
+struct lever_client;
+struct refty_client;
+struct rule_set;
+struct catalog;
+struct ratelimit;
+
+struct app {
+	const struct config *cfg;
+	bool dry_run;
+	struct snapshot *snap;
+	struct state_lock *lock;
+	struct ratelimit *limiter;
+	struct lever_client *lever;
+	struct refty_client *refty;
+	struct rule_set *rules;
+	struct catalog *catalog;
+};
+
+void app_init(struct app *app, const struct config *cfg, bool dry_run);
+void app_finish(struct app *app);
+
+enum app_state_mode {
+	APP_STATE_READ,  /* read-only, no lock: status, explain, dry runs */
+	APP_STATE_WRITE, /* read-write under the run lock */
+};
+
+enum exit_code app_open_state(struct app *app, enum app_state_mode mode);
+/** Needs the state for OAuth tokens (opens it read-only if not open yet). */
+enum exit_code app_open_lever(struct app *app);
+enum exit_code app_open_refty(struct app *app);
+
+/**
+ * Resolves the configured rules to ids. Uses the name cache when it is
+ * younger than an hour and resolves everything; otherwise (or with refresh)
+ * fetches Lever's stages and postings and Refty's sequences, stores them
+ * (unless read-only) and resolves again. Opens the clients as needed.
+ * Resolution errors are logged as file:line: key: message (EXIT_USAGE).
+ */
+enum exit_code app_load_rules(struct app *app, bool refresh);
+
+/** Lever stage name for an id from the catalog, or the id itself. Borrowed. */
+const char *app_stage_name(const struct app *app, const char *stage_id);
+
+/** Maps a Lever client status to the exit code of design: remote errors are 3. */
+enum exit_code app_lever_exit(int lever_status);
+
+#endif

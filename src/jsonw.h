@@ -1,0 +1,38 @@
+#ifndef REFTY_LEVER_JSONW_H
+#define REFTY_LEVER_JSONW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xalloc.h"
+
+/* A small streaming JSON writer for request bodies and --json output. Writing
+ * needs no parser, so this stays apart from json.c (the json-c wrapper). */
+
+#define JSONW_MAX_DEPTH 16
+
+struct jsonw {
+	struct strbuf *out;
+	int depth;
+	bool first[JSONW_MAX_DEPTH];
+	bool after_key;
+};
+
+void jsonw_init(struct jsonw *w, struct strbuf *out);
+void jsonw_object_begin(struct jsonw *w);
+void jsonw_object_end(struct jsonw *w);
+void jsonw_array_begin(struct jsonw *w);
+void jsonw_array_end(struct jsonw *w);
+void jsonw_key(struct jsonw *w, const char *key);
+/** Writes s as a JSON string, or null when s is NULL. */
+void jsonw_string(struct jsonw *w, const char *s);
+void jsonw_int(struct jsonw *w, int64_t v);
+void jsonw_bool(struct jsonw *w, bool v);
+void jsonw_null(struct jsonw *w);
+
+/* key: value shorthands inside an object. */
+void jsonw_kv_string(struct jsonw *w, const char *key, const char *s);
+void jsonw_kv_int(struct jsonw *w, const char *key, int64_t v);
+void jsonw_kv_bool(struct jsonw *w, const char *key, bool v);
+
+#endif

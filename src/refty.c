@@ -1,0 +1,404 @@
+#define LOG_MODULE "refty"
+#include "refty.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "jsonw.h"
+#include "log.h"
+#include "rules.h"
+
+struct refty_client {
+	struct http_client *http;
+	char *api_key;
+};
+
+void refty_result_init(struct refty_result *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void refty_result_finish(struct refty_result *r)
+{
+	free(r->code);
+	free(r->message);
+	memset(r, 0, sizeof(*r));
+}
+
+static void result_set(struct refty_result *r, enum refty_status status, long http_status,
+	const char *code, char *message)
+{
+	free(r->code);
+	free(r->message);
+	r->status = status;
+	r->http_status = http_status;
+	r->code = xstrdup(code);
+	r->message = message;
+}
+
+struct refty_client *refty_client_create(const struct refty_options *opts)
+{
+	struct http_options ho = {
+		.base_url = opts->url,
+		.auth = HTTP_AUTH_BEARER,
+		.dry_run = opts->dry_run,
+	};
+	struct http_client *http = http_client_create(&ho);
+	if (!http) {
+		return NULL;
+	}
+	struct refty_client *c = xcalloc(1, sizeof(*c));
+	c->http = http;
+	c->api_key = xstrdup(opts->api_key);
+	log_add_secret(c->api_key);
+	return c;
+}
+
+void refty_client_destroy(struct refty_client *c)
+{
+	if (!c) {
+		return;
+	}
+	http_client_destroy(c->http);
+	if (c->api_key) {
+		memset(c->api_key, 0, strlen(c->api_key));
+	}
+	free(c->api_key);
+	free(c);
+}
+
+/* Maps an HTTP answer to the journal's terms, following the error table of
+ * Refty's contract: 401/403 stop the run, 409/429/5xx are retried later with
+ * the same key, other 4xx are permanent. */
+static enum refty_status classify(long status)
+{
+	if (status >= 200 && status < 300) {
+		return REFTY_OK;
+	}
+	if (status == 401 || status == 403) {
+		return REFTY_ERR_AUTH;
+	}
+	if (status == 408 || status == 409 || status == 429 || status >= 500) {
+		return REFTY_ERR_TRANSIENT;
+	}
+	return REFTY_ERR_PERMANENT;
+}
+
+/* Reads {"error": {"code", "message", "field"}} from an error body, tolerating
+ * anything else (a proxy's HTML page, say). */
+static void describe_error(const char *what, const struct http_response *resp,
+	struct refty_result *res)
+{
+	const char *code = NULL, *message = NULL, *field = NULL;
+	struct json_error err;
+	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
+	if (root) {
+		struct json_node top, e;
+		json_root(&top, root);
+		if (json_req_object(&top, "error", &e, &err)) {
+			json_opt_string(&e, "code", &code, &err);
+			json_opt_string(&e, "message", &message, &err);
+			json_opt_string(&e, "field", &field, &err);
+		}
+	}
+	char *clean_msg = message ? log_sanitize(message) : NULL;
+	char *clean_code = code ? log_sanitize(code) : NULL;
+	char *text = xasprintf("%s: Refty answered %s%s%s%s%s%s%s", what,
+		http_status_text(resp->status), clean_code ? " " : "", clean_code ? clean_code : "",
+		clean_msg ? ": " : "", clean_msg ? clean_msg : "", field ? " (field " : "",
+		field ? field : "");
+	if (field) {
+		char *t = xasprintf("%s)", text);
+		free(text);
+		text = t;
+	}
+	result_set(res, classify(resp->status), resp->status, clean_code, text);
+	free(clean_msg);
+	free(clean_code);
+	json_free(root);
+}
+
+/* Sends one request and sorts out the outcome. On REFTY_OK the parsed body is
+ * returned in *root_out (caller frees); on anything else res says what. */
+static bool call(struct refty_client *c, const char *what, const char *method, const char *path,
+	const char *key, const char *body, struct refty_result *res, struct json_object **root_out)
+{
+	struct http_header headers[2];
+	size_t n_headers = 0;
+	if (body) {
+		headers[n_headers++] = (struct http_header){"Content-Type", "application/json"};
+	}
+	if (key) {
+		headers[n_headers++] = (struct http_header){"Idempotency-Key", key};
+	}
+	struct http_request req = {
+		.method = method,
+		.path = path,
+		.headers = headers,
+		.n_headers = n_headers,
+		.bearer = c->api_key,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		// Refty deduplicates by key, and PATCH sets absolute values.
+		.idempotent = key != NULL || (method && strcmp(method, "PATCH") == 0),
+	};
+	struct http_response resp;
+	http_response_init(&resp);
+	*root_out = NULL;
+	if (!http_request(c->http, &req, &resp)) {
+		enum refty_status st =
+			resp.error == HTTP_ERR_DRY_RUN ? REFTY_ERR_DRY_RUN : REFTY_ERR_TRANSIENT;
+		result_set(res, st, 0, NULL,
+			xasprintf("%s: %s", what, resp.error_text ? resp.error_text : "no answer"));
+		http_response_finish(&resp);
+		return false;
+	}
+	if (resp.status < 200 || resp.status >= 300) {
+		describe_error(what, &resp, res);
+		if (res->status == REFTY_ERR_AUTH) {
+			log_error("%s: check refty.api_key and that the key is still active", res->message);
+		}
+		http_response_finish(&resp);
+		return false;
+	}
+	const char *replayed = http_response_header(&resp, "Idempotent-Replayed");
+	res->replayed = replayed && strcmp(replayed, "true") == 0;
+	struct json_error err;
+	struct json_object *root = json_parse(resp.body.data, resp.body.len, &err);
+	if (!root) {
+		// A success we cannot read: the effect may have happened, so retry
+		// later under the same key and let Refty replay the answer.
+		result_set(res, REFTY_ERR_TRANSIENT, resp.status, NULL,
+			xasprintf("%s: malformed answer from Refty: %s", what, err.text));
+		http_response_finish(&resp);
+		return false;
+	}
+	http_response_finish(&resp);
+	result_set(res, REFTY_OK, 200, NULL, xstrdup("ok"));
+	*root_out = root;
+	return true;
+}
+
+static void malformed(struct refty_result *res, const char *what, const struct json_error *err)
+{
+	result_set(res, REFTY_ERR_TRANSIENT, res->http_status, NULL,
+		xasprintf("%s: malformed answer from Refty: %s", what, err->text));
+}
+
+bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct refty_result *res)
+{
+	char *cursor = NULL;
+	bool ok = true;
+	do {
+		struct strbuf path;
+		strbuf_init(&path);
+		strbuf_puts(&path, "/sequences");
+		http_query_add(&path, "limit", "100");
+		if (cursor) {
+			http_query_add(&path, "cursor", cursor);
+		}
+		free(cursor);
+		cursor = NULL;
+		struct json_object *root = NULL;
+		ok = call(c, "cannot list Refty sequences", NULL, path.data, NULL, NULL, res, &root);
+		strbuf_finish(&path);
+		if (!ok) {
+			break;
+		}
+		struct json_node top, data, next;
+		struct json_error err;
+		json_root(&top, root);
+		ok = json_req_array(&top, "data", &data, &err);
+		for (size_t i = 0; ok && i < json_array_len(&data); i++) {
+			struct json_node seq, stages;
+			const char *id, *name;
+			ok = json_array_object(&data, i, &seq, &err) &&
+			     json_req_string(&seq, "id", &id, &err) &&
+			     json_req_string(&seq, "name", &name, &err) &&
+			     json_req_array(&seq, "stages", &stages, &err);
+			if (!ok) {
+				break;
+			}
+			struct refty_sequence *s = catalog_add_sequence(cat, id, name);
+			for (size_t j = 0; ok && j < json_array_len(&stages); j++) {
+				struct json_node st;
+				const char *sid, *sname, *type;
+				int64_t position = 0;
+				ok = json_array_object(&stages, j, &st, &err) &&
+				     json_req_string(&st, "id", &sid, &err) &&
+				     json_req_string(&st, "name", &sname, &err) &&
+				     json_req_string(&st, "type", &type, &err) &&
+				     json_opt_int64(&st, "position", (int64_t)j + 1, &position, &err);
+				if (ok && strcmp(type, "self_assessment") != 0 &&
+					strcmp(type, "reference_check") != 0) {
+					ok = json_fail(&err, &st, "unknown stage type '%s'", type);
+				}
+				if (ok) {
+					refty_sequence_add_stage(s, sid, sname, type, (int)position);
+				}
+			}
+		}
+		const char *next_cursor = NULL;
+		if (ok) {
+			ok = json_opt_string(&top, "next_cursor", &next_cursor, &err);
+			(void)next;
+		}
+		if (!ok) {
+			malformed(res, "cannot list Refty sequences", &err);
+			log_error("%s", res->message);
+		} else if (next_cursor && *next_cursor) {
+			cursor = xstrdup(next_cursor);
+		}
+		json_free(root);
+	} while (ok && cursor);
+	free(cursor);
+	if (!ok && res->status != REFTY_OK && res->status != REFTY_ERR_AUTH) {
+		log_debug("%s", res->message);
+	}
+	return ok;
+}
+
+bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs,
+	struct refty_result *res)
+{
+	*langs = NULL;
+	*n_langs = 0;
+	struct json_object *root = NULL;
+	if (!call(c, "cannot list Refty languages", NULL, "/languages", NULL, NULL, res, &root)) {
+		return false;
+	}
+	struct json_node top, data;
+	struct json_error err;
+	json_root(&top, root);
+	bool ok = json_req_array(&top, "data", &data, &err);
+	size_t n = ok ? json_array_len(&data) : 0;
+	char **v = xcalloc(n, sizeof(*v));
+	size_t got = 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		const char *lang;
+		ok = json_array_string(&data, i, &lang, &err);
+		if (ok) {
+			v[got++] = xstrdup(lang);
+		}
+	}
+	json_free(root);
+	if (!ok) {
+		for (size_t i = 0; i < got; i++) {
+			free(v[i]);
+		}
+		free(v);
+		malformed(res, "cannot list Refty languages", &err);
+		log_error("%s", res->message);
+		return false;
+	}
+	*langs = v;
+	*n_langs = got;
+	return true;
+}
+
+char *refty_candidate_body(const struct refty_candidate_input *in)
+{
+	struct strbuf out;
+	strbuf_init(&out);
+	struct jsonw w;
+	jsonw_init(&w, &out);
+	char *external_id = xasprintf("lever:%s", in->opportunity_id);
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "external_id", external_id);
+	jsonw_kv_string(&w, "sequence_id", in->sequence_id);
+	jsonw_kv_string(&w, "language", in->language);
+	jsonw_kv_string(&w, "name", in->name ? in->name : "");
+	jsonw_kv_string(&w, "email", in->email);
+	jsonw_kv_string(&w, "phone", in->phone);
+	jsonw_key(&w, "job");
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "external_id", in->posting_id);
+	jsonw_kv_string(&w, "title", in->posting_title ? in->posting_title : "");
+	jsonw_object_end(&w);
+	if (in->profile_url) {
+		jsonw_kv_string(&w, "profile_url", in->profile_url);
+	}
+	jsonw_object_end(&w);
+	free(external_id);
+	return strbuf_steal(&out);
+}
+
+/* Takes data.id from a successful answer. */
+static bool take_id(struct json_object *root, const char *what, char **id, struct refty_result *res)
+{
+	struct json_node top, data;
+	struct json_error err;
+	const char *v;
+	json_root(&top, root);
+	bool ok = json_req_object(&top, "data", &data, &err) && json_req_string(&data, "id", &v, &err);
+	if (ok) {
+		*id = xstrdup(v);
+	} else {
+		malformed(res, what, &err);
+	}
+	json_free(root);
+	return ok;
+}
+
+bool refty_create_candidate(struct refty_client *c, const char *key, const char *body,
+	char **candidate_id, struct refty_result *res)
+{
+	struct json_object *root;
+	*candidate_id = NULL;
+	if (!call(c, "cannot create candidate", "POST", "/candidates", key, body, res, &root)) {
+		return false;
+	}
+	return take_id(root, "cannot create candidate", candidate_id, res);
+}
+
+bool refty_update_candidate(struct refty_client *c, const char *candidate_id, const char *name,
+	const char *email, const char *phone, struct refty_result *res)
+{
+	struct strbuf body;
+	strbuf_init(&body);
+	struct jsonw w;
+	jsonw_init(&w, &body);
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "name", name ? name : "");
+	jsonw_kv_string(&w, "email", email);
+	jsonw_kv_string(&w, "phone", phone);
+	jsonw_object_end(&w);
+	char *esc = http_url_escape(candidate_id);
+	char *path = xasprintf("/candidates/%s", esc);
+	struct json_object *root = NULL;
+	bool ok = call(c, "cannot update candidate", "PATCH", path, NULL, body.data, res, &root);
+	json_free(root);
+	free(path);
+	free(esc);
+	strbuf_finish(&body);
+	return ok;
+}
+
+bool refty_send_step(struct refty_client *c, const char *candidate_id, const char *key,
+	const char *stage_id, const char *language, char **step_id, struct refty_result *res)
+{
+	struct strbuf body;
+	strbuf_init(&body);
+	struct jsonw w;
+	jsonw_init(&w, &body);
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "stage_id", stage_id);
+	if (language) {
+		jsonw_kv_string(&w, "language", language);
+	}
+	jsonw_object_end(&w);
+	char *esc = http_url_escape(candidate_id);
+	char *path = xasprintf("/candidates/%s/steps", esc);
+	struct json_object *root = NULL;
+	*step_id = NULL;
+	bool ok = call(c, "cannot send step", "POST", path, key, body.data, res, &root);
+	free(path);
+	free(esc);
+	strbuf_finish(&body);
+	if (!ok) {
+		return false;
+	}
+	return take_id(root, "cannot send step", step_id, res);
+}

@@ -1,0 +1,85 @@
+#ifndef REFTY_LEVER_REFTY_H
+#define REFTY_LEVER_REFTY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xalloc.h"
+
+/* The Refty client: the only module that knows Refty's API (paths, bodies,
+ * error codes), so that a different Refty API replaces this file alone. */
+
+struct catalog;
+struct ratelimit;
+
+struct refty_options {
+	const char *url;     /* e.g. https://api.refty.co/v1 */
+	const char *api_key; /* sent as a Bearer token; registered for redaction */
+	bool dry_run;        /* GET only */
+};
+
+/** How an operation ended, in the terms the journal needs. */
+enum refty_status {
+	REFTY_OK,
+	REFTY_ERR_AUTH,      /* 401/403: stop the run (exit 3); nothing lost */
+	REFTY_ERR_TRANSIENT, /* unreachable, 409 in progress, 429, 5xx after retries: retry later */
+	REFTY_ERR_PERMANENT, /* 400, 404, 422: record as failed with the code */
+	REFTY_ERR_DRY_RUN,   /* refused: would change something */
+};
+
+struct refty_result {
+	enum refty_status status;
+	long http_status; /* 0 when no answer */
+	char *code;       /* Refty's error code, e.g. "missing_email"; may be NULL */
+	char *message;    /* one line for logs and the journal: never NULL after a call */
+	bool replayed;    /* Idempotent-Replayed: true */
+};
+
+void refty_result_init(struct refty_result *r);
+void refty_result_finish(struct refty_result *r);
+
+struct refty_client;
+
+struct refty_client *refty_client_create(const struct refty_options *opts);
+void refty_client_destroy(struct refty_client *c);
+
+/** Fills cat's sequences (and their stages) from GET /sequences, all pages. */
+bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct refty_result *res);
+
+/** The languages Refty writes in; *langs is a new array of new strings. */
+bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs,
+	struct refty_result *res);
+
+/** What a candidate is created with. Strings may be NULL where noted. */
+struct refty_candidate_input {
+	const char *opportunity_id; /* external_id is lever:<opportunity id> */
+	const char *sequence_id;
+	const char *language;
+	const char *name;  /* "" allowed */
+	const char *email; /* NULL: none */
+	const char *phone; /* NULL: none */
+	const char *posting_id;
+	const char *posting_title;
+	const char *profile_url; /* NULL: none */
+};
+
+/**
+ * The JSON body of POST /candidates for in. The journal stores it with the
+ * intent, so that every retry under one idempotency key sends the very same
+ * body. Caller frees.
+ */
+char *refty_candidate_body(const struct refty_candidate_input *in);
+
+/** POST /candidates with key; *candidate_id (new string) on success. */
+bool refty_create_candidate(struct refty_client *c, const char *key, const char *body,
+	char **candidate_id, struct refty_result *res);
+
+/** PATCH /candidates/{id} with the contact details (NULL email/phone send null). */
+bool refty_update_candidate(struct refty_client *c, const char *candidate_id, const char *name,
+	const char *email, const char *phone, struct refty_result *res);
+
+/** POST /candidates/{id}/steps with key; *step_id (new string) on success. */
+bool refty_send_step(struct refty_client *c, const char *candidate_id, const char *key,
+	const char *stage_id, const char *language, char **step_id, struct refty_result *res);
+
+#endif

@@ -1,0 +1,906 @@
+#define LOG_MODULE "sync"
+#include "sync.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "config.h"
+#include "diff.h"
+#include "jsonw.h"
+#include "lever.h"
+#include "log.h"
+#include "plan.h"
+#include "refty.h"
+#include "rules.h"
+#include "snapshot.h"
+#include "xalloc.h"
+
+/* Opportunities per transaction while polling. A crash loses at most one
+ * batch of snapshot updates, and their intents with them, so nothing is ever
+ * half-recorded; the next run sees those opportunities as changed again. */
+#define BATCH 500
+
+struct counts {
+	int64_t seen, changed, planned, enrolled, sent, updated, waiting, skipped, failed, pending,
+		abandoned, deleted;
+};
+
+struct engine {
+	struct app app;
+	const struct sync_options *opts;
+	const char *command; /* "sync" or "backfill" */
+	struct plan_context ctx;
+	struct run_record run;
+	struct counts n;
+	int64_t poll_start;
+	long max_actions;
+	size_t in_batch;
+	bool failed_local;
+	enum exit_code remote_rc;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Output: one line (or JSON object) per planned or taken action.           */
+
+struct line {
+	const char *opportunity_id;
+	const char *candidate;
+	const char *from_stage;
+	const char *to_stage;
+	const char *at_stage; /* performed actions: the stage an action is for */
+	const char *rule;
+	const char *action;
+	const char *key;
+	const char *outcome; /* planned, done, failed, pending, waiting_email, skipped, ... */
+	const char *detail;
+};
+
+static void emit(const struct engine *e, const struct line *l)
+{
+	if (e->opts->json) {
+		struct strbuf out;
+		strbuf_init(&out);
+		struct jsonw w;
+		jsonw_init(&w, &out);
+		jsonw_object_begin(&w);
+		jsonw_kv_string(&w, "type", "action");
+		jsonw_kv_string(&w, "opportunity_id", l->opportunity_id);
+		jsonw_kv_string(&w, "candidate", l->candidate);
+		jsonw_kv_string(&w, "from_stage", l->from_stage);
+		jsonw_kv_string(&w, "to_stage", l->to_stage);
+		jsonw_kv_string(&w, "at_stage", l->at_stage);
+		jsonw_kv_string(&w, "rule", l->rule);
+		jsonw_kv_string(&w, "action", l->action);
+		jsonw_kv_string(&w, "key", l->key);
+		jsonw_kv_string(&w, "outcome", l->outcome);
+		jsonw_kv_string(&w, "detail", l->detail);
+		jsonw_object_end(&w);
+		printf("%s\n", out.data);
+		strbuf_finish(&out);
+		return;
+	}
+	char *name = log_sanitize(l->candidate && *l->candidate ? l->candidate : "(no name)");
+	char *detail = l->detail ? log_sanitize(l->detail) : NULL;
+	printf("%-8s %s '%s'", l->outcome, l->opportunity_id, name);
+	if (l->to_stage) {
+		printf(" %s -> %s", l->from_stage ? l->from_stage : "(new)", l->to_stage);
+	} else if (l->at_stage) {
+		printf(" at %s", l->at_stage);
+	}
+	printf(" rule '%s': %s", l->rule ? l->rule : "-", l->action);
+	if (detail) {
+		printf(" (%s)", detail);
+	}
+	putchar('\n');
+	free(name);
+	free(detail);
+}
+
+static char *describe_plan(const struct plan_action *a, const struct resolved_rule *rule)
+{
+	switch (a->kind) {
+	case PLAN_CREATE_CANDIDATE:
+		return xasprintf("enrol in '%s'", rule ? rule->sequence_name : a->sequence_id);
+	case PLAN_UPDATE_CONTACT:
+		return xstrdup("update contact details");
+	case PLAN_SEND_STEP:
+		return xasprintf("send '%s'", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
+	case PLAN_SKIP:
+		return xasprintf("skip: %s", a->reason ? a->reason : "");
+	}
+	return xstrdup("?");
+}
+
+static const char *sequence_name(const struct app *app, const char *id)
+{
+	for (size_t i = 0; app->catalog && id && i < app->catalog->n_sequences; i++) {
+		if (strcmp(app->catalog->sequences[i].id, id) == 0) {
+			return app->catalog->sequences[i].name;
+		}
+	}
+	return id;
+}
+
+static char *describe_action(const struct app *app, const struct action *a)
+{
+	switch (a->kind) {
+	case ACTION_CREATE_CANDIDATE:
+		return xasprintf("enrol in '%s'", sequence_name(app, a->sequence_id));
+	case ACTION_UPDATE_CONTACT:
+		return xstrdup("update contact details");
+	case ACTION_SEND_STEP:
+		return xasprintf("send '%s'", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
+	case ACTION_SKIP:
+		return xasprintf("skip: %s", a->reason ? a->reason : "");
+	}
+	return xstrdup("?");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Planning: one opportunity at a time, as Lever hands them over.           */
+
+static enum action_kind action_kind_of(enum plan_kind k)
+{
+	switch (k) {
+	case PLAN_CREATE_CANDIDATE:
+		return ACTION_CREATE_CANDIDATE;
+	case PLAN_UPDATE_CONTACT:
+		return ACTION_UPDATE_CONTACT;
+	case PLAN_SEND_STEP:
+		return ACTION_SEND_STEP;
+	case PLAN_SKIP:
+		break;
+	}
+	return ACTION_SKIP;
+}
+
+static bool batch_begin(struct engine *e)
+{
+	if (e->app.dry_run || e->in_batch > 0) {
+		return true;
+	}
+	if (!snapshot_begin(e->app.snap)) {
+		return false;
+	}
+	e->in_batch = 1;
+	return true;
+}
+
+static bool batch_commit(struct engine *e)
+{
+	if (e->app.dry_run || e->in_batch == 0) {
+		return true;
+	}
+	e->in_batch = 0;
+	return snapshot_commit(e->app.snap);
+}
+
+/* Records one planned action (with the enrolment values it gives Refty). */
+static bool record(struct engine *e, const struct opportunity *o, const struct resolved_rule *rule,
+	const struct plan_action *pa, bool *inserted)
+{
+	struct action a = {
+		.key = pa->key,
+		.kind = action_kind_of(pa->kind),
+		.state = pa->kind == PLAN_SKIP ? ACTION_SKIPPED : ACTION_PENDING,
+		.opportunity_id = pa->opportunity_id,
+		.rule = pa->rule_name,
+		.sequence_id = pa->sequence_id,
+		.refty_stage_id = pa->refty_stage_id,
+		.refty_stage_name = pa->refty_stage_name,
+		.lever_stage_id = pa->lever_stage_id,
+		.entry_at_ms = pa->entry_at_ms,
+		.origin = xstrdup(e->opts->backfill ? "backfill" : "sync"),
+		.reason = pa->reason,
+		.run_id = e->run.id,
+	};
+	char *payload = NULL;
+	if (pa->kind == PLAN_CREATE_CANDIDATE) {
+		struct refty_candidate_input in = {
+			.opportunity_id = o->id,
+			.sequence_id = pa->sequence_id,
+			.language = rule ? rule->language : NULL,
+			.name = o->name,
+			.email = opportunity_email(o),
+			.phone = opportunity_phone(o),
+			.posting_id = o->posting_id,
+			.posting_title = rules_posting_title(e->app.rules, o->posting_id),
+			.profile_url = o->profile_url,
+		};
+		payload = refty_candidate_body(&in);
+		a.payload = payload;
+	}
+	*inserted = false;
+	if (e->app.dry_run) {
+		// Nothing is written; an intent already in the journal is still not new.
+		int64_t id = snapshot_action_id_by_key(e->app.snap, pa->key);
+		*inserted = id == 0;
+		free(payload);
+		free(a.origin);
+		return id >= 0;
+	}
+	bool ok = snapshot_action_add(e->app.snap, &a, inserted);
+	free(payload);
+	free(a.origin);
+	if (ok && *inserted &&
+		(pa->kind == PLAN_CREATE_CANDIDATE || pa->kind == PLAN_UPDATE_CONTACT)) {
+		// What refty-lever gives (or is giving) Refty: later diffs compare
+		// with it, and the PATCH of an update sends it.
+		struct enrolment en = {
+			.opportunity_id = xstrdup(o->id),
+			.sequence_id = xstrdup(pa->sequence_id),
+			.name = xstrdup(o->name),
+			.email = xstrdup(opportunity_email(o)),
+			.phone = xstrdup(opportunity_phone(o)),
+		};
+		ok = snapshot_enrolment_put(e->app.snap, &en);
+		enrolment_finish(&en);
+	}
+	return ok;
+}
+
+static bool on_opportunity(void *ud, const struct opportunity *o)
+{
+	struct engine *e = ud;
+	e->n.seen++;
+	if (!batch_begin(e)) {
+		e->failed_local = true;
+		return false;
+	}
+	struct opportunity_state prev;
+	int found = snapshot_opp_get(e->app.snap, o->id, &prev);
+	if (found < 0) {
+		e->failed_local = true;
+		return false;
+	}
+	struct diff d;
+	diff_init(&d);
+	diff_compute(found ? &prev : NULL, o, &d);
+	if (d.is_new || d.posting_changed || d.contact_changed || d.stage_changed || d.archived_now ||
+		d.anonymized_now || d.n_entries > 0) {
+		e->n.changed++;
+	}
+	const struct resolved_rule *rule = rules_match(e->app.rules, o->posting_id);
+	struct enrolment en;
+	int enrolled = 0;
+	if (rule) {
+		enrolled = snapshot_enrolment_get(e->app.snap, o->id, rule->sequence_id, &en);
+		if (enrolled < 0) {
+			e->failed_local = true;
+			diff_finish(&d);
+			if (found) {
+				opportunity_state_finish(&prev);
+			}
+			return false;
+		}
+	}
+	struct plan_enrolment pe = {0};
+	if (enrolled == 1) {
+		pe = (struct plan_enrolment){en.sequence_id, en.name, en.email, en.phone};
+	}
+	struct plan plan;
+	plan_init(&plan);
+	plan_opportunity(&e->ctx, rule, o, &d, enrolled == 1 ? &pe : NULL, &plan);
+
+	bool ok = true;
+	for (size_t i = 0; ok && i < plan.n; i++) {
+		const struct plan_action *pa = &plan.actions[i];
+		bool inserted = false;
+		ok = record(e, o, rule, pa, &inserted);
+		if (!ok || !inserted) {
+			continue;
+		}
+		if (pa->kind == PLAN_SKIP) {
+			e->n.skipped++;
+		} else {
+			e->n.planned++;
+		}
+		char *what = describe_plan(pa, rule);
+		struct line l = {
+			.opportunity_id = o->id,
+			.candidate = o->name,
+			.from_stage = found ? app_stage_name(&e->app, prev.stage_id) : NULL,
+			.to_stage = app_stage_name(&e->app, o->stage_id),
+			.rule = pa->rule_name,
+			.action = what,
+			.key = pa->key,
+			.outcome = pa->kind == PLAN_SKIP ? "skipped" : "planned",
+			.detail = pa->reason,
+		};
+		if (e->app.dry_run || pa->kind == PLAN_SKIP || log_enabled(LOG_DEBUG)) {
+			emit(e, &l);
+		}
+		free(what);
+	}
+	if (ok && !e->app.dry_run) {
+		struct opportunity_state next;
+		diff_next_state(o, &d, &next);
+		ok = snapshot_opp_put(e->app.snap, &next, e->run.id);
+		opportunity_state_finish(&next);
+	}
+	plan_finish(&plan);
+	diff_finish(&d);
+	if (found) {
+		opportunity_state_finish(&prev);
+	}
+	if (enrolled == 1) {
+		enrolment_finish(&en);
+	}
+	if (!ok) {
+		e->failed_local = true;
+		return false;
+	}
+	if (!e->app.dry_run && ++e->in_batch > BATCH && !batch_commit(e)) {
+		e->failed_local = true;
+		return false;
+	}
+	return true;
+}
+
+static bool on_deleted(void *ud, const struct deleted_opportunity *d)
+{
+	struct engine *e = ud;
+	if (e->app.dry_run) {
+		return true;
+	}
+	if (!batch_begin(e) || !snapshot_opp_delete(e->app.snap, d->id)) {
+		e->failed_local = true;
+		return false;
+	}
+	e->n.deleted++;
+	return true;
+}
+
+static int64_t parse_ms(const char *s)
+{
+	if (!s) {
+		return 0;
+	}
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	return end && *end == '\0' && v > 0 ? (int64_t)v : 0;
+}
+
+/* The listing half of a run. Returns EXIT_OK or the status to exit with. */
+static enum exit_code poll(struct engine *e, int64_t cursor)
+{
+	struct lever_opportunity_query q = {0};
+	const char **postings = NULL;
+	if (e->opts->backfill) {
+		q.archived = LEVER_ARCHIVED_NONE;
+		q.created_at_start = e->opts->since_ms;
+		const struct resolved_rule *only =
+			e->opts->only_rule ? rules_find(e->app.rules, e->opts->only_rule) : NULL;
+		if (only && !only->wildcard && only->n_postings > 0) {
+			postings = xcalloc(only->n_postings, sizeof(*postings));
+			for (size_t i = 0; i < only->n_postings; i++) {
+				postings[i] = only->posting_ids[i];
+			}
+			q.posting_ids = postings;
+			q.n_posting_ids = only->n_postings;
+		}
+	} else if (cursor > 0) {
+		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
+		q.updated_at_start = start > 0 ? start : 1;
+	}
+	int ls = lever_list_opportunities(e->app.lever, &q, on_opportunity, e);
+	free(postings);
+	if (ls == LEVER_OK && cursor > 0 && !e->opts->backfill) {
+		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
+		ls = lever_list_deleted(e->app.lever, start > 0 ? start : 1, 0, on_deleted, e);
+	}
+	if (e->failed_local) {
+		return EXIT_LOCAL;
+	}
+	if (ls != LEVER_OK) {
+		return app_lever_exit(ls);
+	}
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Performing: the journal's pending actions, oldest first.                 */
+
+struct ids {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static bool collect_id(void *ud, const struct action *a)
+{
+	struct ids *ids = ud;
+	if (ids->n == ids->cap) {
+		ids->cap = ids->cap ? ids->cap * 2 : 64;
+		ids->v = xrealloc(ids->v, ids->cap * sizeof(*ids->v));
+	}
+	ids->v[ids->n++] = a->id;
+	return true;
+}
+
+static void emit_action(const struct engine *e, const struct action *a, const char *outcome,
+	const char *detail)
+{
+	struct opportunity_state st;
+	int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
+	char *what = describe_action(&e->app, a);
+	struct line l = {
+		.opportunity_id = a->opportunity_id,
+		.candidate = found == 1 ? st.name : NULL,
+		.at_stage = a->lever_stage_id ? app_stage_name(&e->app, a->lever_stage_id) : NULL,
+		.rule = a->rule,
+		.action = what,
+		.key = a->key,
+		.outcome = outcome,
+		.detail = detail,
+	};
+	emit(e, &l);
+	free(what);
+	if (found == 1) {
+		opportunity_state_finish(&st);
+	}
+}
+
+/* Re-checks steps parked for want of an email: the candidate left the stage
+ * (sent nothing, ever), or the email arrived (send now). */
+static bool recheck_waiting(struct engine *e)
+{
+	struct ids ids = {0};
+	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_WAITING_EMAIL, collect_id, &ids);
+	for (size_t i = 0; ok && i < ids.n; i++) {
+		struct action a;
+		if (snapshot_action_get(e->app.snap, ids.v[i], &a) != 1) {
+			ok = false;
+			break;
+		}
+		struct opportunity_state st;
+		int found = snapshot_opp_get(e->app.snap, a.opportunity_id, &st);
+		if (found < 0) {
+			action_finish(&a);
+			ok = false;
+			break;
+		}
+		bool in_stage = found && st.stage_id && a.lever_stage_id &&
+				strcmp(st.stage_id, a.lever_stage_id) == 0 && !st.archived &&
+				!st.anonymized;
+		if (!in_stage) {
+			if (!e->app.dry_run) {
+				ok = snapshot_action_update(e->app.snap, a.id, ACTION_ABANDONED,
+					"left the stage before an email was known", NULL, false);
+			}
+			e->n.abandoned++;
+			emit_action(e, &a, "abandoned", "left the stage before an email was known");
+		} else if (st.email) {
+			if (!e->app.dry_run) {
+				ok = snapshot_action_update(e->app.snap, a.id, ACTION_PENDING, NULL, NULL,
+					false);
+			} else {
+				emit_action(e, &a, "planned", "the email is now known");
+				e->n.planned++;
+			}
+		}
+		if (found) {
+			opportunity_state_finish(&st);
+		}
+		action_finish(&a);
+	}
+	free(ids.v);
+	return ok;
+}
+
+enum outcome {
+	OUT_DONE,
+	OUT_PENDING,
+	OUT_FAILED,
+	OUT_WAITING,
+	OUT_ABANDONED,
+	OUT_STOP, /* authorisation refused: stop the run */
+	OUT_LOCAL,
+};
+
+static enum outcome from_result(const struct refty_result *res)
+{
+	switch (res->status) {
+	case REFTY_OK:
+		return OUT_DONE;
+	case REFTY_ERR_AUTH:
+		return OUT_STOP;
+	case REFTY_ERR_PERMANENT:
+		return OUT_FAILED;
+	case REFTY_ERR_TRANSIENT:
+	case REFTY_ERR_DRY_RUN:
+		break;
+	}
+	return OUT_PENDING;
+}
+
+/* A step or update needs the candidate in Refty first. */
+static enum outcome missing_candidate(struct engine *e, const struct action *a, char **why)
+{
+	char *key = xasprintf("lever:%s:%s:candidate", a->opportunity_id, a->sequence_id);
+	int64_t id = snapshot_action_id_by_key(e->app.snap, key);
+	free(key);
+	if (id < 0) {
+		return OUT_LOCAL;
+	}
+	struct action create;
+	if (id > 0 && snapshot_action_get(e->app.snap, id, &create) == 1) {
+		enum action_state st = create.state;
+		action_finish(&create);
+		if (st == ACTION_FAILED) {
+			*why = xasprintf("the candidate could not be created in Refty (action %" PRId64
+					 " failed; see 'refty-lever retry')",
+				id);
+			return OUT_FAILED;
+		}
+		*why = xasprintf("waiting for action %" PRId64 " to create the candidate", id);
+		return OUT_PENDING;
+	}
+	*why = xstrdup("no candidate in Refty and no action to create one");
+	return OUT_FAILED;
+}
+
+static enum outcome perform_one(struct engine *e, struct action *a, char **detail, char **refty_id)
+{
+	struct refty_result res;
+	refty_result_init(&res);
+	enum outcome out = OUT_PENDING;
+	struct enrolment en = {0};
+	int have = 0;
+	if (a->kind != ACTION_CREATE_CANDIDATE) {
+		have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
+		if (have < 0) {
+			return OUT_LOCAL;
+		}
+		if (have == 0 || !en.refty_id) {
+			out = missing_candidate(e, a, detail);
+			enrolment_finish(&en);
+			return out;
+		}
+	}
+	switch (a->kind) {
+	case ACTION_CREATE_CANDIDATE:
+		if (!a->payload) {
+			*detail = xstrdup("journal entry has no request body");
+			return OUT_FAILED;
+		}
+		refty_create_candidate(e->app.refty, a->key, a->payload, refty_id, &res);
+		out = from_result(&res);
+		if (out == OUT_DONE) {
+			have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
+			if (have < 0) {
+				out = OUT_LOCAL;
+				break;
+			}
+			free(en.refty_id);
+			en.refty_id = xstrdup(*refty_id);
+			if (have == 0) {
+				en.opportunity_id = xstrdup(a->opportunity_id);
+				en.sequence_id = xstrdup(a->sequence_id);
+			}
+			if (!snapshot_enrolment_put(e->app.snap, &en)) {
+				out = OUT_LOCAL;
+			}
+			e->n.enrolled += out == OUT_DONE;
+		}
+		break;
+	case ACTION_UPDATE_CONTACT:
+		refty_update_candidate(e->app.refty, en.refty_id, en.name, en.email, en.phone, &res);
+		out = from_result(&res);
+		e->n.updated += out == OUT_DONE;
+		break;
+	case ACTION_SEND_STEP: {
+		struct opportunity_state st;
+		int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
+		if (found < 0) {
+			out = OUT_LOCAL;
+			break;
+		}
+		if (!en.email && found && st.email) {
+			// The email arrived after enrolment: Refty sends to the email it
+			// holds, so give it first.
+			free(en.name);
+			free(en.email);
+			free(en.phone);
+			en.name = xstrdup(st.name);
+			en.email = xstrdup(st.email);
+			en.phone = xstrdup(st.phone);
+			if (!snapshot_enrolment_put(e->app.snap, &en)) {
+				out = OUT_LOCAL;
+			} else if (!refty_update_candidate(e->app.refty, en.refty_id, en.name, en.email,
+					   en.phone, &res)) {
+				out = from_result(&res);
+			} else {
+				out = OUT_DONE;
+			}
+		} else {
+			out = OUT_DONE;
+		}
+		if (out == OUT_DONE && !en.email) {
+			bool in_stage = found && st.stage_id && a->lever_stage_id &&
+					strcmp(st.stage_id, a->lever_stage_id) == 0;
+			out = in_stage ? OUT_WAITING : OUT_ABANDONED;
+			*detail = xstrdup(in_stage ? "no email in Lever yet"
+						   : "no email, and the candidate already left the stage");
+		} else if (out == OUT_DONE) {
+			const struct resolved_rule *rule =
+				a->rule ? rules_find(e->app.rules, a->rule) : NULL;
+			refty_send_step(e->app.refty, en.refty_id, a->key, a->refty_stage_id,
+				rule ? rule->language : NULL, refty_id, &res);
+			out = from_result(&res);
+			e->n.sent += out == OUT_DONE;
+		}
+		if (found) {
+			opportunity_state_finish(&st);
+		}
+		break;
+	}
+	case ACTION_SKIP:
+		out = OUT_DONE;
+		break;
+	}
+	if (!*detail && out != OUT_DONE && res.message) {
+		*detail = xstrdup(res.message);
+	} else if (out == OUT_DONE && res.replayed) {
+		*detail = xstrdup("already done: Refty replayed the original answer");
+	}
+	refty_result_finish(&res);
+	enrolment_finish(&en);
+	return out;
+}
+
+static enum exit_code perform(struct engine *e)
+{
+	if (!recheck_waiting(e)) {
+		return EXIT_LOCAL;
+	}
+	if (e->app.dry_run) {
+		return EXIT_OK;
+	}
+	struct ids ids = {0};
+	if (!snapshot_actions_in_state(e->app.snap, ACTION_PENDING, collect_id, &ids)) {
+		return EXIT_LOCAL;
+	}
+	enum exit_code rc = EXIT_OK;
+	for (size_t i = 0; i < ids.n; i++) {
+		struct action a;
+		if (snapshot_action_get(e->app.snap, ids.v[i], &a) != 1) {
+			rc = EXIT_LOCAL;
+			break;
+		}
+		char *detail = NULL, *refty_id = NULL;
+		enum outcome out = perform_one(e, &a, &detail, &refty_id);
+		static const struct {
+			enum action_state state;
+			const char *label;
+		} map[] = {
+			[OUT_DONE] = {ACTION_DONE, "done"},
+			[OUT_PENDING] = {ACTION_PENDING, "pending"},
+			[OUT_FAILED] = {ACTION_FAILED, "failed"},
+			[OUT_WAITING] = {ACTION_WAITING_EMAIL, "waiting"},
+			[OUT_ABANDONED] = {ACTION_ABANDONED, "abandoned"},
+			[OUT_STOP] = {ACTION_PENDING, "pending"},
+			[OUT_LOCAL] = {ACTION_PENDING, "pending"},
+		};
+		bool ok = out == OUT_LOCAL ||
+			  snapshot_action_update(e->app.snap, a.id, map[out].state,
+				  out == OUT_DONE ? NULL : detail, refty_id, true);
+		emit_action(e, &a, map[out].label, detail);
+		switch (out) {
+		case OUT_PENDING:
+		case OUT_STOP:
+			e->n.pending++;
+			break;
+		case OUT_FAILED:
+			e->n.failed++;
+			break;
+		case OUT_WAITING:
+			e->n.waiting++;
+			break;
+		case OUT_ABANDONED:
+			e->n.abandoned++;
+			break;
+		default:
+			break;
+		}
+		free(detail);
+		free(refty_id);
+		action_finish(&a);
+		if (!ok || out == OUT_LOCAL) {
+			rc = EXIT_LOCAL;
+			break;
+		}
+		if (out == OUT_STOP) {
+			rc = EXIT_REMOTE;
+			e->n.pending += (int64_t)(ids.n - i - 1);
+			break;
+		}
+	}
+	free(ids.v);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The run.                                                                  */
+
+static void summary(const struct engine *e, enum exit_code rc)
+{
+	if (e->opts->json) {
+		struct strbuf out;
+		strbuf_init(&out);
+		struct jsonw w;
+		jsonw_init(&w, &out);
+		jsonw_object_begin(&w);
+		jsonw_kv_string(&w, "type", "summary");
+		jsonw_kv_string(&w, "command", e->command);
+		jsonw_kv_bool(&w, "dry_run", e->app.dry_run);
+		jsonw_kv_bool(&w, "seeding", e->ctx.seeding);
+		jsonw_kv_int(&w, "seen", e->n.seen);
+		jsonw_kv_int(&w, "changed", e->n.changed);
+		jsonw_kv_int(&w, "planned", e->n.planned);
+		jsonw_kv_int(&w, "enrolled", e->n.enrolled);
+		jsonw_kv_int(&w, "sent", e->n.sent);
+		jsonw_kv_int(&w, "updated", e->n.updated);
+		jsonw_kv_int(&w, "waiting_email", e->n.waiting);
+		jsonw_kv_int(&w, "skipped", e->n.skipped);
+		jsonw_kv_int(&w, "failed", e->n.failed);
+		jsonw_kv_int(&w, "pending", e->n.pending);
+		jsonw_kv_int(&w, "abandoned", e->n.abandoned);
+		jsonw_kv_int(&w, "deleted", e->n.deleted);
+		jsonw_kv_int(&w, "exit_status", rc);
+		jsonw_object_end(&w);
+		printf("%s\n", out.data);
+		strbuf_finish(&out);
+		return;
+	}
+	printf("%s%s: seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64 ", sent %" PRId64
+	       ", waiting for email %" PRId64 ", skipped %" PRId64 ", failed %" PRId64,
+		e->command, e->app.dry_run ? " (dry run)" : "", e->n.seen, e->n.changed,
+		e->app.dry_run ? 0 : e->n.enrolled, e->app.dry_run ? 0 : e->n.sent, e->n.waiting,
+		e->n.skipped, e->n.failed);
+	if (e->app.dry_run) {
+		printf(", planned %" PRId64, e->n.planned);
+	}
+	if (e->n.pending) {
+		printf(", pending retry %" PRId64, e->n.pending);
+	}
+	putchar('\n');
+}
+
+static bool count_pending(void *ud, const struct action *a)
+{
+	(*(int64_t *)ud)++;
+	return true;
+}
+
+enum exit_code sync_run(const struct config *cfg, const struct sync_options *opts)
+{
+	struct engine e = {
+		.opts = opts,
+		.command = opts->backfill ? "backfill" : "sync",
+		.max_actions = opts->max_actions >= 0 ? opts->max_actions : cfg->max_actions,
+	};
+	app_init(&e.app, cfg, opts->dry_run);
+	enum exit_code rc = app_open_state(&e.app, APP_STATE_WRITE);
+	if (rc == EXIT_OK) {
+		rc = app_open_lever(&e.app);
+	}
+	if (rc == EXIT_OK) {
+		rc = app_open_refty(&e.app);
+	}
+	if (rc == EXIT_OK) {
+		rc = app_load_rules(&e.app, false);
+	}
+	if (rc == EXIT_OK && opts->only_rule && !rules_find(e.app.rules, opts->only_rule)) {
+		log_error("no rule named '%s' in '%s'", opts->only_rule, cfg->path);
+		rc = EXIT_USAGE;
+	}
+	if (rc != EXIT_OK) {
+		app_finish(&e.app);
+		return rc;
+	}
+
+	bool err = false;
+	char *cursor_text = snapshot_meta_get(e.app.snap, "cursor", &err);
+	int64_t cursor = parse_ms(cursor_text);
+	free(cursor_text);
+	char *seeded_text = snapshot_meta_get(e.app.snap, "seeded_at", &err);
+	int64_t seeded_at = parse_ms(seeded_text);
+	free(seeded_text);
+	if (err) {
+		app_finish(&e.app);
+		return EXIT_LOCAL;
+	}
+
+	e.poll_start = now_ms();
+	e.ctx = (struct plan_context){
+		.seeding = cursor == 0 && !opts->backfill,
+		.backfill = opts->backfill,
+		.trigger_current = opts->trigger_current,
+		.include_confidential = cfg->lever.confidential,
+		.rules = e.app.rules,
+		.only_rule = opts->only_rule,
+		.watched_since_ms = seeded_at,
+	};
+	e.run = (struct run_record){
+		.command = xstrdup(e.command),
+		.started_at = e.poll_start,
+		.poll_started_ms = e.poll_start,
+		.exit_code = -1,
+		.dry_run = opts->dry_run,
+	};
+	if (!opts->dry_run && !snapshot_run_start(e.app.snap, &e.run)) {
+		run_record_finish(&e.run);
+		app_finish(&e.app);
+		return EXIT_LOCAL;
+	}
+	if (e.ctx.seeding) {
+		log_info("first run: recording the current state of every opportunity; nothing will "
+			 "be sent. Run 'refty-lever backfill' to enrol existing candidates");
+	}
+
+	rc = poll(&e, opts->backfill ? 0 : cursor);
+	if (rc == EXIT_OK && !opts->dry_run) {
+		// The cursor moves only once everything the poll saw is committed.
+		char ms[32];
+		snprintf(ms, sizeof(ms), "%" PRId64, e.poll_start);
+		bool ok = batch_begin(&e);
+		if (ok && (cursor == 0 || !opts->backfill)) {
+			ok = snapshot_meta_set(e.app.snap, "cursor", ms);
+		}
+		if (ok && cursor == 0) {
+			ok = snapshot_meta_set(e.app.snap, "seeded_at", ms);
+		}
+		ok = ok && batch_commit(&e);
+		if (!ok) {
+			rc = EXIT_LOCAL;
+		}
+	}
+	if (rc != EXIT_OK) {
+		if (!opts->dry_run && e.in_batch) {
+			snapshot_rollback(e.app.snap);
+		}
+	}
+
+	if (rc == EXIT_OK) {
+		int64_t pending = 0;
+		if (!snapshot_actions_in_state(e.app.snap, ACTION_PENDING, count_pending, &pending)) {
+			rc = EXIT_LOCAL;
+		}
+		// In a dry run nothing was recorded, so the plan adds to the backlog.
+		int64_t total = opts->dry_run ? pending + e.n.planned : pending;
+		if (rc == EXIT_OK && e.max_actions > 0 && total > e.max_actions) {
+			log_error("%" PRId64 " actions planned, more than max_actions (%ld): nothing "
+				  "done. Check the plan with 'refty-lever %s --dry-run', then run with "
+				  "--max-actions %" PRId64 " (or 0) to go ahead",
+				total, e.max_actions, e.command, total);
+			rc = EXIT_VALVE;
+		} else if (rc == EXIT_OK) {
+			rc = perform(&e);
+		}
+	}
+	if (rc == EXIT_OK && (e.n.failed > 0 || e.n.pending > 0)) {
+		rc = EXIT_PARTIAL;
+	}
+	summary(&e, rc);
+
+	if (!opts->dry_run && e.run.id) {
+		e.run.finished_at = now_ms();
+		e.run.exit_code = rc;
+		e.run.seen = e.n.seen;
+		e.run.changed = e.n.changed;
+		e.run.enrolled = e.n.enrolled;
+		e.run.sent = e.n.sent;
+		e.run.waiting = e.n.waiting;
+		e.run.skipped = e.n.skipped;
+		e.run.failed = e.n.failed;
+		if (!snapshot_run_finish(e.app.snap, &e.run) && rc == EXIT_OK) {
+			rc = EXIT_LOCAL;
+		}
+	}
+	run_record_finish(&e.run);
+	app_finish(&e.app);
+	return rc;
+}

@@ -1,0 +1,28 @@
+#ifndef REFTY_LEVER_SYNC_H
+#define REFTY_LEVER_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "exitcode.h"
+
+struct config;
+
+/* The orchestrator of sync and backfill: poll Lever, diff against the
+ * snapshot, record intents in the journal together with the snapshot change
+ * that caused them, then perform the journal's pending actions in Refty. */
+
+struct sync_options {
+	bool dry_run;
+	bool json;          /* JSON Lines on stdout instead of text */
+	long max_actions;   /* < 0: the configuration's max_actions; 0: no limit */
+	bool backfill;
+	const char *only_rule; /* backfill --rule */
+	int64_t since_ms;      /* backfill --since; 0: all */
+	bool trigger_current;  /* backfill --trigger-current */
+};
+
+/** Runs one sync or backfill; returns the exit status of design (0..6). */
+enum exit_code sync_run(const struct config *cfg, const struct sync_options *opts);
+
+#endif

@@ -1,0 +1,200 @@
+/* The state database: creation with safe permissions, migration, re-open,
+ * the journal's once-only insert, and read-only behaviour. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "snapshot.h"
+#include "tap.h"
+#include "xalloc.h"
+
+static char *tmpdir(void)
+{
+	char tmpl[] = "/tmp/refty-lever-snapshot-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	return d ? xstrdup(d) : NULL;
+}
+
+static bool count_cb(void *ud, const struct action *a)
+{
+	(*(int *)ud)++;
+	return true;
+}
+
+static void test_create_and_reopen(const char *dir)
+{
+	char *path = xasprintf("%s/nested/state/state.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap != NULL, "creates a database in missing directories");
+	if (!snap) {
+		free(path);
+		return;
+	}
+	is_int(snapshot_user_version(snap), snapshot_schema_version(), "schema at current version");
+
+	struct stat st;
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "database file is 0600");
+	char *parent = xasprintf("%s/nested/state", dir);
+	ok(stat(parent, &st) == 0 && (st.st_mode & 0777) == 0700, "created directory is 0700");
+	free(parent);
+
+	struct opportunity_state s = {
+		.id = (char[]){"opp-1"},
+		.posting_id = (char[]){"post-1"},
+		.stage_id = (char[]){"stage-a"},
+		.seen_until_ms = 1700000000000,
+		.name = (char[]){"Ada"},
+		.email = (char[]){"ada@example.org"},
+		.updated_at = OPP_TIME_NONE,
+	};
+	ok(snapshot_begin(snap), "begin");
+	ok(snapshot_opp_put(snap, &s, 1), "put opportunity");
+	ok(snapshot_meta_set(snap, "cursor", "1700000000000"), "set cursor");
+	ok(snapshot_commit(snap), "commit");
+	snapshot_close(snap);
+
+	snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap != NULL, "re-opens");
+	struct opportunity_state got;
+	is_int(snapshot_opp_get(snap, "opp-1", &got), 1, "opportunity survives re-open");
+	is_str(got.stage_id, "stage-a", "stage kept");
+	is_str(got.phone, NULL, "null phone kept as null");
+	ok(got.updated_at == OPP_TIME_NONE, "null updatedAt kept as null");
+	opportunity_state_finish(&got);
+	bool err;
+	char *cursor = snapshot_meta_get(snap, "cursor", &err);
+	is_str(cursor, "1700000000000", "cursor survives re-open");
+	free(cursor);
+	is_int(snapshot_opp_count(snap), 1, "count");
+
+	// The journal records an intent once, whatever the number of attempts.
+	struct action a = {
+		.key = (char[]){"lever:opp-1:seq-1:candidate"},
+		.kind = ACTION_CREATE_CANDIDATE,
+		.state = ACTION_PENDING,
+		.opportunity_id = (char[]){"opp-1"},
+		.sequence_id = (char[]){"seq-1"},
+		.entry_at_ms = OPP_TIME_NONE,
+	};
+	bool inserted = false;
+	ok(snapshot_action_add(snap, &a, &inserted) && inserted, "first intent recorded");
+	int64_t first = a.id;
+	ok(snapshot_action_add(snap, &a, &inserted) && !inserted, "same key is not recorded twice");
+	is_int(a.id, first, "duplicate returns the existing id");
+	ok(snapshot_action_update(snap, first, ACTION_FAILED, "422 validation_failed", NULL, true),
+		"mark failed");
+	int64_t counts[6];
+	ok(snapshot_action_counts(snap, counts), "counts");
+	is_int(counts[ACTION_FAILED], 1, "one failed");
+	is_int(snapshot_actions_requeue(snap, NULL, 0), 1, "retry --all re-queues it");
+	int n = 0;
+	ok(snapshot_actions_in_state(snap, ACTION_PENDING, count_cb, &n), "list pending");
+	is_int(n, 1, "one pending after re-queue");
+	struct action back;
+	is_int(snapshot_action_get(snap, first, &back), 1, "get by id");
+	is_int(back.attempts, 1, "attempt counted");
+	is_str(back.key, "lever:opp-1:seq-1:candidate", "key kept");
+	action_finish(&back);
+	snapshot_close(snap);
+
+	// Read-only mode never writes, and sees the same data.
+	snap = snapshot_open(path, SNAPSHOT_READ_ONLY);
+	ok(snap != NULL && snapshot_is_read_only(snap), "opens read-only");
+	ok(!snapshot_meta_set(snap, "x", "y"), "read-only refuses writes");
+	is_int(snapshot_opp_count(snap), 1, "read-only sees the snapshot");
+	snapshot_close(snap);
+	free(path);
+}
+
+static void test_read_only_missing(const char *dir)
+{
+	char *path = xasprintf("%s/absent/state.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_ONLY);
+	ok(snap != NULL, "read-only open of a missing database reads as empty");
+	is_int(snapshot_opp_count(snap), 0, "empty");
+	snapshot_close(snap);
+	ok(access(path, F_OK) != 0, "and creates nothing");
+	free(path);
+}
+
+static void test_newer_schema_refused(const char *dir)
+{
+	char *path = xasprintf("%s/future.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	snapshot_close(snap);
+	// Simulate a database written by a newer release.
+	char *cmd = xasprintf("sqlite3 '%s' 'PRAGMA user_version = 999' 2>/dev/null", path);
+	int rc = system(cmd);
+	free(cmd);
+	if (rc != 0) {
+		printf("# sqlite3 shell not available, skipping newer-schema check\n");
+		free(path);
+		return;
+	}
+	snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap == NULL, "a newer schema is refused, not downgraded");
+	snapshot_close(snap);
+	free(path);
+}
+
+static void test_migrates_old_file(const char *dir)
+{
+	// An empty file is a database at version 0: opening migrates it.
+	char *path = xasprintf("%s/old.db", dir);
+	FILE *f = fopen(path, "w");
+	fclose(f);
+	chmod(path, 0600);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap != NULL, "opens a version-0 database");
+	is_int(snapshot_user_version(snap), snapshot_schema_version(), "migrated to current");
+	snapshot_close(snap);
+	free(path);
+}
+
+static void test_tokens(const char *dir)
+{
+	char *path = xasprintf("%s/tokens.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	struct oauth_tokens t = {
+		.access_token = (char[]){"access-1"},
+		.refresh_token = (char[]){"refresh-1"},
+		.expires_at = 1900000000,
+		.account = (char[]){"acct"},
+	};
+	ok(snapshot_tokens_save(snap, &t), "save tokens");
+	t.refresh_token = (char[]){"refresh-2"};
+	t.account = NULL;
+	ok(snapshot_tokens_save(snap, &t), "save rotated tokens");
+	struct oauth_tokens got;
+	is_int(snapshot_tokens_load(snap, &got), 1, "load tokens");
+	is_str(got.refresh_token, "refresh-2", "rotated refresh token stored");
+	is_str(got.account, "acct", "account kept across rotation");
+	oauth_tokens_finish(&got);
+	ok(snapshot_tokens_delete(snap), "delete tokens");
+	is_int(snapshot_tokens_load(snap, &got), 0, "none after logout");
+	snapshot_close(snap);
+	free(path);
+}
+
+int main(void)
+{
+	log_init(LOG_QUIET, LOG_FORMAT_TEXT);
+	char *dir = tmpdir();
+	ok(dir != NULL, "temporary directory");
+	if (dir) {
+		test_create_and_reopen(dir);
+		test_read_only_missing(dir);
+		test_newer_schema_refused(dir);
+		test_migrates_old_file(dir);
+		test_tokens(dir);
+		char *cmd = xasprintf("rm -rf '%s'", dir);
+		if (system(cmd) != 0) {
+			printf("# could not remove %s\n", dir);
+		}
+		free(cmd);
+		free(dir);
+	}
+	return tap_done();
+}
