@@ -13,7 +13,11 @@ char *xstrndup(const char *s, size_t n);
 /** printf into a freshly allocated string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A growable byte buffer; data is always NUL-terminated. */
+/* A growable byte buffer; data is always NUL-terminated.
+ * libconfig exports a strbuf_append of its own; renaming our symbol keeps the
+ * dynamic linker from binding libconfig's internal calls to ours. */
+#define strbuf_append refty_lever_strbuf_append
+
 struct strbuf {
 	char *data;
 	size_t len;
