@@ -17,21 +17,6 @@ static int pending(const char *name, int argc, char **argv)
 	return cli_not_provided(name);
 }
 
-int cmd_explain(struct cli *cli, int argc, char **argv)
-{
-	return pending("explain", argc, argv);
-}
-
-int cmd_retry(struct cli *cli, int argc, char **argv)
-{
-	return pending("retry", argc, argv);
-}
-
-int cmd_status(struct cli *cli, int argc, char **argv)
-{
-	return pending("status", argc, argv);
-}
-
 int cmd_lever(struct cli *cli, int argc, char **argv)
 {
 	return pending("lever", argc, argv);

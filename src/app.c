@@ -314,7 +314,7 @@ static bool on_cached(void *ud, const struct cached_name *c)
 }
 
 /* Loads the catalog from the cache; false when it is missing or stale. */
-static bool load_cached(struct app *app, struct catalog *cat, bool *error)
+static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool *error)
 {
 	static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
 	*error = false;
@@ -325,7 +325,7 @@ static bool load_cached(struct app *app, struct catalog *cat, bool *error)
 			*error = true;
 			return false;
 		}
-		if (at == 0 || now - at > CACHE_MAX_AGE_MS) {
+		if (at == 0 || (!any_age && now - at > CACHE_MAX_AGE_MS)) {
 			return false;
 		}
 	}
@@ -351,7 +351,7 @@ static void log_rule_errors(const struct app *app, const struct rules_errors *er
 	strbuf_finish(&out);
 }
 
-enum exit_code app_load_rules(struct app *app, bool refresh)
+enum exit_code app_load_rules(struct app *app, enum app_names source)
 {
 	enum exit_code rc = app_open_state(app, APP_STATE_READ);
 	if (rc != EXIT_OK) {
@@ -361,8 +361,17 @@ enum exit_code app_load_rules(struct app *app, bool refresh)
 		struct catalog *cat = xcalloc(1, sizeof(*cat));
 		catalog_init(cat);
 		bool error = false;
-		bool cached = !refresh && attempt == 0 && load_cached(app, cat, &error);
+		bool cached = source != APP_NAMES_REFRESH && attempt == 0 &&
+			      load_cached(app, cat, source == APP_NAMES_CACHED, &error);
 		if (error) {
+			catalog_finish(cat);
+			free(cat);
+			return EXIT_LOCAL;
+		}
+		if (!cached && source == APP_NAMES_CACHED) {
+			log_error("no names cached in '%s' yet: run 'refty-lever sync' or 'refty-lever "
+				  "check --online' once",
+				app->cfg->state);
 			catalog_finish(cat);
 			free(cat);
 			return EXIT_LOCAL;
@@ -386,7 +395,7 @@ enum exit_code app_load_rules(struct app *app, bool refresh)
 		}
 		// With a cached catalog, a name that does not resolve may be new in
 		// Lever or Refty: fetch once more before calling it an error.
-		if (!cached) {
+		if (!cached || source == APP_NAMES_CACHED) {
 			log_rule_errors(app, &errs);
 			rules_errors_finish(&errs);
 			catalog_finish(cat);

@@ -44,14 +44,21 @@ enum exit_code app_open_state(struct app *app, enum app_state_mode mode);
 enum exit_code app_open_lever(struct app *app);
 enum exit_code app_open_refty(struct app *app);
 
+enum app_names {
+	APP_NAMES_AUTO,    /* the cache when younger than an hour, else fetch */
+	APP_NAMES_REFRESH, /* always fetch */
+	APP_NAMES_CACHED,  /* the cache whatever its age; never the network */
+};
+
 /**
- * Resolves the configured rules to ids. Uses the name cache when it is
- * younger than an hour and resolves everything; otherwise (or with refresh)
- * fetches Lever's stages and postings and Refty's sequences, stores them
- * (unless read-only) and resolves again. Opens the clients as needed.
- * Resolution errors are logged as file:line: key: message (EXIT_USAGE).
+ * Resolves the configured rules to ids against the name cache or, as source
+ * says, Lever's stages and postings and Refty's sequences fetched now (and
+ * stored unless read-only). A name that does not resolve against a cached
+ * catalog is fetched once more before it is called an error. Opens the
+ * clients as needed. Errors are logged as file:line: key: message
+ * (EXIT_USAGE).
  */
-enum exit_code app_load_rules(struct app *app, bool refresh);
+enum exit_code app_load_rules(struct app *app, enum app_names source);
 
 /** Lever stage name for an id from the catalog, or the id itself. Borrowed. */
 const char *app_stage_name(const struct app *app, const char *stage_id);

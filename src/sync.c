@@ -791,7 +791,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		rc = app_open_refty(&e.app);
 	}
 	if (rc == EXIT_OK) {
-		rc = app_load_rules(&e.app, false);
+		rc = app_load_rules(&e.app, APP_NAMES_AUTO);
 	}
 	if (rc == EXIT_OK && opts->only_rule && !rules_find(e.app.rules, opts->only_rule)) {
 		log_error("no rule named '%s' in '%s'", opts->only_rule, cfg->path);

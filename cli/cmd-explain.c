@@ -1,0 +1,139 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "plan.h"
+#include "rules.h"
+#include "snapshot.h"
+
+static bool print_action(void *ud, const struct action *a)
+{
+	const struct app *app = ud;
+	char t1[40], t2[40], t3[40];
+	printf("  #%" PRId64 " %s %s (from %s", a->id, action_kind_name(a->kind),
+		action_state_name(a->state), a->origin ? a->origin : "sync");
+	if (a->rule) {
+		printf(", rule '%s'", a->rule);
+	}
+	printf(")\n");
+	printf("      key: %s\n", a->key);
+	if (a->refty_stage_name || a->refty_stage_id) {
+		printf("      Refty stage: %s", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
+		if (a->lever_stage_id) {
+			printf(", on entering '%s'", app_stage_name(app, a->lever_stage_id));
+		}
+		if (a->entry_at_ms > 0) {
+			printf(" at %s", plan_format_time(a->entry_at_ms, t3, sizeof(t3)));
+		}
+		printf("\n");
+	}
+	if (a->reason) {
+		char *r = log_sanitize(a->reason);
+		printf("      why: %s\n", r);
+		free(r);
+	}
+	printf("      recorded %s, updated %s, %d attempt%s\n",
+		plan_format_time(a->created_at, t1, sizeof(t1)),
+		plan_format_time(a->updated_at, t2, sizeof(t2)), a->attempts, a->attempts == 1 ? "" : "s");
+	if (a->refty_id) {
+		printf("      Refty id: %s\n", a->refty_id);
+	}
+	if (a->last_error) {
+		char *e = log_sanitize(a->last_error);
+		printf("      last error: %s\n", e);
+		free(e);
+	}
+	return true;
+}
+
+int cmd_explain(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *self = cli_find_command("explain");
+	static const struct option options[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		if (c == 'h') {
+			cli_print_command_help(self);
+			return EXIT_OK;
+		}
+		return cli_usage_error(self, "unknown option");
+	}
+	if (optind + 1 != argc) {
+		return cli_usage_error(self, "expected exactly one opportunity id");
+	}
+	const char *id = argv[optind];
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg) {
+		return EXIT_USAGE;
+	}
+	struct app app;
+	app_init(&app, cfg, true);
+	int rc = app_open_state(&app, APP_STATE_READ);
+	if (rc != EXIT_OK) {
+		goto out;
+	}
+	struct opportunity_state st;
+	int found = snapshot_opp_get(app.snap, id, &st);
+	if (found < 0) {
+		rc = EXIT_LOCAL;
+		goto out;
+	}
+	// Names make the answer readable; without a cache the ids still explain.
+	int rules_rc = app_load_rules(&app, APP_NAMES_CACHED);
+	printf("opportunity %s\n", id);
+	if (found) {
+		char t[40];
+		char *name = log_sanitize(st.name ? st.name : "");
+		printf("  snapshot: '%s', stage '%s', job %s%s%s%s%s\n", name,
+			app_stage_name(&app, st.stage_id), st.posting_id ? st.posting_id : "(none)",
+			st.archived ? ", archived" : "", st.anonymized ? ", anonymized" : "",
+			st.confidential ? ", confidential" : "", st.email ? "" : ", no email");
+		printf("  stage entries handled up to %s\n",
+			st.seen_until_ms > 0 ? plan_format_time(st.seen_until_ms, t, sizeof(t)) : "(none)");
+		free(name);
+		if (rules_rc == EXIT_OK) {
+			const struct resolved_rule *r = rules_match(app.rules, st.posting_id);
+			if (!st.posting_id) {
+				printf("  rules: none applies: the opportunity has no application, so no job\n");
+			} else if (r) {
+				const char *title = rules_posting_title(app.rules, st.posting_id);
+				printf("  rules: '%s' (line %d) covers job '%s' -> sequence '%s', language %s\n",
+					r->name, r->line, title ? title : st.posting_id, r->sequence_name,
+					r->language ? r->language : "-");
+				for (size_t i = 0; i < r->n_links; i++) {
+					printf("    entering '%s' sends '%s'\n", r->links[i].lever_stage_name,
+						r->links[i].refty_stage_name);
+				}
+			} else {
+				const char *title = rules_posting_title(app.rules, st.posting_id);
+				printf("  rules: none covers job '%s'\n", title ? title : st.posting_id);
+			}
+			if (st.archived || st.anonymized || (st.confidential && !cfg->lever.confidential)) {
+				printf("  nothing is sent while it is %s\n",
+					st.archived ? "archived" : st.anonymized ? "anonymized" : "confidential");
+			}
+		} else {
+			printf("  rules: not evaluated (no usable name cache)\n");
+		}
+		opportunity_state_finish(&st);
+	} else {
+		printf("  not in the snapshot: Lever has not shown it to refty-lever (yet), or it was "
+		       "deleted\n");
+	}
+	printf("  journal:\n");
+	if (!snapshot_actions_for_opp(app.snap, id, print_action, &app)) {
+		rc = EXIT_LOCAL;
+	}
+out:
+	app_finish(&app);
+	conf_destroy(cfg);
+	return rc;
+}
