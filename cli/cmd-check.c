@@ -3,10 +3,63 @@
 #include <string.h>
 
 #include "cli.h"
+#include "app.h"
 #include "config.h"
+#include "refty.h"
 #include "exitcode.h"
 #include "rules.h"
 #include "xalloc.h"
+
+/* Resolves every job, stage, sequence and language against Lever and Refty
+ * as they are now; every name that does not resolve is reported with its
+ * line. Writes nothing. */
+static int check_online(const struct config *cfg)
+{
+	struct app app;
+	app_init(&app, cfg, true);
+	int rc = app_load_rules(&app, APP_NAMES_REFRESH);
+	char **langs = NULL;
+	size_t n_langs = 0;
+	if (rc == EXIT_OK) {
+		struct refty_result res;
+		refty_result_init(&res);
+		if (!refty_list_languages(app.refty, &langs, &n_langs, &res)) {
+			rc = EXIT_REMOTE;
+		}
+		refty_result_finish(&res);
+	}
+	if (rc == EXIT_OK) {
+		struct rules_errors errs;
+		rules_errors_init(&errs);
+		if (!rules_check_languages(app.rules, (const char *const *)langs, n_langs, &errs)) {
+			struct strbuf out;
+			strbuf_init(&out);
+			rules_errors_format(&errs, cfg->path, &out);
+			char *save = NULL;
+			for (char *line = strtok_r(out.data, "\n", &save); line;
+				line = strtok_r(NULL, "\n", &save)) {
+				log_error("%s", line);
+			}
+			strbuf_finish(&out);
+			rc = EXIT_USAGE;
+		}
+		rules_errors_finish(&errs);
+	}
+	if (rc == EXIT_OK) {
+		struct strbuf out;
+		strbuf_init(&out);
+		rules_describe_resolved(app.rules, &out);
+		printf("every job, stage, sequence and language resolves against Lever and Refty:\n%s",
+			out.data ? out.data : "");
+		strbuf_finish(&out);
+	}
+	for (size_t i = 0; i < n_langs; i++) {
+		free(langs[i]);
+	}
+	free(langs);
+	app_finish(&app);
+	return rc;
+}
 
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
@@ -65,7 +118,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		printf("configuration '%s' is valid\n%s", cfg->path, out.data ? out.data : "");
 		strbuf_finish(&out);
 		if (online) {
-			rc = cli_not_provided("check --online");
+			rc = check_online(cfg);
 		}
 	}
 	conf_destroy(cfg);

@@ -17,16 +17,6 @@ static int pending(const char *name, int argc, char **argv)
 	return cli_not_provided(name);
 }
 
-int cmd_lever(struct cli *cli, int argc, char **argv)
-{
-	return pending("lever", argc, argv);
-}
-
-int cmd_refty(struct cli *cli, int argc, char **argv)
-{
-	return pending("refty", argc, argv);
-}
-
 int cmd_auth(struct cli *cli, int argc, char **argv)
 {
 	return pending("auth", argc, argv);

@@ -1,0 +1,191 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "jsonw.h"
+#include "lever.h"
+#include "log.h"
+#include "refty.h"
+#include "rules.h"
+
+/* Prints one id/name row as text or as a JSON line. */
+static void row(bool json, const char *id, const char *name, const char *extra_key,
+	const char *extra)
+{
+	if (json) {
+		struct strbuf out;
+		strbuf_init(&out);
+		struct jsonw w;
+		jsonw_init(&w, &out);
+		jsonw_object_begin(&w);
+		jsonw_kv_string(&w, "id", id);
+		jsonw_kv_string(&w, "name", name);
+		if (extra_key) {
+			jsonw_kv_string(&w, extra_key, extra);
+		}
+		jsonw_object_end(&w);
+		printf("%s\n", out.data);
+		strbuf_finish(&out);
+		return;
+	}
+	char *clean = log_sanitize(name);
+	if (extra_key) {
+		printf("%-38s %-10s %s\n", id, extra ? extra : "-", clean);
+	} else {
+		printf("%-38s %s\n", id, clean);
+	}
+	free(clean);
+}
+
+static bool on_stage(void *ud, const struct lever_stage *s)
+{
+	row(*(bool *)ud, s->id, s->text, NULL, NULL);
+	return true;
+}
+
+static bool on_posting(void *ud, const struct lever_posting *p)
+{
+	row(*(bool *)ud, p->id, p->text, "state", p->state);
+	return true;
+}
+
+/* Parses "WHAT [--json]" for the lever and refty listing commands. */
+static int parse(const struct cli_command *self, int argc, char **argv, bool *json,
+	const char **what)
+{
+	static const struct option options[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			cli_print_command_help(self);
+			return -1;
+		default:
+			return cli_usage_error(self, "unknown option");
+		}
+	}
+	if (optind + 1 != argc) {
+		return cli_usage_error(self, "expected one of: %s", self->synopsis);
+	}
+	*what = argv[optind];
+	return EXIT_OK;
+}
+
+int cmd_lever(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *self = cli_find_command("lever");
+	bool json = false;
+	const char *what = NULL;
+	int rc = parse(self, argc, argv, &json, &what);
+	if (rc != EXIT_OK) {
+		return rc < 0 ? EXIT_OK : rc;
+	}
+	bool stages = strcmp(what, "stages") == 0;
+	if (!stages && strcmp(what, "postings") != 0) {
+		return cli_usage_error(self, "unknown listing '%s': expected 'stages' or 'postings'", what);
+	}
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg) {
+		return EXIT_USAGE;
+	}
+	struct app app;
+	app_init(&app, cfg, true);
+	rc = app_open_lever(&app);
+	if (rc == EXIT_OK) {
+		if (!json) {
+			printf(stages ? "%-38s %s\n" : "%-38s %-10s %s\n", "ID", stages ? "NAME" : "STATE",
+				"TITLE");
+		}
+		int ls = stages ? lever_list_stages(app.lever, on_stage, &json)
+				: lever_list_postings(app.lever, on_posting, &json);
+		rc = app_lever_exit(ls);
+	}
+	app_finish(&app);
+	conf_destroy(cfg);
+	return rc;
+}
+
+int cmd_refty(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *self = cli_find_command("refty");
+	bool json = false;
+	const char *what = NULL;
+	int rc = parse(self, argc, argv, &json, &what);
+	if (rc != EXIT_OK) {
+		return rc < 0 ? EXIT_OK : rc;
+	}
+	if (strcmp(what, "sequences") != 0) {
+		return cli_usage_error(self, "unknown listing '%s': expected 'sequences'", what);
+	}
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg) {
+		return EXIT_USAGE;
+	}
+	struct app app;
+	app_init(&app, cfg, true);
+	rc = app_open_refty(&app);
+	struct catalog cat;
+	catalog_init(&cat);
+	if (rc == EXIT_OK) {
+		struct refty_result res;
+		refty_result_init(&res);
+		if (!refty_list_sequences(app.refty, &cat, &res)) {
+			if (res.status != REFTY_ERR_AUTH) {
+				log_error("%s", res.message);
+			}
+			rc = EXIT_REMOTE;
+		}
+		refty_result_finish(&res);
+	}
+	for (size_t i = 0; rc == EXIT_OK && i < cat.n_sequences; i++) {
+		const struct refty_sequence *s = &cat.sequences[i];
+		if (json) {
+			struct strbuf out;
+			strbuf_init(&out);
+			struct jsonw w;
+			jsonw_init(&w, &out);
+			jsonw_object_begin(&w);
+			jsonw_kv_string(&w, "id", s->id);
+			jsonw_kv_string(&w, "name", s->name);
+			jsonw_key(&w, "stages");
+			jsonw_array_begin(&w);
+			for (size_t j = 0; j < s->n_stages; j++) {
+				jsonw_object_begin(&w);
+				jsonw_kv_string(&w, "id", s->stages[j].id);
+				jsonw_kv_string(&w, "name", s->stages[j].name);
+				jsonw_kv_string(&w, "type", s->stages[j].type);
+				jsonw_kv_int(&w, "position", s->stages[j].position);
+				jsonw_object_end(&w);
+			}
+			jsonw_array_end(&w);
+			jsonw_object_end(&w);
+			printf("%s\n", out.data);
+			strbuf_finish(&out);
+			continue;
+		}
+		char *name = log_sanitize(s->name);
+		printf("%s  %s\n", s->id, name);
+		free(name);
+		for (size_t j = 0; j < s->n_stages; j++) {
+			char *sn = log_sanitize(s->stages[j].name);
+			printf("    %d. %-24s %-16s %s\n", s->stages[j].position, sn, s->stages[j].type,
+				s->stages[j].id);
+			free(sn);
+		}
+	}
+	catalog_finish(&cat);
+	app_finish(&app);
+	conf_destroy(cfg);
+	return rc;
+}
