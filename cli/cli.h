@@ -33,12 +33,6 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 /** Looks up a command by name; NULL when unknown. */
 const struct cli_command *cli_find_command(const char *name);
 
-/**
- * Reports that this build does not provide a capability yet; returns
- * EXIT_USAGE. Nothing pretends to work.
- */
-int cli_not_provided(const char *what);
-
 /** Resolves -c/$REFTY_LEVER_CONFIG/defaults and loads the file; NULL on error (logged). */
 struct config *cli_load_config(struct cli *cli);
 

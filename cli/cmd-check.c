@@ -12,11 +12,13 @@
 
 /* Resolves every job, stage, sequence and language against Lever and Refty
  * as they are now; every name that does not resolve is reported with its
- * line. Writes nothing. */
+ * line. Changes nothing remotely. */
 static int check_online(const struct config *cfg)
 {
 	struct app app;
-	app_init(&app, cfg, true);
+	// Not a dry run, so that an OAuth token refresh can store its result;
+	// only GET requests are made.
+	app_init(&app, cfg, false);
 	int rc = app_load_rules(&app, APP_NAMES_REFRESH);
 	char **langs = NULL;
 	size_t n_langs = 0;

@@ -100,7 +100,7 @@ int cmd_lever(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	struct app app;
-	app_init(&app, cfg, true);
+	app_init(&app, cfg, false);
 	rc = app_open_lever(&app);
 	if (rc == EXIT_OK) {
 		if (!json) {

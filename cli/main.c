@@ -93,9 +93,11 @@ static const struct cli_command commands[] = {
 	{
 		.name = "auth",
 		.run = cmd_auth,
-		.synopsis = "login [--no-browser] | status | logout",
+		.synopsis = "login [--paste] | status | logout",
 		.summary = "Lever OAuth (API keys need none of this)",
-		.help = "  login   authorise refty-lever in Lever and store the tokens\n"
+		.help = "  login   authorise refty-lever in Lever and store the tokens; the code\n"
+			"          arrives on http://127.0.0.1:<redirect_port>/callback, or with\n"
+			"          --paste is read from standard input\n"
 			"  status  show the account and token expiry (never a token)\n"
 			"  logout  delete the stored tokens\n",
 	},
@@ -153,12 +155,6 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	va_end(ap);
 	log_error("%s: %s", cmd->name, msg);
 	fprintf(stderr, "usage: refty-lever %s %s\n", cmd->name, cmd->synopsis);
-	return EXIT_USAGE;
-}
-
-int cli_not_provided(const char *what)
-{
-	log_error("this version of refty-lever does not provide '%s' yet", what);
 	return EXIT_USAGE;
 }
 

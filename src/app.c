@@ -56,6 +56,8 @@ enum exit_code app_open_state(struct app *app, enum app_state_mode mode)
 			}
 		}
 		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
+	} else if (mode == APP_STATE_TOKENS && !app->dry_run) {
+		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
 	} else {
 		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_ONLY);
 	}
@@ -125,7 +127,8 @@ enum exit_code app_open_lever(struct app *app)
 	o.limiter = app->limiter;
 	char *secret = NULL;
 	if (cfg->lever.oauth.enabled) {
-		enum exit_code rc = app_open_state(app, APP_STATE_READ);
+		// A refresh rotates the stored tokens, so they must be writable.
+		enum exit_code rc = app_open_state(app, APP_STATE_TOKENS);
 		if (rc != EXIT_OK) {
 			return rc;
 		}
@@ -353,7 +356,8 @@ static void log_rule_errors(const struct app *app, const struct rules_errors *er
 
 enum exit_code app_load_rules(struct app *app, enum app_names source)
 {
-	enum exit_code rc = app_open_state(app, APP_STATE_READ);
+	enum exit_code rc = app_open_state(app,
+		app->cfg->lever.oauth.enabled ? APP_STATE_TOKENS : APP_STATE_READ);
 	if (rc != EXIT_OK) {
 		return rc;
 	}

@@ -37,6 +37,7 @@ void app_finish(struct app *app);
 enum app_state_mode {
 	APP_STATE_READ,  /* read-only, no lock: status, explain, dry runs */
 	APP_STATE_WRITE, /* read-write under the run lock */
+	APP_STATE_TOKENS, /* read-write without the lock: only OAuth tokens are written */
 };
 
 enum exit_code app_open_state(struct app *app, enum app_state_mode mode);

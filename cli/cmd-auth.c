@@ -1,0 +1,193 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+#include "lever.h"
+#include "oauth.h"
+#include "plan.h"
+#include "snapshot.h"
+#include "xalloc.h"
+
+#define LOGIN_TIMEOUT_MS (5 * 60 * 1000)
+
+static int login(const struct config *cfg, bool paste)
+{
+	struct app app;
+	app_init(&app, cfg, false);
+	int rc = app_open_state(&app, APP_STATE_WRITE);
+	if (rc == EXIT_OK) {
+		rc = app_open_lever(&app);
+	}
+	if (rc != EXIT_OK) {
+		app_finish(&app);
+		return rc;
+	}
+	struct oauth_receiver *receiver = NULL;
+	if (!paste) {
+		receiver = oauth_receiver_create(cfg->lever.oauth.redirect_port);
+		if (!receiver) {
+			log_error("use 'refty-lever auth login --paste' to paste the code instead");
+			app_finish(&app);
+			return EXIT_LOCAL;
+		}
+	}
+	char *redirect_uri = oauth_redirect_uri(cfg->lever.oauth.redirect_port);
+	char *state = oauth_random_state();
+	char *audience = xasprintf("%s/", cfg->lever.url);
+	struct oauth_authorize_params p = {
+		.auth_url = cfg->lever.oauth.auth_url,
+		.client_id = cfg->lever.oauth.client_id,
+		.redirect_uri = redirect_uri,
+		.state = state,
+		.audience = audience,
+		.scope = lever_oauth_scope(cfg->lever.confidential),
+	};
+	char *url = state ? oauth_authorize_url(&p) : NULL;
+	struct oauth_callback cb = {0};
+	bool got = false;
+	if (url) {
+		printf("Open this address in a browser, sign in to Lever as a Super Admin and accept:\n\n"
+		       "  %s\n\n",
+			url);
+		if (paste) {
+			printf("Then paste the address Lever redirected to (or just its code) here: ");
+			fflush(stdout);
+			char line[8192];
+			got = fgets(line, sizeof(line), stdin) && oauth_parse_callback(line, &cb);
+			if (!got) {
+				log_error("no code read from standard input");
+			}
+		} else {
+			printf("Waiting for Lever to redirect to %s ...\n", redirect_uri);
+			fflush(stdout);
+			got = oauth_receiver_wait(receiver, LOGIN_TIMEOUT_MS, &cb);
+		}
+	}
+	if (got && oauth_callback_check(&cb, state)) {
+		int ls = lever_oauth_exchange(app.lever, cb.code, redirect_uri);
+		rc = app_lever_exit(ls);
+		if (rc == EXIT_OK) {
+			struct oauth_tokens t;
+			if (snapshot_tokens_load(app.snap, &t) == 1) {
+				printf("logged in to Lever%s%s; tokens are stored in '%s' and refreshed "
+				       "automatically\n",
+					t.account ? " as account " : "", t.account ? t.account : "", cfg->state);
+				oauth_tokens_finish(&t);
+			}
+		}
+	} else {
+		rc = rc == EXIT_OK ? EXIT_REMOTE : rc;
+	}
+	oauth_callback_finish(&cb);
+	free(url);
+	free(audience);
+	free(state);
+	free(redirect_uri);
+	oauth_receiver_destroy(receiver);
+	app_finish(&app);
+	return rc;
+}
+
+static int status(const struct config *cfg)
+{
+	struct app app;
+	app_init(&app, cfg, true);
+	int rc = app_open_state(&app, APP_STATE_READ);
+	if (rc != EXIT_OK) {
+		app_finish(&app);
+		return rc;
+	}
+	struct oauth_tokens t;
+	int found = snapshot_tokens_load(app.snap, &t);
+	if (found < 0) {
+		rc = EXIT_LOCAL;
+	} else if (found == 0) {
+		printf("not logged in: run 'refty-lever auth login'\n");
+		rc = EXIT_PARTIAL;
+	} else {
+		char when[40], updated[40];
+		int64_t now = (int64_t)time(NULL);
+		plan_format_time(t.expires_at * 1000, when, sizeof(when));
+		plan_format_time(t.updated_at * 1000, updated, sizeof(updated));
+		printf("logged in to Lever%s%s\n", t.account ? " as account " : "",
+			t.account ? t.account : "");
+		printf("access token %s %s (refreshed automatically)\n",
+			t.expires_at > now ? "expires" : "expired", when);
+		printf("tokens last stored %s; scope: %s\n", updated, t.scope ? t.scope : "(unknown)");
+		oauth_tokens_finish(&t);
+	}
+	app_finish(&app);
+	return rc;
+}
+
+static int logout(const struct config *cfg)
+{
+	struct app app;
+	app_init(&app, cfg, false);
+	int rc = app_open_state(&app, APP_STATE_WRITE);
+	if (rc == EXIT_OK) {
+		if (!snapshot_tokens_delete(app.snap)) {
+			rc = EXIT_LOCAL;
+		} else {
+			printf("deleted the stored Lever tokens. Revoke the app in Lever as well: Settings "
+			       "> Integrations and API > Authorized Apps\n");
+		}
+	}
+	app_finish(&app);
+	return rc;
+}
+
+int cmd_auth(struct cli *cli, int argc, char **argv)
+{
+	const struct cli_command *self = cli_find_command("auth");
+	static const struct option options[] = {
+		{"paste", no_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool paste = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			paste = true;
+			break;
+		case 'h':
+			cli_print_command_help(self);
+			return EXIT_OK;
+		default:
+			return cli_usage_error(self, "unknown option");
+		}
+	}
+	if (optind + 1 != argc) {
+		return cli_usage_error(self, "expected one of: login, status, logout");
+	}
+	const char *what = argv[optind];
+	if (strcmp(what, "login") != 0 && strcmp(what, "status") != 0 && strcmp(what, "logout") != 0) {
+		return cli_usage_error(self, "unknown subcommand '%s': expected login, status or logout",
+			what);
+	}
+	struct config *cfg = cli_load_config(cli);
+	if (!cfg) {
+		return EXIT_USAGE;
+	}
+	int rc;
+	if (!cfg->lever.oauth.enabled) {
+		log_error("'%s' has no lever.oauth group: with an API key there is nothing to log in to",
+			cfg->path);
+		rc = EXIT_USAGE;
+	} else if (strcmp(what, "login") == 0) {
+		rc = login(cfg, paste);
+	} else if (strcmp(what, "status") == 0) {
+		rc = status(cfg);
+	} else {
+		rc = logout(cfg);
+	}
+	conf_destroy(cfg);
+	return rc;
+}
