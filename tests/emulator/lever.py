@@ -1,0 +1,1551 @@
+#!/usr/bin/env python3
+"""Emulator of the Lever Data API v1 (opportunities, stages, postings, OAuth) for tests.
+
+The API is served under /v1, the OAuth routes (/authorize, /oauth/token) at the root, and the
+control API under /_control/. See README.md in this folder.
+"""
+
+import bisect
+import hashlib
+import hmac
+import itertools
+import json
+import operator
+import os
+import random
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import (App, ControlError, Response, b64url, b64url_decode, dumps,  # noqa: E402
+                    now_ms, run_app)
+
+DAY_MS = 86400 * 1000
+
+# Pipeline order: a stage's position here is its toStageIndex.
+DEFAULT_STAGES = [
+	("lead-new", "New lead"),
+	("lead-reached-out", "Reached out"),
+	("lead-responded", "Responded"),
+	("applicant-new", "New applicant"),
+	("81cf53e6-e68d-4570-ab73-3ebe39d72813", "Recruiter screen"),
+	("ba5c62d8-3a81-4ae9-8972-39f2f88a01ff", "Phone screen"),
+	("1c55e5aa-2e23-46df-9fe5-7e563caf1db5", "Hiring manager screen"),
+	("3cbce517-09f8-4f13-89dd-3ac42bec4c54", "On-site"),
+	("2ad4eb2e-8115-40a8-a2db-917c51afde9c", "References"),
+	("67198e79-5c5c-40e5-b092-cefbad8bc05e", "Reference check"),
+	("offer", "Offer"),
+	("cf34f555-44de-4c79-948b-44eaaf2edafc", "Hired"),
+]
+APPLICANT_STAGE_WEIGHTS = [
+	("applicant-new", 30), ("81cf53e6-e68d-4570-ab73-3ebe39d72813", 15),
+	("ba5c62d8-3a81-4ae9-8972-39f2f88a01ff", 15), ("1c55e5aa-2e23-46df-9fe5-7e563caf1db5", 10),
+	("3cbce517-09f8-4f13-89dd-3ac42bec4c54", 10), ("2ad4eb2e-8115-40a8-a2db-917c51afde9c", 6),
+	("67198e79-5c5c-40e5-b092-cefbad8bc05e", 6), ("offer", 4),
+	("cf34f555-44de-4c79-948b-44eaaf2edafc", 4),
+]
+LEAD_STAGE_WEIGHTS = [("lead-new", 60), ("lead-reached-out", 25), ("lead-responded", 15)]
+
+USERS = [
+	{"id": "2e2bcf73-4663-4a1f-874d-d38daa23eeec", "name": "Robin Recruiter", "username": "robin",
+	 "email": "robin@example.com", "accessRole": "admin"},
+	{"id": "55468a4f-f8fd-42db-a8f8-c1d54704b79e", "name": "Harper Hiring", "username": "harper",
+	 "email": "harper@example.com", "accessRole": "team member"},
+	{"id": "a1b41e30-984f-4562-b0a9-a7ae2b26a00f", "name": "Sam Sourcer", "username": "sam",
+	 "email": "sam@example.com", "accessRole": "limited team member"},
+	{"id": "03023c99-b6d6-4fdf-a4f7-e9bec54bf26d", "name": "Alex Admin", "username": "alex",
+	 "email": "alex@example.com", "accessRole": "super admin"},
+]
+USER_IDS = [u["id"] for u in USERS]
+USERS_BY_ID = {u["id"]: u for u in USERS}
+
+ARCHIVE_REASONS = [
+	{"id": "2785e41f-e047-4aad-ac3c-7f4b8e289d7a", "text": "Hired", "status": "active", "type": "hired"},
+	{"id": "0ddf84f0-1356-4f53-9869-20cdf9874459", "text": "Withdrew", "status": "active",
+	 "type": "non-hired"},
+	{"id": "f43e5e31-0c1e-47c4-8d37-a76b2b6bf88b", "text": "Underqualified", "status": "active",
+	 "type": "non-hired"},
+	{"id": "962b57b1-f55b-4655-8b86-c396548266c8", "text": "Position filled", "status": "active",
+	 "type": "non-hired"},
+	{"id": "5f56342a-d815-48d2-b470-707131e8c578", "text": "Timing", "status": "inactive",
+	 "type": "non-hired"},
+]
+DEFAULT_ARCHIVE_REASON = "0ddf84f0-1356-4f53-9869-20cdf9874459"
+
+# (id, title, state, confidential, team, department, location, commitment, created days before start)
+DEFAULT_POSTINGS = [
+	("dcaf3197-a999-4834-b1ae-8bcf5b10b4af", "Senior Backend Engineer", "published", False,
+	 "Platform", "Engineering", "London", "Full-time", 400),
+	("19f44f8d-dcff-4716-86ca-245644f7688f", "Product Designer", "published", False,
+	 "Design", "Product", "Berlin", "Full-time", 380),
+	("be3fe000-b766-4baa-a35a-d9744d60701b", "Data Scientist", "published", False,
+	 "Data", "Engineering", "Remote", "Full-time", 360),
+	("00197bba-988f-4511-b355-8778367c7b67", "Account Executive", "closed", False,
+	 "Sales", "Revenue", "New York", "Full-time", 500),
+	("415187b6-a14a-4b87-8ff2-8dc0ef65a9cb", "Customer Support Specialist", "published", False,
+	 "Support", "Operations", "Lisbon", "Part-time", 300),
+	("5ccb201e-f2db-4140-8bb4-8081861ff431", "Warehouse Associate", "published", False,
+	 "Logistics", "Operations", "Rotterdam", "Full-time", 280),
+	("0a553664-db0b-4cf1-8c1e-93ce6c5afb5d", "Office Manager", "closed", False,
+	 "Workplace", "Operations", "London", "Full-time", 450),
+	("6863dbd5-5379-4bad-b45e-76eb9cec3731", "Chief of Staff", "published", True,
+	 "Executive", "Leadership", "London", "Full-time", 200),
+]
+COVERED_POSTING = "dcaf3197-a999-4834-b1ae-8bcf5b10b4af"
+UNCOVERED_POSTINGS = ["415187b6-a14a-4b87-8ff2-8dc0ef65a9cb", "5ccb201e-f2db-4140-8bb4-8081861ff431",
+                      "0a553664-db0b-4cf1-8c1e-93ce6c5afb5d"]
+DEFAULT_POSTING_WEIGHTS = {
+	"dcaf3197-a999-4834-b1ae-8bcf5b10b4af": 20, "19f44f8d-dcff-4716-86ca-245644f7688f": 15,
+	"be3fe000-b766-4baa-a35a-d9744d60701b": 15, "00197bba-988f-4511-b355-8778367c7b67": 10,
+	"415187b6-a14a-4b87-8ff2-8dc0ef65a9cb": 15, "5ccb201e-f2db-4140-8bb4-8081861ff431": 15,
+	"0a553664-db0b-4cf1-8c1e-93ce6c5afb5d": 10,
+}
+
+# (display, ascii) so that names exercise UTF-8 while emails stay plain.
+FIRST_NAMES = [
+	("Ada", "ada"), ("Grace", "grace"), ("Alan", "alan"), ("Katherine", "katherine"),
+	("Linus", "linus"), ("Margaret", "margaret"), ("Dennis", "dennis"), ("Barbara", "barbara"),
+	("José", "jose"), ("Zoë", "zoe"), ("Łukasz", "lukasz"), ("Søren", "soren"), ("Amélie", "amelie"),
+	("Chidi", "chidi"), ("Priya", "priya"), ("Hiroshi", "hiroshi"), ("Mei", "mei"), ("Omar", "omar"),
+	("Fatima", "fatima"), ("Ingrid", "ingrid"), ("Mateo", "mateo"), ("Aisha", "aisha"),
+	("Noah", "noah"), ("Olivia", "olivia"), ("Liam", "liam"), ("Emma", "emma"), ("Yusuf", "yusuf"),
+	("Sofia", "sofia"), ("Kwame", "kwame"), ("Ana", "ana"), ("Tomás", "tomas"), ("Elif", "elif"),
+]
+LAST_NAMES = [
+	("Lovelace", "lovelace"), ("Hopper", "hopper"), ("Turing", "turing"), ("Johnson", "johnson"),
+	("Torvalds", "torvalds"), ("Hamilton", "hamilton"), ("Ritchie", "ritchie"), ("Liskov", "liskov"),
+	("García", "garcia"), ("Müller", "muller"), ("Kowalski", "kowalski"), ("Kierkegaard", "kierkegaard"),
+	("Dubois", "dubois"), ("Okafor", "okafor"), ("Patel", "patel"), ("Tanaka", "tanaka"),
+	("Chen", "chen"), ("Haddad", "haddad"), ("Rahman", "rahman"), ("Larsen", "larsen"),
+	("Rossi", "rossi"), ("Mensah", "mensah"), ("O'Brien", "obrien"), ("Silva", "silva"),
+	("Nguyen", "nguyen"), ("Novák", "novak"), ("Yılmaz", "yilmaz"), ("Smith", "smith"),
+]
+COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises",
+             "Soylent", "Vandelay Industries", "Wonka"]
+SCHOOLS = ["Example University", "Sample Institute of Technology", "Test College", "Demo State"]
+CITIES = ["London", "Berlin", "Paris", "Amsterdam", "Lisbon", "New York", "Toronto", "Remote"]
+PHONE_TYPES = ["mobile", "mobile", "mobile", "work", "home", "other", "skype", None]
+SOURCES = ["Job site", "LinkedIn", "Referral", "Company website", "Agency", "Event"]
+ORIGINS_APPLIED = ["applied", "applied", "applied", "applied", "referred", "agency", "university",
+                   "internal"]
+
+EMPTY = ()
+INVALID_OFFSET = "Invalid offset token: Offset token is invalid for sort"
+OPP_PARAMS = {
+	"limit", "offset", "include", "expand", "tag", "email", "origin", "source", "confidentiality",
+	"stage_id", "posting_id", "archived_posting_id", "created_at_start", "created_at_end",
+	"updated_at_start", "updated_at_end", "advanced_at_start", "advanced_at_end",
+	"archived_at_start", "archived_at_end", "archived", "archive_reason_id", "snoozed", "contact_id",
+	"location",
+}
+OPP_EXPANDS = {"applications", "stage", "owner", "followers", "sourcedBy", "contact"}
+POSTING_PARAMS = {
+	"limit", "offset", "include", "expand", "state", "distributionChannel", "confidentiality", "group",
+	"team", "department", "location", "commitment", "level", "tag", "updated_at_start",
+	"updated_at_end",
+}
+SCOPE_FOR_ROUTE = [
+	("/v1/opportunities", "opportunities"), ("/v1/stages", "stages"), ("/v1/postings", "postings"),
+	("/v1/archive_reasons", "archive_reasons"), ("/v1/users", "users"),
+]
+CONFIDENTIAL_SCOPE = "confidential:access:admin"
+
+
+def uuid_from_int(n):
+	n &= (1 << 128) - 1
+	n = (n & ~(0xF << 76)) | (0x4 << 76)
+	n = (n & ~(0x3 << 62)) | (0x2 << 62)
+	s = "%032x" % n
+	return "%s-%s-%s-%s-%s" % (s[:8], s[8:12], s[12:16], s[16:20], s[20:])
+
+
+def id_int(opp_id):
+	try:
+		return int(opp_id.replace("-", ""), 16)
+	except ValueError:
+		return int.from_bytes(hashlib.sha256(opp_id.encode()).digest()[:16], "big")
+
+
+class LeverError(Exception):
+	def __init__(self, status, code, message):
+		super().__init__(message)
+		self.status = status
+		self.code = code
+		self.message = message
+
+
+def bad_request(message):
+	return LeverError(400, "BadRequestError", message)
+
+
+class Opp:
+	"""One opportunity. None in name/emails/phones/origin/changes means "derived from gen"."""
+
+	__slots__ = ("id", "key", "created", "updated", "stage", "advanced", "changes", "start", "posting",
+	             "app_id", "app_created", "archived_at", "archive_reason", "confidential", "anonymized",
+	             "legacy", "gen", "name", "emails", "phones", "origin", "extra", "deleted")
+
+
+KEY = operator.attrgetter("key")
+
+
+class Principal:
+	__slots__ = ("kind", "confidential", "scopes")
+
+	def __init__(self, kind, confidential, scopes):
+		self.kind = kind
+		self.confidential = confidential
+		self.scopes = scopes
+
+
+class Store:
+	"""Opportunities ordered by (createdAt, id), with a (updatedAt, createdAt, id) index."""
+
+	def __init__(self):
+		self.lock = threading.RLock()
+		self.start_ms = now_ms()
+		self.reset()
+
+	def reset(self):
+		self.opps = {}
+		self.order = []
+		self.upd = []
+		self.deleted = []       # sorted (deletedAt, id, record)
+		self.deleted_by_id = {}
+		self.seeded = 0
+		self.bump()
+		self.set_stages([{"id": s, "text": t} for s, t in DEFAULT_STAGES])
+		self.postings = {}
+		for pid, text, state, conf, team, dept, loc, commitment, days in DEFAULT_POSTINGS:
+			created = self.start_ms - days * DAY_MS
+			self.add_posting({"id": pid, "text": text, "state": state, "confidential": conf,
+			                  "team": team, "department": dept, "location": loc,
+			                  "commitment": commitment, "createdAt": created})
+
+	def bump(self):
+		"""Any change to the updatedAt index invalidates the cached windows."""
+		self.version = getattr(self, "version", 0) + 1
+		self.windows = {}
+
+	def updated_window(self, ulo, uhi):
+		"""Keys (createdAt, id) of upd[ulo:uhi], sorted; cached so each page costs O(log k)."""
+		cache_key = (ulo, uhi, self.version)
+		keys = self.windows.get(cache_key)
+		if keys is None:
+			keys = sorted((c, i) for _, c, i in self.upd[ulo:uhi])
+			if len(self.windows) >= 8:
+				self.windows.clear()
+			self.windows[cache_key] = keys
+		return keys
+
+	def set_stages(self, stages):
+		self.stages = stages
+		self.stage_pos = {s["id"]: i for i, s in enumerate(stages)}
+		self.stage_by_text = {s["text"].lower(): s["id"] for s in stages}
+
+	def add_posting(self, spec):
+		pid = spec.get("id") or uuid_from_int(secrets.randbits(128))
+		created = spec.get("createdAt", now_ms())
+		conf = bool(spec.get("confidential", False))
+		owner = USER_IDS[len(self.postings) % len(USER_IDS)]
+		manager = USER_IDS[(len(self.postings) + 1) % len(USER_IDS)]
+		loc = spec.get("location", "London")
+		posting = {
+			"id": pid,
+			"text": spec["text"],
+			"createdAt": created,
+			"updatedAt": spec.get("updatedAt", created + DAY_MS),
+			"user": owner,
+			"owner": owner,
+			"hiringManager": manager,
+			"confidentiality": "confidential" if conf else "non-confidential",
+			"categories": {
+				"team": spec.get("team", "General"),
+				"department": spec.get("department", "General"),
+				"location": loc,
+				"allLocations": [loc],
+				"commitment": spec.get("commitment", "Full-time"),
+				"level": None,
+			},
+			"content": {
+				"description": "About the %s role." % spec["text"],
+				"descriptionHtml": "<div>About the %s role.</div>" % spec["text"],
+				"lists": [{"text": "Requirements", "content": "<li>Curiosity</li>"}],
+				"closing": "Apply now.",
+				"closingHtml": "<div>Apply now.</div>",
+			},
+			"country": "GB",
+			"followers": [owner],
+			"tags": [spec.get("team", "General")],
+			"state": spec.get("state", "published"),
+			"distributionChannels": ["public", "internal"] if not conf else ["internal"],
+			"reqCode": None,
+			"requisitionCodes": [],
+			"salaryDescription": None,
+			"salaryRange": None,
+			"workplaceType": "remote" if loc == "Remote" else "onsite",
+			"urls": {
+				"list": "https://jobs.lever.co/example",
+				"show": "https://jobs.lever.co/example/%s" % pid,
+				"apply": "https://jobs.lever.co/example/%s/apply" % pid,
+			},
+		}
+		self.postings[pid] = posting
+		return posting
+
+	def posting_id(self, value):
+		"""A posting id from an id or an exact title; None stays None."""
+		if value is None:
+			return None
+		if value in self.postings:
+			return value
+		for p in self.postings.values():
+			if p["text"] == value:
+				return p["id"]
+		raise ControlError("unknown posting '%s'" % value)
+
+	def stage_id(self, value):
+		if isinstance(value, str):
+			if value in self.stage_pos:
+				return value
+			found = self.stage_by_text.get(value.lower())
+			if found:
+				return found
+		raise ControlError("unknown stage '%s'" % value)
+
+	# -- derived fields ---------------------------------------------------------------------
+
+	def names(self, o):
+		first = FIRST_NAMES[o.gen % len(FIRST_NAMES)]
+		last = LAST_NAMES[(o.gen >> 8) % len(LAST_NAMES)]
+		return first, last
+
+	def name(self, o):
+		if o.anonymized:
+			return ""
+		if o.name is not None:
+			return o.name
+		first, last = self.names(o)
+		return "%s %s" % (first[0], last[0])
+
+	def emails(self, o):
+		if o.anonymized:
+			return []
+		if o.emails is not None:
+			return list(o.emails)
+		first, last = self.names(o)
+		return ["%s.%s.%s@example.com" % (first[1], last[1], o.id[:6])]
+
+	def phones(self, o):
+		if o.anonymized:
+			return []
+		if o.phones is not None:
+			return [dict(p) for p in o.phones]
+		g = o.gen >> 16
+		value = "+1 555 %03d %04d" % (100 + g % 900, (g >> 10) % 10000)
+		ptype = PHONE_TYPES[(g >> 24) % len(PHONE_TYPES)]
+		if ptype is None:
+			return [{"value": value}]
+		return [{"type": ptype, "value": value}]
+
+	def origin(self, o):
+		if o.origin is not None:
+			return o.origin
+		if o.start == "lead-new":
+			return "sourced"
+		return ORIGINS_APPLIED[(o.gen >> 32) % len(ORIGINS_APPLIED)]
+
+	def owner(self, o):
+		return USER_IDS[(o.gen >> 36) % len(USER_IDS)]
+
+	def contact(self, o):
+		return uuid_from_int(id_int(o.id) * 0xD1B54A32D192ED03 + 0x2545F4914F6CDD1D)
+
+	def app_id(self, o):
+		if o.app_id is not None:
+			return o.app_id
+		return uuid_from_int(id_int(o.id) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
+
+	def derived_changes(self, o):
+		owner = self.owner(o)
+		user0 = None if self.origin(o) == "applied" else owner
+		pos = self.stage_pos
+		out = [(o.start, pos.get(o.start, 0), user0, o.created)]
+		if o.stage != o.start:
+			lo, hi = pos.get(o.start, 0), pos.get(o.stage, 0)
+			if (o.gen >> 40) & 1 and hi - lo >= 2:
+				mid = self.stages[lo + 1 + (o.gen >> 41) % (hi - lo - 1)]["id"]
+				out.append((mid, pos[mid], owner, (o.created + o.advanced) // 2))
+			out.append((o.stage, pos.get(o.stage, 0), owner, o.advanced))
+		return out
+
+	def changes(self, o):
+		return o.changes if o.changes is not None else self.derived_changes(o)
+
+	# -- rendering --------------------------------------------------------------------------
+
+	def render(self, o, expand=EMPTY, include=None):
+		anon = o.anonymized
+		first, last = self.names(o)
+		owner = self.owner(o)
+		emails = self.emails(o)
+		phones = self.phones(o)
+		name = self.name(o)
+		extra = o.extra or {}
+		origin = self.origin(o)
+		g = o.gen
+		archived = None
+		if o.archived_at is not None:
+			archived = {"archivedAt": o.archived_at, "reason": o.archive_reason}
+		applications = []
+		if o.posting is not None:
+			app_id = self.app_id(o)
+			if "applications" in expand:
+				posting = self.postings.get(o.posting) or {}
+				applications.append({
+					"id": app_id,
+					"type": {"referred": "referral", "sourced": "user"}.get(origin, "posting"),
+					"candidateId": o.id,
+					"opportunityId": o.id,
+					"posting": o.posting,
+					"postingHiringManager": posting.get("hiringManager"),
+					"postingOwner": posting.get("owner"),
+					"name": name or None,
+					"company": None if anon else COMPANIES[(g >> 44) % len(COMPANIES)],
+					"phone": phones[0] if phones else None,
+					"email": emails[0] if emails else None,
+					"links": [],
+					"comments": None,
+					"user": owner if origin == "sourced" else None,
+					"customQuestions": [],
+					"createdAt": o.app_created if o.app_created is not None else o.created,
+					"archived": archived,
+					"requisitionForHire": None,
+				})
+			else:
+				applications.append(app_id)
+		stage = o.stage
+		if "stage" in expand:
+			pos = self.stage_pos.get(stage)
+			stage = {"id": stage, "text": self.stages[pos]["text"] if pos is not None else stage}
+		owner_out = USERS_BY_ID[owner] if "owner" in expand else owner
+		followers = [USERS_BY_ID[owner]] if "followers" in expand else [owner]
+		sourced_by = owner if origin == "sourced" else None
+		if sourced_by is not None and "sourcedBy" in expand:
+			sourced_by = USERS_BY_ID[sourced_by]
+		headline = "" if anon else extra.get("headline", "%s, %s" % (
+			COMPANIES[(g >> 44) % len(COMPANIES)], SCHOOLS[(g >> 48) % len(SCHOOLS)]))
+		location = "" if anon else extra.get("location", CITIES[(g >> 52) % len(CITIES)])
+		links = [] if anon else extra.get("links", ["https://www.linkedin.com/in/%s-%s-%s" % (
+			first[1], last[1], o.id[:4])])
+		contact = self.contact(o)
+		if "contact" in expand:
+			contact = {"id": contact, "name": name, "headline": headline, "isAnonymized": anon,
+			           "location": {"name": location}, "emails": emails,
+			           "phones": [dict(p) for p in phones]}
+		d = {
+			"id": o.id,
+			"name": name,
+			"headline": headline,
+			"contact": contact,
+			"emails": emails,
+			"phones": phones,
+			"confidentiality": "confidential" if o.confidential else "non-confidential",
+			"location": location,
+			"links": links,
+			"createdAt": o.created,
+			"updatedAt": o.updated,
+			"lastInteractionAt": o.updated,
+			"lastAdvancedAt": o.advanced,
+			"snoozedUntil": None,
+			"archived": archived,
+			"stage": stage,
+			"stageChanges": [{"toStageId": c[0], "toStageIndex": c[1], "userId": c[2], "updatedAt": c[3]}
+			                 for c in self.changes(o)],
+			"owner": owner_out,
+			"followers": followers,
+			"sourcedBy": sourced_by,
+			"origin": origin,
+			"sources": extra.get("sources", [SOURCES[(g >> 56) % len(SOURCES)]]),
+			"tags": extra.get("tags", self.default_tags(o)),
+			"applications": applications,
+			"resume": None,
+			"urls": {"list": "https://hire.lever.co/candidates",
+			         "show": "https://hire.lever.co/candidates/%s" % o.id},
+			"dataProtection": None if (g >> 60) & 3 else {
+				"store": {"allowed": True, "expiresAt": o.created + 730 * DAY_MS},
+				"contact": {"allowed": True, "expiresAt": o.created + 730 * DAY_MS}},
+			"isAnonymized": anon,
+		}
+		if o.legacy:
+			del d["updatedAt"]
+			del d["stageChanges"]
+			del d["archived"]
+			d["archivedAt"] = o.archived_at
+			d["archiveReason"] = o.archive_reason
+		if include:
+			keep = set(include) | {"id"}
+			d = {k: v for k, v in d.items() if k in keep or k in expand}
+		return d
+
+	def default_tags(self, o):
+		posting = self.postings.get(o.posting) if o.posting else None
+		if posting is None:
+			return []
+		return [posting["categories"]["team"]]
+
+	# -- index maintenance ------------------------------------------------------------------
+
+	def insert(self, o):
+		self.opps[o.id] = o
+		bisect.insort(self.order, o, key=KEY)
+		bisect.insort(self.upd, (o.updated, o.created, o.id))
+		self.bump()
+
+	def unindex_updated(self, o):
+		entry = (o.updated, o.created, o.id)
+		i = bisect.bisect_left(self.upd, entry)
+		if i < len(self.upd) and self.upd[i] == entry:
+			del self.upd[i]
+		self.bump()
+
+	def touch(self, o, at):
+		"""Record a change at `at`: updatedAt moves forward to it."""
+		if o.changes is None:
+			o.changes = self.derived_changes(o)
+		updated = max(o.updated, at)
+		if updated != o.updated:
+			self.unindex_updated(o)
+			o.updated = updated
+			bisect.insort(self.upd, (o.updated, o.created, o.id))
+
+	def remove(self, o, at, by):
+		self.unindex_updated(o)
+		i = bisect.bisect_left(self.order, o.key, key=KEY)
+		if i < len(self.order) and self.order[i] is o:
+			del self.order[i]
+		del self.opps[o.id]
+		o.deleted = at
+		entry = (at, o.id, o, by)
+		bisect.insort(self.deleted, entry, key=lambda e: (e[0], e[1]))
+		self.deleted_by_id[o.id] = entry
+
+	def new_opp(self, opp_id, created, gen):
+		o = Opp()
+		o.id = opp_id
+		o.created = created
+		o.key = (created, opp_id)
+		o.updated = created
+		o.advanced = created
+		o.changes = None
+		o.posting = None
+		o.start = "applicant-new"
+		o.stage = "applicant-new"
+		o.app_id = None
+		o.app_created = None
+		o.archived_at = None
+		o.archive_reason = None
+		o.confidential = False
+		o.anonymized = False
+		o.legacy = False
+		o.gen = gen
+		o.name = None
+		o.emails = None
+		o.phones = None
+		o.origin = None
+		o.extra = None
+		o.deleted = None
+		return o
+
+	# -- seeding ----------------------------------------------------------------------------
+
+	def seed(self, spec):
+		count = spec.get("count", 0)
+		if not isinstance(count, int) or count < 0:
+			raise ControlError("'count' must be a non-negative integer")
+		seed = spec.get("seed", 1)
+		fractions = {}
+		for name, default in (("email_fraction", 0.95), ("phone_fraction", 0.9),
+		                      ("confidential_fraction", 0.0), ("no_application_fraction", 0.02),
+		                      ("archived_fraction", 0.0), ("legacy_fraction", 0.0),
+		                      ("anonymized_fraction", 0.0)):
+			value = spec.get(name, default)
+			if value is None:
+				value = default
+			if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+				raise ControlError("'%s' must be a number in [0, 1]" % name)
+			fractions[name] = value
+		end = spec.get("created_end")
+		start = spec.get("created_start")
+		if end is None:
+			end = self.start_ms - 3600 * 1000
+		if start is None:
+			start = end - 365 * DAY_MS
+		if not isinstance(start, int) or not isinstance(end, int) or start > end:
+			raise ControlError("'created_start'/'created_end' must be ms with start <= end")
+		weights = spec.get("posting_weights")
+		covered = spec.get("covered_fraction")
+		if weights is not None:
+			if not isinstance(weights, dict) or not weights:
+				raise ControlError("'posting_weights' must be an object of posting -> weight")
+			weights = {self.posting_id(k): float(v) for k, v in weights.items()}
+		elif covered is not None:
+			if not isinstance(covered, (int, float)) or not 0 <= covered <= 1:
+				raise ControlError("'covered_fraction' must be a number in [0, 1]")
+			weights = {COVERED_POSTING: covered}
+			for pid in UNCOVERED_POSTINGS:
+				weights[pid] = (1.0 - covered) / len(UNCOVERED_POSTINGS)
+		else:
+			weights = dict(DEFAULT_POSTING_WEIGHTS)
+		if spec.get("replace"):
+			self.opps = {}
+			self.order = []
+			self.upd = []
+			self.deleted = []
+			self.deleted_by_id = {}
+			self.bump()
+		return self.generate(count, seed, weights, fractions, start, end)
+
+	def generate(self, count, seed, weights, fractions, start, end):
+		rng = random.Random("lever-seed:%s:%d" % (seed, self.seeded))
+		rand = rng.random
+		bits = rng.getrandbits
+		post_ids = [p for p, w in weights.items() if w > 0]
+		cum = []
+		total = 0.0
+		for p in post_ids:
+			total += weights[p]
+			cum.append(total)
+		app_stages, app_cum = self.stage_table(APPLICANT_STAGE_WEIGHTS)
+		lead_stages, lead_cum = self.stage_table(LEAD_STAGE_WEIGHTS)
+		span = end - start
+		f_email = fractions["email_fraction"]
+		f_phone = fractions["phone_fraction"]
+		f_conf = fractions["confidential_fraction"]
+		f_noapp = fractions["no_application_fraction"]
+		f_arch = fractions["archived_fraction"]
+		f_legacy = fractions["legacy_fraction"]
+		f_anon = fractions["anonymized_fraction"]
+		reasons = [r["id"] for r in ARCHIVE_REASONS if r["status"] == "active"]
+		month = 30 * DAY_MS
+		bis = bisect.bisect
+		new = []
+		new_upd = []
+		for _ in range(count):
+			opp_id = uuid_from_int(bits(128))
+			created = start + int(rand() * span)
+			o = self.new_opp(opp_id, created, bits(64))
+			if total > 0 and rand() >= f_noapp:
+				o.posting = post_ids[min(bis(cum, rand() * total), len(post_ids) - 1)]
+				stage = app_stages[bis(app_cum, rand() * app_cum[-1])]
+			else:
+				o.start = "lead-new"
+				stage = lead_stages[bis(lead_cum, rand() * lead_cum[-1])]
+			o.stage = stage
+			room = end - created
+			if stage != o.start:
+				o.advanced = created + int(rand() * min(month, room))
+			o.updated = o.advanced + int(rand() * min(2 * DAY_MS, end - o.advanced))
+			if rand() >= f_email:
+				o.emails = EMPTY
+			if rand() >= f_phone:
+				o.phones = EMPTY
+			if f_conf and rand() < f_conf:
+				o.confidential = True
+			if f_arch and rand() < f_arch:
+				o.archived_at = o.updated
+				o.archive_reason = reasons[int(rand() * len(reasons))]
+			if f_legacy and rand() < f_legacy:
+				o.legacy = True
+			if f_anon and rand() < f_anon:
+				o.anonymized = True
+			new.append(o)
+			new_upd.append((o.updated, created, opp_id))
+		for o in new:
+			self.opps[o.id] = o
+		self.order.extend(new)
+		self.order.sort(key=KEY)
+		self.upd.extend(new_upd)
+		self.upd.sort()
+		self.seeded += count
+		self.bump()
+		return count
+
+	def stage_table(self, weights):
+		ids = []
+		cum = []
+		total = 0
+		for sid, w in weights:
+			if sid in self.stage_pos:
+				total += w
+				ids.append(sid)
+				cum.append(total)
+		if not ids:
+			ids, cum = [self.stages[0]["id"]], [1]
+		return ids, cum
+
+
+class Lever(App):
+	name = "lever"
+	default_rate = 10.0
+	default_burst = 20.0
+	default_retry_after = None
+
+	@classmethod
+	def add_arguments(cls, parser):
+		g = parser.add_argument_group("lever")
+		g.add_argument("--api-key", action="append", help="accepted API key (repeatable; default "
+		               "test-lever-key, plus test-lever-confidential-key with confidential access)")
+		g.add_argument("--confidential-key", action="append", help="API key with confidential access")
+		g.add_argument("--opportunities", type=int, default=0, help="opportunities to seed at start")
+		g.add_argument("--seed", type=int, default=1, help="random seed for seeding")
+		g.add_argument("--covered-fraction", type=float, default=None,
+		               help="fraction seeded on 'Senior Backend Engineer'; the rest on unused postings")
+		g.add_argument("--email-fraction", type=float, default=0.95)
+		g.add_argument("--phone-fraction", type=float, default=0.9)
+		g.add_argument("--confidential-fraction", type=float, default=0.0)
+		g.add_argument("--no-application-fraction", type=float, default=0.02)
+		g.add_argument("--archived-fraction", type=float, default=0.0)
+		g.add_argument("--legacy-fraction", type=float, default=0.0)
+		g.add_argument("--created-start", type=int, default=None, help="ms")
+		g.add_argument("--created-end", type=int, default=None, help="ms")
+		g.add_argument("--oauth-client-id", default="test-client")
+		g.add_argument("--oauth-client-secret", default="test-secret")
+		g.add_argument("--oauth-redirect-uri", action="append",
+		               help="registered redirect URI (repeatable; default: any http URI)")
+		g.add_argument("--access-ttl", type=float, default=3600.0, help="access token lifetime (s)")
+		g.add_argument("--lenient-params", action="store_true",
+		               help="ignore unknown query parameters instead of answering 400")
+
+	def __init__(self, args):
+		super().__init__(args)
+		self.keys = {}
+		if not args.api_key and not args.confidential_key:
+			self.keys = {"test-lever-key": False, "test-lever-confidential-key": True}
+		for key in args.api_key or []:
+			self.keys[key] = False
+		for key in args.confidential_key or []:
+			self.keys[key] = True
+		self.store = Store()
+		self.offset_secret = secrets.token_bytes(32)
+		self.oauth = OAuth(args)
+		if args.opportunities:
+			t0 = time.monotonic()
+			self.store.seed({
+				"count": args.opportunities, "seed": args.seed, "covered_fraction": args.covered_fraction,
+				"email_fraction": args.email_fraction, "phone_fraction": args.phone_fraction,
+				"confidential_fraction": args.confidential_fraction,
+				"no_application_fraction": args.no_application_fraction,
+				"archived_fraction": args.archived_fraction, "legacy_fraction": args.legacy_fraction,
+				"created_start": args.created_start, "created_end": args.created_end,
+			})
+			if args.verbose:
+				sys.stderr.write("lever: seeded %d opportunities in %.2f s\n"
+				                 % (args.opportunities, time.monotonic() - t0))
+
+	def bind(self, emulator):
+		super().bind(emulator)
+		self.oauth.root = emulator.root_url
+
+	def health(self):
+		with self.store.lock:
+			return {"opportunities": len(self.store.opps), "deleted": len(self.store.deleted)}
+
+	# -- errors -----------------------------------------------------------------------------
+
+	CODES = {400: "BadRequestError", 401: "UnauthorizedError", 403: "ForbiddenError",
+	         404: "ResourceNotFound", 405: "MethodNotAllowed", 409: "ConflictError",
+	         422: "UnprocessableEntity", 429: "TooManyRequests", 500: "InternalServerError",
+	         502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+
+	def error(self, status, code=None, message=None, headers=None):
+		body = {"code": code or self.CODES.get(status, "Error"),
+		        "message": message or "request failed with status %d" % status}
+		return Response.json(status, body, headers)
+
+	def rate_limited(self, retry_after):
+		# Lever documents no Retry-After header on its 429s.
+		return self.error(429, message="Rate limit exceeded, slow down")
+
+	def loggable_body(self, req):
+		if req.path == "/oauth/token" and req.body:
+			try:
+				fields = req.json_body()
+				if not isinstance(fields, dict):
+					fields = {}
+			except ValueError:
+				fields = req.form_body()
+			return {k: ("<redacted>" if k in ("client_secret", "code", "refresh_token") else v)
+			        for k, v in fields.items()}
+		return super().loggable_body(req)
+
+	def is_limited(self, path):
+		return path == "/v1" or path.startswith("/v1/")
+
+	# -- dispatch ---------------------------------------------------------------------------
+
+	def handle(self, req):
+		req.delay()
+		path = req.path
+		if path == "/authorize":
+			return self.oauth.authorize(req)
+		if path == "/oauth/token":
+			return self.oauth.token(req)
+		if not (path == "/v1" or path.startswith("/v1/")):
+			return self.error(404, message="Unknown route %s" % path)
+		try:
+			principal = self.authenticate(req)
+			if req.method not in ("GET", "HEAD"):
+				raise LeverError(405, "MethodNotAllowed", "Method %s not allowed on %s"
+				                 % (req.method, path))
+			return Response(200, dumps(self.route(req, principal)))
+		except LeverError as exc:
+			return self.error(exc.status, exc.code, exc.message)
+
+	def authenticate(self, req):
+		kind, cred = req.auth()
+		if kind == "basic":
+			if cred is not None and cred[0] in self.keys:
+				return Principal("basic", self.keys[cred[0]], None)
+			raise LeverError(401, "UnauthorizedError", "Invalid API key")
+		if kind == "bearer":
+			scopes, why = self.oauth.check_access(cred)
+			if scopes is None:
+				raise LeverError(401, "UnauthorizedError", why)
+			principal = Principal("bearer", CONFIDENTIAL_SCOPE in scopes, scopes)
+			for prefix, resource in SCOPE_FOR_ROUTE:
+				if req.path.startswith(prefix):
+					if ("%s:read:admin" % resource) not in scopes and \
+					   ("%s:write:admin" % resource) not in scopes:
+						raise LeverError(403, "ForbiddenError",
+						                 "Token lacks scope %s:read:admin" % resource)
+			return principal
+		raise LeverError(401, "UnauthorizedError", "Missing credentials")
+
+	def route(self, req, principal):
+		parts = req.path.strip("/").split("/")[1:]
+		store = self.store
+		if parts == ["opportunities"]:
+			return self.list_opportunities(req, principal)
+		if parts == ["opportunities", "deleted"]:
+			return self.list_deleted(req)
+		if len(parts) == 2 and parts[0] == "opportunities":
+			return self.get_opportunity(req, principal, parts[1])
+		if parts == ["stages"]:
+			self.check_params(req, {"limit", "offset"})
+			with store.lock:
+				items = list(enumerate(store.stages))
+			return self.page(req, items, lambda item: [item[0]], lambda item: dict(item[1]))
+		if len(parts) == 2 and parts[0] == "stages":
+			with store.lock:
+				pos = store.stage_pos.get(parts[1])
+				if pos is None:
+					raise LeverError(404, "ResourceNotFound", "Stage %s not found" % parts[1])
+				return {"data": dict(store.stages[pos])}
+		if parts == ["postings"]:
+			return self.list_postings(req, principal)
+		if len(parts) == 2 and parts[0] == "postings":
+			with store.lock:
+				posting = store.postings.get(parts[1])
+				if posting is None:
+					raise LeverError(404, "ResourceNotFound", "Posting %s not found" % parts[1])
+				if posting["confidentiality"] == "confidential" and not principal.confidential:
+					raise LeverError(403, "ForbiddenError", "No access to confidential data")
+				return {"data": posting}
+		if parts == ["archive_reasons"]:
+			self.check_params(req, {"limit", "offset", "type"})
+			types = set(req.query.get("type", []))
+			items = [r for r in ARCHIVE_REASONS if not types or r["type"] in types]
+			return self.page(req, list(enumerate(items)), lambda item: [item[0]],
+			                 lambda item: dict(item[1]))
+		if parts == ["users"]:
+			self.check_params(req, {"limit", "offset", "email", "accessRole", "includeDeactivated",
+			                        "external_directory_id"})
+			return self.page(req, list(enumerate(USERS)), lambda item: [item[0]],
+			                 lambda item: dict(item[1]))
+		raise LeverError(404, "ResourceNotFound", "Unknown route %s" % req.path)
+
+	# -- parameters and paging --------------------------------------------------------------
+
+	def check_params(self, req, allowed):
+		if self.args.lenient_params:
+			return
+		for name in req.query:
+			if name not in allowed:
+				raise bad_request("Unknown query parameter '%s'" % name)
+
+	def limit(self, req):
+		value = req.qs_one("limit")
+		if value is None:
+			return 100
+		try:
+			limit = int(value)
+		except ValueError:
+			raise bad_request("Invalid limit '%s': must be an integer from 1 to 100" % value)
+		if not 1 <= limit <= 100:
+			raise bad_request("Invalid limit '%s': must be an integer from 1 to 100" % value)
+		return limit
+
+	def ms_param(self, req, name):
+		value = req.qs_one(name)
+		if value is None:
+			return None
+		try:
+			return int(value)
+		except ValueError:
+			raise bad_request("Invalid %s '%s': must be a timestamp in milliseconds" % (name, value))
+
+	def bool_param(self, req, name):
+		value = req.qs_one(name)
+		if value is None:
+			return None
+		if value in ("true", "false"):
+			return value == "true"
+		raise bad_request("Invalid %s '%s': must be true or false" % (name, value))
+
+	def confidentiality(self, req, principal):
+		value = req.qs_one("confidentiality", "non-confidential")
+		if value not in ("non-confidential", "confidential", "all"):
+			raise bad_request("Invalid confidentiality '%s'" % value)
+		if value != "non-confidential" and not principal.confidential:
+			raise LeverError(403, "ForbiddenError",
+			                 "This credential does not have access to confidential data")
+		return value
+
+	def query_hash(self, req):
+		items = sorted((k, sorted(v)) for k, v in req.query.items() if k != "offset")
+		text = json.dumps([req.path, items], separators=(",", ":"))
+		return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+	def make_token(self, req, key):
+		payload = json.dumps([self.query_hash(req)] + list(key), separators=(",", ":")).encode("utf-8")
+		sig = hmac.new(self.offset_secret, payload, hashlib.sha256).digest()[:12]
+		return "%s.%s" % (b64url(payload), b64url(sig))
+
+	def read_token(self, req, shape):
+		"""The keyset position carried by `offset`, or None on a first page."""
+		token = req.qs_one("offset")
+		if token is None:
+			return None
+		try:
+			payload_text, _, sig_text = token.partition(".")
+			payload = b64url_decode(payload_text)
+			sig = b64url_decode(sig_text)
+			want = hmac.new(self.offset_secret, payload, hashlib.sha256).digest()[:12]
+			if not hmac.compare_digest(sig, want):
+				raise ValueError("signature")
+			items = json.loads(payload.decode("utf-8"))
+			if items[0] != self.query_hash(req):
+				raise ValueError("query changed")
+			key = tuple(items[1:])
+			if len(key) != len(shape) or not all(isinstance(v, t) for v, t in zip(key, shape)):
+				raise ValueError("shape")
+			return key
+		except (ValueError, IndexError, TypeError, UnicodeDecodeError):
+			raise bad_request(INVALID_OFFSET)
+
+	def page(self, req, items, key_of, render, shape=(int,)):
+		"""Keyset paging over a small list already in order (stages, postings, ...)."""
+		limit = self.limit(req)
+		after = self.read_token(req, shape)
+		start = 0
+		if after is not None:
+			keys = [tuple(key_of(i)) for i in items]
+			start = bisect.bisect_right(keys, after)
+		chunk = items[start:start + limit]
+		out = {"data": [render(i) for i in chunk], "hasNext": start + limit < len(items)}
+		if out["hasNext"]:
+			out["next"] = self.make_token(req, key_of(chunk[-1]))
+		return out
+
+	# -- opportunities ----------------------------------------------------------------------
+
+	def expand(self, req):
+		expand = set(req.query.get("expand", []))
+		for value in expand:
+			if value not in OPP_EXPANDS:
+				raise bad_request("Invalid expand '%s'" % value)
+		return expand
+
+	def list_opportunities(self, req, principal):
+		self.check_params(req, OPP_PARAMS)
+		store = self.store
+		limit = self.limit(req)
+		conf = self.confidentiality(req, principal)
+		expand = self.expand(req)
+		include = req.query.get("include")
+		after = self.read_token(req, (int, str))
+		c_start = self.ms_param(req, "created_at_start")
+		c_end = self.ms_param(req, "created_at_end")
+		u_start = self.ms_param(req, "updated_at_start")
+		u_end = self.ms_param(req, "updated_at_end")
+		preds = self.predicates(req, conf)
+		if u_start is not None or u_end is not None:
+			lo_u = u_start if u_start is not None else -(1 << 62)
+			hi_u = u_end if u_end is not None else (1 << 62)
+			preds.append(lambda o: lo_u <= o.updated <= hi_u)
+		else:
+			lo_u = hi_u = None
+		with store.lock:
+			order = store.order
+			start = 0
+			if c_start is not None:
+				start = bisect.bisect_left(order, (c_start,), key=KEY)
+			if after is not None:
+				start = max(start, bisect.bisect_right(order, after, key=KEY))
+			stop = len(order)
+			if c_end is not None:
+				stop = bisect.bisect_left(order, (c_end + 1,), key=KEY)
+			scan = max(0, stop - start)
+			found = []
+			use_updated = False
+			if lo_u is not None:
+				upd = store.upd
+				ulo = bisect.bisect_left(upd, (lo_u,))
+				uhi = bisect.bisect_left(upd, (hi_u + 1,))
+				# Recently updated records sit at the end of the creation order, so walking that
+				# order to find them can cost O(N): use the updatedAt window when it is smaller.
+				use_updated = uhi - ulo <= scan // 2
+			if use_updated:
+				keys = store.updated_window(ulo, uhi)
+				i = 0
+				if c_start is not None:
+					i = bisect.bisect_left(keys, (c_start,))
+				if after is not None:
+					i = max(i, bisect.bisect_right(keys, after))
+				opps = store.opps
+				for key in itertools.islice(keys, i, None):
+					if c_end is not None and key[0] > c_end:
+						break
+					o = opps[key[1]]
+					if all(p(o) for p in preds):
+						found.append(o)
+						if len(found) > limit:
+							break
+			else:
+				for i in range(start, stop):
+					o = order[i]
+					if all(p(o) for p in preds):
+						found.append(o)
+						if len(found) > limit:
+							break
+			has_next = len(found) > limit
+			found = found[:limit]
+			data = [store.render(o, expand, include) for o in found]
+		out = {"data": data, "hasNext": has_next}
+		if has_next:
+			out["next"] = self.make_token(req, found[-1].key)
+		return out
+
+	def predicates(self, req, conf):
+		q = req.query
+		store = self.store
+		preds = []
+		if conf == "non-confidential":
+			preds.append(lambda o: not o.confidential)
+		elif conf == "confidential":
+			preds.append(lambda o: o.confidential)
+		archived = self.bool_param(req, "archived")
+		if archived is not None:
+			preds.append(lambda o: (o.archived_at is not None) == archived)
+		if "posting_id" in q:
+			postings = set(q["posting_id"])
+			preds.append(lambda o: o.posting in postings)
+		if "archived_posting_id" in q:
+			archived_postings = set(q["archived_posting_id"])
+			preds.append(lambda o: o.archived_at is not None and o.posting in archived_postings)
+		if "stage_id" in q:
+			stages = set(q["stage_id"])
+			preds.append(lambda o: o.stage in stages)
+		if "archive_reason_id" in q:
+			reasons = set(q["archive_reason_id"])
+			preds.append(lambda o: o.archived_at is not None and o.archive_reason in reasons)
+		for name, attr in (("advanced_at", "advanced"), ("archived_at", "archived_at")):
+			lo = self.ms_param(req, name + "_start")
+			hi = self.ms_param(req, name + "_end")
+			if lo is not None or hi is not None:
+				lo = lo if lo is not None else -(1 << 62)
+				hi = hi if hi is not None else (1 << 62)
+				get = operator.attrgetter(attr)
+				preds.append(lambda o, get=get, lo=lo, hi=hi: get(o) is not None and lo <= get(o) <= hi)
+		snoozed = self.bool_param(req, "snoozed")
+		if snoozed:
+			preds.append(lambda o: False)
+		if "tag" in q:
+			tags = set(q["tag"])
+			preds.append(lambda o: bool(tags.intersection(self.store.render(o)["tags"])))
+		if "source" in q:
+			sources = set(q["source"])
+			preds.append(lambda o: bool(sources.intersection(self.store.render(o)["sources"])))
+		if "origin" in q:
+			origins = set(q["origin"])
+			preds.append(lambda o: store.origin(o) in origins)
+		if "email" in q:
+			emails = {e.strip().lower() for e in q["email"]}
+			preds.append(lambda o: any(e.lower() in emails for e in store.emails(o)))
+		if "contact_id" in q:
+			contacts = set(q["contact_id"])
+			preds.append(lambda o: store.contact(o) in contacts)
+		if "location" in q:
+			locations = set(q["location"])
+			preds.append(lambda o: (store.render(o)["location"] or "unspecified") in locations)
+		return preds
+
+	def get_opportunity(self, req, principal, opp_id):
+		self.check_params(req, {"expand", "include"})
+		expand = self.expand(req)
+		store = self.store
+		with store.lock:
+			o = store.opps.get(opp_id)
+			if o is None:
+				raise LeverError(404, "ResourceNotFound", "Opportunity %s not found" % opp_id)
+			if o.confidential and not principal.confidential:
+				raise LeverError(403, "ForbiddenError",
+				                 "This credential does not have access to confidential data")
+			return {"data": store.render(o, expand, req.query.get("include"))}
+
+	def list_deleted(self, req):
+		self.check_params(req, {"limit", "offset", "deleted_at_start", "deleted_at_end"})
+		limit = self.limit(req)
+		after = self.read_token(req, (int, str))
+		lo = self.ms_param(req, "deleted_at_start")
+		hi = self.ms_param(req, "deleted_at_end")
+		store = self.store
+		key = lambda e: (e[0], e[1])  # noqa: E731
+		with store.lock:
+			items = store.deleted
+			start = 0
+			if lo is not None:
+				start = bisect.bisect_left(items, (lo,), key=key)
+			if after is not None:
+				start = max(start, bisect.bisect_right(items, after, key=key))
+			stop = len(items)
+			if hi is not None:
+				stop = bisect.bisect_left(items, (hi + 1,), key=key)
+			chunk = items[start:min(stop, start + limit)]
+			has_next = start + limit < stop
+			data = [{"id": e[1], "deletedBy": e[3], "deletedAt": e[0]} for e in chunk]
+		out = {"data": data, "hasNext": has_next}
+		if has_next:
+			out["next"] = self.make_token(req, [chunk[-1][0], chunk[-1][1]])
+		return out
+
+	def list_postings(self, req, principal):
+		self.check_params(req, POSTING_PARAMS)
+		conf = self.confidentiality(req, principal)
+		q = req.query
+		states = set(q.get("state", []))
+		u_lo = self.ms_param(req, "updated_at_start")
+		u_hi = self.ms_param(req, "updated_at_end")
+		with self.store.lock:
+			items = sorted(self.store.postings.values(), key=lambda p: (p["createdAt"], p["id"]))
+		out = []
+		for p in items:
+			if conf == "non-confidential" and p["confidentiality"] == "confidential":
+				continue
+			if conf == "confidential" and p["confidentiality"] != "confidential":
+				continue
+			if states and p["state"] not in states:
+				continue
+			if u_lo is not None and p["updatedAt"] < u_lo:
+				continue
+			if u_hi is not None and p["updatedAt"] > u_hi:
+				continue
+			cats = p["categories"]
+			if any(name in q and cats.get(name) not in q[name]
+			       for name in ("team", "department", "location", "commitment")):
+				continue
+			if "distributionChannel" in q and \
+			   not set(q["distributionChannel"]) & set(p["distributionChannels"]):
+				continue
+			out.append(p)
+		return self.page(req, out, lambda p: [p["createdAt"], p["id"]], lambda p: p, (int, str))
+
+	# -- control ----------------------------------------------------------------------------
+
+	def control(self, req, route):
+		m = req.method
+		parts = route.split("/")
+		store = self.store
+		body = self.emulator.control_json(req, {})
+		if not isinstance(body, dict):
+			raise ControlError("body must be a JSON object")
+		if route == "seed" and m == "POST":
+			t0 = time.monotonic()
+			with store.lock:
+				created = store.seed(body)
+				total = len(store.opps)
+			return Response.json(200, {"created": created, "total": total,
+			                           "seconds": round(time.monotonic() - t0, 3)})
+		if route == "reset" and m == "POST":
+			with store.lock:
+				store.reset()
+			return Response.json(200, {"ok": True})
+		if route == "invalidate-offsets" and m == "POST":
+			self.offset_secret = secrets.token_bytes(32)
+			return Response.json(200, {"ok": True})
+		if route == "keys" and m == "POST":
+			key = body.get("key")
+			if not isinstance(key, str) or not key:
+				raise ControlError("'key' must be a non-empty string")
+			self.keys[key] = bool(body.get("confidential", False))
+			return Response.json(200, {"ok": True})
+		if route == "postings" and m == "POST":
+			if not isinstance(body.get("text"), str):
+				raise ControlError("'text' must be a string")
+			spec = dict(body)
+			if "created_at" in spec:
+				spec["createdAt"] = spec.pop("created_at")
+			with store.lock:
+				return Response.json(200, {"data": store.add_posting(spec)})
+		if route == "stages" and m == "POST":
+			stages = body.get("stages")
+			if not isinstance(stages, list) or not all(isinstance(s, dict) and isinstance(s.get("text"), str)
+			                                            for s in stages):
+				raise ControlError("'stages' must be a list of {id?, text}")
+			with store.lock:
+				store.set_stages([{"id": s.get("id") or uuid_from_int(secrets.randbits(128)),
+				                   "text": s["text"]} for s in stages])
+				return Response.json(200, {"data": store.stages})
+		if parts[0] == "oauth":
+			return self.oauth.control(req, parts[1:], body)
+		if parts[0] == "opportunities":
+			with store.lock:
+				return self.control_opportunity(m, parts[1:], body)
+		return None
+
+	def control_view(self, o):
+		store = self.store
+		return {"data": store.render(o, ("applications",)), "posting": o.posting,
+		        "confidential": o.confidential, "legacy": o.legacy, "internalUpdatedAt": o.updated,
+		        "deleted": o.deleted is not None, "deletedAt": o.deleted}
+
+	def control_opportunity(self, m, parts, body):
+		store = self.store
+		if not parts or parts == [""]:
+			if m == "GET":
+				return Response.json(200, {"count": len(store.opps), "deleted": len(store.deleted)})
+			if m == "POST":
+				return Response.json(200, self.control_view(self.create_opportunity(body)))
+			return None
+		opp_id = parts[0]
+		o = store.opps.get(opp_id)
+		if o is None and opp_id in store.deleted_by_id:
+			o = store.deleted_by_id[opp_id][2]
+		if o is None:
+			raise ControlError("unknown opportunity '%s'" % opp_id, 404)
+		if len(parts) == 1 and m == "GET":
+			return Response.json(200, self.control_view(o))
+		if len(parts) != 2 or m != "POST":
+			return None
+		if o.deleted is not None:
+			raise ControlError("opportunity '%s' is deleted" % opp_id, 409)
+		action = parts[1]
+		at = body.get("at")
+		if at is None:
+			at = now_ms()
+		if not isinstance(at, int):
+			raise ControlError("'at' must be milliseconds")
+		if action == "delete":
+			by = body.get("deleted_by", USER_IDS[3])
+			store.remove(o, at, by)
+			return Response.json(200, self.control_view(o))
+		if action == "legacy":
+			# A test switch for the response shape, not a change Lever would record.
+			o.legacy = bool(body.get("legacy", True))
+			return Response.json(200, self.control_view(o))
+		store.touch(o, at)
+		if action == "move":
+			stage = store.stage_id(body.get("stage"))
+			if stage != o.stage or body.get("force"):
+				o.changes.append((stage, store.stage_pos[stage], store.owner(o), at))
+				o.stage = stage
+			# Setting the stage it is already in only moves lastAdvancedAt (seen on real Lever).
+			o.advanced = at
+		elif action == "archive":
+			reason = body.get("reason") or DEFAULT_ARCHIVE_REASON
+			for r in ARCHIVE_REASONS:
+				if r["text"] == reason:
+					reason = r["id"]
+			o.archived_at = at
+			o.archive_reason = reason
+		elif action == "unarchive":
+			o.archived_at = None
+			o.archive_reason = None
+		elif action == "anonymize":
+			o.anonymized = True
+		elif action == "emails":
+			emails = body.get("emails")
+			if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+				raise ControlError("'emails' must be a list of strings")
+			o.emails = tuple(emails)
+		elif action == "phones":
+			o.phones = self.phones_arg(body.get("phones"))
+		elif action == "name":
+			if not isinstance(body.get("name"), str):
+				raise ControlError("'name' must be a string")
+			o.name = body["name"]
+		elif action == "posting":
+			posting = store.posting_id(body.get("posting"))
+			if posting != o.posting:
+				o.posting = posting
+				o.app_id = uuid_from_int(secrets.randbits(128)) if posting else None
+				o.app_created = at
+		elif action == "confidential":
+			o.confidential = bool(body.get("confidential"))
+		elif action == "touch":
+			pass
+		else:
+			raise ControlError("unknown action '%s'" % action, 404)
+		return Response.json(200, self.control_view(o))
+
+	def phones_arg(self, phones):
+		if not isinstance(phones, list):
+			raise ControlError("'phones' must be a list")
+		out = []
+		for p in phones:
+			if isinstance(p, str):
+				out.append({"type": "mobile", "value": p})
+			elif isinstance(p, dict) and isinstance(p.get("value"), str):
+				out.append({k: v for k, v in p.items() if k in ("type", "value")})
+			else:
+				raise ControlError("a phone must be a string or {type?, value}")
+		return tuple(out)
+
+	def create_opportunity(self, body):
+		store = self.store
+		opp_id = body.get("id") or uuid_from_int(secrets.randbits(128))
+		if not isinstance(opp_id, str) or opp_id in store.opps or opp_id in store.deleted_by_id:
+			raise ControlError("'id' must be a new string id")
+		now = now_ms()
+		created = body.get("created_at", now)
+		if not isinstance(created, int):
+			raise ControlError("'created_at' must be milliseconds")
+		o = store.new_opp(opp_id, created, secrets.randbits(64))
+		if "posting" in body:
+			o.posting = store.posting_id(body["posting"])
+		else:
+			o.posting = COVERED_POSTING
+		default_stage = "applicant-new" if o.posting else "lead-new"
+		o.stage = store.stage_id(body.get("stage", default_stage))
+		o.start = o.stage
+		o.changes = [(o.stage, store.stage_pos[o.stage], store.owner(o), created)]
+		updated = body.get("updated_at", max(created, now))
+		if not isinstance(updated, int):
+			raise ControlError("'updated_at' must be milliseconds")
+		o.updated = updated
+		if "name" in body:
+			if not isinstance(body["name"], str):
+				raise ControlError("'name' must be a string")
+			o.name = body["name"]
+		if "emails" in body:
+			emails = body["emails"]
+			if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+				raise ControlError("'emails' must be a list of strings")
+			o.emails = tuple(emails)
+		if "phones" in body:
+			o.phones = self.phones_arg(body["phones"])
+		o.confidential = bool(body.get("confidential", False))
+		o.legacy = bool(body.get("legacy", False))
+		if body.get("archived"):
+			o.archived_at = updated
+			o.archive_reason = body.get("archive_reason") or DEFAULT_ARCHIVE_REASON
+		if body.get("origin") is not None:
+			o.origin = body["origin"]
+		extra = {k: body[k] for k in ("headline", "location", "links", "tags", "sources") if k in body}
+		o.extra = extra or None
+		store.insert(o)
+		return o
+
+
+class OAuth:
+	"""The authorization-code flow with rotating refresh tokens, as Lever's auth server runs it."""
+
+	def __init__(self, args):
+		self.lock = threading.Lock()
+		self.client_id = args.oauth_client_id
+		self.client_secret = args.oauth_client_secret
+		self.redirect_uris = args.oauth_redirect_uri
+		self.ttl = args.access_ttl
+		self.root = None
+		self.secret = secrets.token_bytes(32)
+		self.codes = {}
+		self.access = {}
+		self.refresh = {}
+		self.deny = False
+		self.counts = {"codes_issued": 0, "codes_redeemed": 0, "code_reuse": 0, "refreshes": 0,
+		               "refresh_reuse": 0, "access_issued": 0, "token_errors": 0,
+		               "authorize_errors": 0, "access_expired_by_control": 0}
+
+	def oauth_error(self, status, error, description, headers=None):
+		return Response.json(status, {"error": error, "error_description": description}, headers)
+
+	def authorize(self, req):
+		if req.method != "GET":
+			return self.oauth_error(405, "invalid_request", "use GET")
+		params = {k: v[-1] for k, v in req.query.items()}
+		for name in ("client_id", "redirect_uri", "response_type", "state", "audience", "scope"):
+			if not params.get(name):
+				self.counts["authorize_errors"] += 1
+				return self.oauth_error(400, "invalid_request", "missing parameter %s" % name)
+		if params["client_id"] != self.client_id:
+			self.counts["authorize_errors"] += 1
+			return self.oauth_error(400, "unauthorized_client", "unknown client_id")
+		redirect = params["redirect_uri"]
+		split = urllib.parse.urlsplit(redirect)
+		if split.scheme not in ("http", "https") or not split.netloc or \
+		   (self.redirect_uris and redirect not in self.redirect_uris):
+			self.counts["authorize_errors"] += 1
+			return self.oauth_error(400, "invalid_request", "redirect_uri is not registered")
+		if params["response_type"] != "code":
+			self.counts["authorize_errors"] += 1
+			return self.oauth_error(400, "unsupported_response_type", "response_type must be code")
+		audiences = {self.root + "/v1/"}
+		host = req.header("Host")
+		if host:
+			audiences.add("http://%s/v1/" % host)
+		if params["audience"] not in audiences:
+			self.counts["authorize_errors"] += 1
+			return self.oauth_error(400, "invalid_request", "audience must be %s/v1/" % self.root)
+		sep = "&" if split.query else "?"
+		if self.deny:
+			query = urllib.parse.urlencode({"error": "access_denied",
+			                                "error_description": "the user denied access",
+			                                "state": params["state"]})
+			return Response(302, b"", [("Location", redirect + sep + query)])
+		code = secrets.token_urlsafe(24)
+		with self.lock:
+			self.codes[code] = {"redirect_uri": redirect, "scope": params["scope"],
+			                    "expires": time.monotonic() + 600, "used": False}
+			self.counts["codes_issued"] += 1
+		query = urllib.parse.urlencode({"code": code, "state": params["state"]})
+		return Response(302, b"", [("Location", redirect + sep + query)])
+
+	def token(self, req):
+		if req.method != "POST":
+			return self.oauth_error(405, "invalid_request", "use POST")
+		ctype = (req.header("Content-Type") or "").split(";")[0].strip().lower()
+		if ctype == "application/json":
+			try:
+				fields = req.json_body()
+			except ValueError:
+				fields = None
+			if not isinstance(fields, dict):
+				return self.oauth_error(400, "invalid_request", "body is not a JSON object")
+		elif ctype == "application/x-www-form-urlencoded":
+			fields = req.form_body()
+		else:
+			return self.oauth_error(400, "invalid_request",
+			                        "content type must be application/x-www-form-urlencoded")
+		headers = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+		with self.lock:
+			resp = self.token_locked(fields, headers)
+			if resp.status != 200:
+				self.counts["token_errors"] += 1
+			return resp
+
+	def token_locked(self, fields, headers):
+		grant = fields.get("grant_type")
+		if grant not in ("authorization_code", "refresh_token"):
+			return self.oauth_error(400, "unsupported_grant_type", "grant_type not supported", headers)
+		if not fields.get("client_id") or not fields.get("client_secret"):
+			return self.oauth_error(401, "invalid_client", "client authentication required", headers)
+		if fields["client_id"] != self.client_id or \
+		   not hmac.compare_digest(fields["client_secret"].encode(), self.client_secret.encode()):
+			return self.oauth_error(401, "invalid_client", "client authentication failed", headers)
+		if grant == "authorization_code":
+			for name in ("code", "redirect_uri"):
+				if not fields.get(name):
+					return self.oauth_error(400, "invalid_request", "missing parameter %s" % name, headers)
+			entry = self.codes.get(fields["code"])
+			if entry is None:
+				return self.oauth_error(400, "invalid_grant", "invalid authorization code", headers)
+			if entry["used"]:
+				self.counts["code_reuse"] += 1
+				return self.oauth_error(400, "invalid_grant", "authorization code already used", headers)
+			if entry["expires"] < time.monotonic():
+				return self.oauth_error(400, "invalid_grant", "authorization code expired", headers)
+			if entry["redirect_uri"] != fields["redirect_uri"]:
+				return self.oauth_error(400, "invalid_grant", "redirect_uri mismatch", headers)
+			entry["used"] = True
+			self.counts["codes_redeemed"] += 1
+			scope = entry["scope"]
+		else:
+			old = fields.get("refresh_token")
+			if not old:
+				return self.oauth_error(400, "invalid_request", "missing parameter refresh_token", headers)
+			entry = self.refresh.get(old)
+			if entry is None:
+				return self.oauth_error(400, "invalid_grant", "unknown refresh token", headers)
+			if entry["rotated"]:
+				self.counts["refresh_reuse"] += 1
+				return self.oauth_error(400, "invalid_grant", "refresh token already used", headers)
+			entry["rotated"] = True
+			self.counts["refreshes"] += 1
+			scope = entry["scope"]
+		return Response.json(200, self.issue(scope), headers)
+
+	def issue(self, scope):
+		now = time.time()
+		claims = {"iss": "%s/" % self.root, "aud": "%s/v1/" % self.root, "iat": int(now),
+		          "exp": int(now + self.ttl), "scope": scope, "jti": secrets.token_hex(8),
+		          "https://oauth.lever.co/clientId": self.client_id}
+		head = b64url(b'{"alg":"HS256","typ":"JWT"}')
+		body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+		sig = b64url(hmac.new(self.secret, ("%s.%s" % (head, body)).encode(), hashlib.sha256).digest())
+		access = "%s.%s.%s" % (head, body, sig)
+		self.access[access] = {"scopes": set(scope.split()), "expires": time.monotonic() + self.ttl,
+		                       "revoked": False}
+		self.counts["access_issued"] += 1
+		out = {"access_token": access, "token_type": "Bearer", "scope": scope,
+		       "expires_in": int(self.ttl)}
+		if "offline_access" in scope.split():
+			refresh = "v1." + secrets.token_urlsafe(48)
+			self.refresh[refresh] = {"scope": scope, "rotated": False}
+			out["refresh_token"] = refresh
+		return out
+
+	def check_access(self, token):
+		"""(scopes, None) for a live access token, else (None, why)."""
+		if not token:
+			return None, "Missing bearer token"
+		with self.lock:
+			entry = self.access.get(token)
+			if entry is None:
+				return None, "Invalid access token"
+			if entry["revoked"] or entry["expires"] < time.monotonic():
+				return None, "Access token expired"
+			return entry["scopes"], None
+
+	def control(self, req, parts, body):
+		if parts in ([], [""]) and req.method == "GET":
+			with self.lock:
+				now = time.monotonic()
+				out = dict(self.counts)
+				out["live_access_tokens"] = sum(1 for e in self.access.values()
+				                                if not e["revoked"] and e["expires"] >= now)
+				out["live_refresh_tokens"] = sum(1 for e in self.refresh.values() if not e["rotated"])
+				out["deny"] = self.deny
+			return Response.json(200, out)
+		if parts == ["expire-access"] and req.method == "POST":
+			with self.lock:
+				for entry in self.access.values():
+					entry["revoked"] = True
+				self.counts["access_expired_by_control"] += 1
+			return Response.json(200, {"ok": True})
+		if parts == ["deny"] and req.method == "POST":
+			self.deny = bool(body.get("deny", True))
+			return Response.json(200, {"deny": self.deny})
+		return None
+
+
+def main(argv=None):
+	return run_app(Lever, "Emulator of the Lever Data API v1 for tests.", argv)
+
+
+if __name__ == "__main__":
+	sys.exit(main())
