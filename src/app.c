@@ -35,6 +35,10 @@ void app_finish(struct app *app)
 	ratelimit_destroy(app->limiter);
 	snapshot_close(app->snap);
 	state_lock_release(app->lock);
+	if (app->refty_key) {
+		memset(app->refty_key, 0, strlen(app->refty_key));
+		free(app->refty_key);
+	}
 	memset(app, 0, sizeof(*app));
 }
 
@@ -155,24 +159,30 @@ enum exit_code app_open_lever(struct app *app)
 	return app->lever ? EXIT_OK : EXIT_USAGE;
 }
 
+enum exit_code app_new_refty(struct app *app, struct refty_client **out)
+{
+	*out = NULL;
+	if (!app->refty_key) {
+		app->refty_key = conf_secret_read(app->cfg, &app->cfg->refty.key);
+		if (!app->refty_key) {
+			return EXIT_USAGE;
+		}
+	}
+	struct refty_options o = {
+		.url = app->cfg->refty.url,
+		.api_key = app->refty_key,
+		.dry_run = app->dry_run,
+	};
+	*out = refty_client_create(&o);
+	return *out ? EXIT_OK : EXIT_USAGE;
+}
+
 enum exit_code app_open_refty(struct app *app)
 {
 	if (app->refty) {
 		return EXIT_OK;
 	}
-	char *secret = conf_secret_read(app->cfg, &app->cfg->refty.key);
-	if (!secret) {
-		return EXIT_USAGE;
-	}
-	struct refty_options o = {
-		.url = app->cfg->refty.url,
-		.api_key = secret,
-		.dry_run = app->dry_run,
-	};
-	app->refty = refty_client_create(&o);
-	memset(secret, 0, strlen(secret));
-	free(secret);
-	return app->refty ? EXIT_OK : EXIT_USAGE;
+	return app_new_refty(app, &app->refty);
 }
 
 /* Builders that turn listings and cache rows into catalog entries. */

@@ -29,6 +29,7 @@ struct app {
 	struct refty_client *refty;
 	struct rule_set *rules;
 	struct catalog *catalog;
+	char *refty_key; /* kept to create one client per worker thread */
 };
 
 void app_init(struct app *app, const struct config *cfg, bool dry_run);
@@ -44,6 +45,8 @@ enum exit_code app_open_state(struct app *app, enum app_state_mode mode);
 /** Needs the state for OAuth tokens (opens it read-only if not open yet). */
 enum exit_code app_open_lever(struct app *app);
 enum exit_code app_open_refty(struct app *app);
+/** Creates another Refty client (one per thread), owned by the caller. */
+enum exit_code app_new_refty(struct app *app, struct refty_client **out);
 
 enum app_names {
 	APP_NAMES_AUTO,    /* the cache when younger than an hour, else fetch */

@@ -492,6 +492,15 @@ void http_client_destroy(struct http_client *c)
 	free(c);
 }
 
+/* Empties the body but keeps its memory: a listing reuses one response for every page. */
+static void truncate_body(struct http_response *resp)
+{
+	resp->body.len = 0;
+	if (resp->body.data) {
+		resp->body.data[0] = '\0';
+	}
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct transfer *t = ud;
@@ -659,7 +668,7 @@ static CURLcode perform(struct http_client *c, const struct http_request *req, c
 	struct http_response *resp, bool *too_large)
 {
 	CURL *curl = c->curl;
-	strbuf_finish(&resp->body);
+	truncate_body(resp);
 	clear_headers(resp);
 	resp->status = 0;
 	resp->retry_after = -1;
@@ -751,7 +760,14 @@ static bool same_origin(const char *url, const char *origin)
 bool http_request(struct http_client *c, const struct http_request *req,
 	struct http_response *resp)
 {
-	http_response_finish(resp);
+	truncate_body(resp);
+	clear_headers(resp);
+	free(resp->error_text);
+	resp->error_text = NULL;
+	resp->error = HTTP_ERR_NONE;
+	resp->status = 0;
+	resp->retry_after = -1;
+	resp->attempts = 0;
 	const char *method = req->method ? req->method : "GET";
 	const char *path = req->path ? req->path : "";
 	bool absolute = strncasecmp(path, "https://", 8) == 0 || strncasecmp(path, "http://", 7) == 0;

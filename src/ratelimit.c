@@ -10,7 +10,7 @@
 
 struct ratelimit {
 	pthread_mutex_t lock;
-	double per_ns;   /* tokens added per nanosecond */
+	double rate;     /* tokens added per second; 0: unlimited */
 	double capacity; /* burst */
 	/* May go negative: each waiter reserves its token up front and sleeps off the debt, which
 	 * serves waiters in arrival order without a condition variable. */
@@ -44,7 +44,7 @@ struct ratelimit *ratelimit_create_with_clock(double per_second, int burst,
 	struct ratelimit *rl = xcalloc(1, sizeof(*rl));
 	pthread_mutex_init(&rl->lock, NULL);
 	rl->clock = *clock;
-	rl->per_ns = per_second > 0 && isfinite(per_second) ? per_second / 1e9 : 0;
+	rl->rate = per_second > 0 && isfinite(per_second) ? per_second : 0;
 	rl->capacity = burst < 1 ? 1 : burst;
 	rl->tokens = rl->capacity;
 	rl->last_ns = rl->clock.now_ns(rl->clock.ud);
@@ -71,13 +71,13 @@ void ratelimit_destroy(struct ratelimit *rl)
 
 uint64_t ratelimit_reserve(struct ratelimit *rl)
 {
-	if (!rl || rl->per_ns == 0) {
+	if (!rl || rl->rate == 0) {
 		return 0;
 	}
 	pthread_mutex_lock(&rl->lock);
 	uint64_t now = rl->clock.now_ns(rl->clock.ud);
 	if (now > rl->last_ns) {
-		rl->tokens += (double)(now - rl->last_ns) * rl->per_ns;
+		rl->tokens += (double)(now - rl->last_ns) * rl->rate / 1e9;
 		if (rl->tokens > rl->capacity) {
 			rl->tokens = rl->capacity;
 		}
@@ -86,7 +86,7 @@ uint64_t ratelimit_reserve(struct ratelimit *rl)
 	rl->tokens -= 1;
 	uint64_t wait = 0;
 	if (rl->tokens < 0) {
-		wait = (uint64_t)ceil(-rl->tokens / rl->per_ns);
+		wait = (uint64_t)ceil(-rl->tokens * 1e9 / rl->rate);
 	}
 	pthread_mutex_unlock(&rl->lock);
 	return wait;

@@ -2,6 +2,7 @@
 #include "sync.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,104 @@ struct counts {
 		abandoned, deleted;
 };
 
+/* The actions of one opportunity, performed in order by one worker. */
+struct group {
+	char *opportunity_id;
+	int64_t *ids;
+	size_t n, cap;
+};
+
+static void group_add(struct group *g, int64_t id)
+{
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 4;
+		g->ids = xrealloc(g->ids, g->cap * sizeof(*g->ids));
+	}
+	g->ids[g->n++] = id;
+}
+
+static void group_finish(struct group *g)
+{
+	free(g->opportunity_id);
+	free(g->ids);
+	memset(g, 0, sizeof(*g));
+}
+
+/* A blocking FIFO of groups between the planner and the Refty workers. */
+struct workq {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct group *items;
+	size_t head, n, cap;
+	bool closed;
+};
+
+static void workq_init(struct workq *q)
+{
+	memset(q, 0, sizeof(*q));
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+}
+
+static void workq_finish(struct workq *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		group_finish(&q->items[(q->head + i) % q->cap]);
+	}
+	free(q->items);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+}
+
+/* Takes ownership of g's contents. */
+static void workq_push(struct workq *q, struct group *g)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct group *items = xcalloc(cap, sizeof(*items));
+		for (size_t i = 0; i < q->n; i++) {
+			items[i] = q->items[(q->head + i) % q->cap];
+		}
+		free(q->items);
+		q->items = items;
+		q->cap = cap;
+		q->head = 0;
+	}
+	q->items[(q->head + q->n) % q->cap] = *g;
+	q->n++;
+	memset(g, 0, sizeof(*g));
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Waits for a group; false once the queue is closed and empty. */
+static bool workq_pop(struct workq *q, struct group *out)
+{
+	pthread_mutex_lock(&q->lock);
+	while (q->n == 0 && !q->closed) {
+		pthread_cond_wait(&q->cond, &q->lock);
+	}
+	bool got = q->n > 0;
+	if (got) {
+		*out = q->items[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->n--;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return got;
+}
+
+static void workq_close(struct workq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->closed = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+struct worker;
+
 struct engine {
 	struct app app;
 	const struct sync_options *opts;
@@ -39,7 +138,18 @@ struct engine {
 	long max_actions;
 	size_t in_batch;
 	bool failed_local;
-	enum exit_code remote_rc;
+	/* Performing. db guards the snapshot, the counters and stdout once
+	 * workers run; stop tells them to finish (authorisation refused, or a
+	 * local error, recorded in perform_rc). */
+	pthread_mutex_t db;
+	struct workq queue;
+	struct worker *workers;
+	int n_workers;
+	bool overlap;        /* workers run while Lever is paged */
+	struct group *fresh; /* opportunities with new intents in the open batch */
+	size_t n_fresh, cap_fresh;
+	bool stop;
+	enum exit_code perform_rc;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -169,18 +279,63 @@ static bool batch_begin(struct engine *e)
 	return true;
 }
 
+static void fresh_clear(struct engine *e)
+{
+	for (size_t i = 0; i < e->n_fresh; i++) {
+		group_finish(&e->fresh[i]);
+	}
+	e->n_fresh = 0;
+}
+
 static bool batch_commit(struct engine *e)
 {
 	if (e->app.dry_run || e->in_batch == 0) {
 		return true;
 	}
 	e->in_batch = 0;
-	return snapshot_commit(e->app.snap);
+	if (!snapshot_commit(e->app.snap)) {
+		fresh_clear(e);
+		return false;
+	}
+	// Committed intents may be performed at once while paging goes on.
+	for (size_t i = 0; e->overlap && i < e->n_fresh; i++) {
+		workq_push(&e->queue, &e->fresh[i]);
+	}
+	fresh_clear(e);
+	return true;
+}
+
+static void batch_rollback(struct engine *e)
+{
+	if (!e->app.dry_run && e->in_batch) {
+		snapshot_rollback(e->app.snap);
+		e->in_batch = 0;
+	}
+	fresh_clear(e);
+}
+
+/* Notes an intent to perform once its batch is committed. */
+static void fresh_add(struct engine *e, const char *opportunity_id, int64_t id)
+{
+	if (!e->overlap) {
+		return;
+	}
+	struct group *g = e->n_fresh ? &e->fresh[e->n_fresh - 1] : NULL;
+	if (!g || strcmp(g->opportunity_id, opportunity_id) != 0) {
+		if (e->n_fresh == e->cap_fresh) {
+			e->cap_fresh = e->cap_fresh ? e->cap_fresh * 2 : 64;
+			e->fresh = xrealloc(e->fresh, e->cap_fresh * sizeof(*e->fresh));
+		}
+		g = &e->fresh[e->n_fresh++];
+		memset(g, 0, sizeof(*g));
+		g->opportunity_id = xstrdup(opportunity_id);
+	}
+	group_add(g, id);
 }
 
 /* Records one planned action (with the enrolment values it gives Refty). */
 static bool record(struct engine *e, const struct opportunity *o, const struct resolved_rule *rule,
-	const struct plan_action *pa, bool *inserted)
+	const struct plan_action *pa, bool *inserted, int64_t *id_out)
 {
 	struct action a = {
 		.key = pa->key,
@@ -218,11 +373,13 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 		// Nothing is written; an intent already in the journal is still not new.
 		int64_t id = snapshot_action_id_by_key(e->app.snap, pa->key);
 		*inserted = id == 0;
+		*id_out = 0;
 		free(payload);
 		free(a.origin);
 		return id >= 0;
 	}
 	bool ok = snapshot_action_add(e->app.snap, &a, inserted);
+	*id_out = a.id;
 	free(payload);
 	free(a.origin);
 	if (ok && *inserted &&
@@ -242,9 +399,20 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	return ok;
 }
 
+static bool plan_one(struct engine *e, const struct opportunity *o);
+
+/* Lever's listing callback; listings may run in several threads at once. */
 static bool on_opportunity(void *ud, const struct opportunity *o)
 {
 	struct engine *e = ud;
+	pthread_mutex_lock(&e->db);
+	bool ok = !e->failed_local && plan_one(e, o);
+	pthread_mutex_unlock(&e->db);
+	return ok;
+}
+
+static bool plan_one(struct engine *e, const struct opportunity *o)
+{
 	e->n.seen++;
 	if (!batch_begin(e)) {
 		e->failed_local = true;
@@ -289,7 +457,8 @@ static bool on_opportunity(void *ud, const struct opportunity *o)
 	for (size_t i = 0; ok && i < plan.n; i++) {
 		const struct plan_action *pa = &plan.actions[i];
 		bool inserted = false;
-		ok = record(e, o, rule, pa, &inserted);
+		int64_t id = 0;
+		ok = record(e, o, rule, pa, &inserted, &id);
 		if (!ok || !inserted) {
 			continue;
 		}
@@ -297,6 +466,7 @@ static bool on_opportunity(void *ud, const struct opportunity *o)
 			e->n.skipped++;
 		} else {
 			e->n.planned++;
+			fresh_add(e, o->id, id);
 		}
 		char *what = describe_plan(pa, rule);
 		struct line l = {
@@ -346,12 +516,15 @@ static bool on_deleted(void *ud, const struct deleted_opportunity *d)
 	if (e->app.dry_run) {
 		return true;
 	}
-	if (!batch_begin(e) || !snapshot_opp_delete(e->app.snap, d->id)) {
+	pthread_mutex_lock(&e->db);
+	bool ok = batch_begin(e) && snapshot_opp_delete(e->app.snap, d->id);
+	if (ok) {
+		e->n.deleted++;
+	} else {
 		e->failed_local = true;
-		return false;
 	}
-	e->n.deleted++;
-	return true;
+	pthread_mutex_unlock(&e->db);
+	return ok;
 }
 
 static int64_t parse_ms(const char *s)
@@ -516,7 +689,7 @@ static enum outcome from_result(const struct refty_result *res)
 	return OUT_PENDING;
 }
 
-/* A step or update needs the candidate in Refty first. */
+/* A step or update needs the candidate in Refty first. Called with db held. */
 static enum outcome missing_candidate(struct engine *e, const struct action *a, char **why)
 {
 	char *key = xasprintf("lever:%s:%s:candidate", a->opportunity_id, a->sequence_id);
@@ -542,105 +715,145 @@ static enum outcome missing_candidate(struct engine *e, const struct action *a, 
 	return OUT_FAILED;
 }
 
-static enum outcome perform_one(struct engine *e, struct action *a, char **detail, char **refty_id)
+/* One worker's view: its own Refty client (an HTTP handle is not shared
+ * between threads) and the engine, whose database it uses under e->db. */
+struct worker {
+	struct engine *e;
+	struct refty_client *refty;
+	pthread_t thread;
+};
+
+/* Decides under the database lock what a step needs before it is sent: the
+ * candidate's email, given to Refty first when it arrived after enrolment. */
+static enum outcome prepare_step(struct engine *e, const struct action *a, struct enrolment *en,
+	bool *patch, char **detail)
 {
+	*patch = false;
+	if (en->email) {
+		return OUT_DONE;
+	}
+	struct opportunity_state st;
+	int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
+	if (found < 0) {
+		return OUT_LOCAL;
+	}
+	enum outcome out = OUT_DONE;
+	if (found && st.email) {
+		// Refty sends to the email it holds: record what we give it, then give it.
+		free(en->name);
+		free(en->email);
+		free(en->phone);
+		en->name = xstrdup(st.name);
+		en->email = xstrdup(st.email);
+		en->phone = xstrdup(st.phone);
+		*patch = true;
+		if (!snapshot_enrolment_put(e->app.snap, en)) {
+			out = OUT_LOCAL;
+		}
+	} else {
+		bool in_stage = found && st.stage_id && a->lever_stage_id &&
+				strcmp(st.stage_id, a->lever_stage_id) == 0;
+		out = in_stage ? OUT_WAITING : OUT_ABANDONED;
+		*detail = xstrdup(in_stage ? "no email in Lever yet"
+					   : "no email, and the candidate already left the stage");
+	}
+	if (found) {
+		opportunity_state_finish(&st);
+	}
+	return out;
+}
+
+/* Performs one action: what the journal and snapshot say is read under the
+ * database lock, the Refty requests are made without it, and the outcome is
+ * written under it again. */
+static enum outcome perform_one(struct worker *w, const struct action *a, char **detail,
+	char **refty_id)
+{
+	struct engine *e = w->e;
 	struct refty_result res;
 	refty_result_init(&res);
-	enum outcome out = OUT_PENDING;
 	struct enrolment en = {0};
-	int have = 0;
-	if (a->kind != ACTION_CREATE_CANDIDATE) {
-		have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
+	enum outcome out = OUT_DONE;
+	bool patch = false;
+	const char *language = NULL;
+
+	pthread_mutex_lock(&e->db);
+	if (a->kind != ACTION_CREATE_CANDIDATE && a->kind != ACTION_SKIP) {
+		int have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
 		if (have < 0) {
-			return OUT_LOCAL;
-		}
-		if (have == 0 || !en.refty_id) {
+			out = OUT_LOCAL;
+		} else if (have == 0 || !en.refty_id) {
 			out = missing_candidate(e, a, detail);
-			enrolment_finish(&en);
-			return out;
+			if (out == OUT_DONE) {
+				out = OUT_FAILED;
+			}
+		} else if (a->kind == ACTION_SEND_STEP) {
+			out = prepare_step(e, a, &en, &patch, detail);
+			const struct resolved_rule *rule =
+				a->rule ? rules_find(e->app.rules, a->rule) : NULL;
+			language = rule ? rule->language : NULL;
 		}
 	}
+	pthread_mutex_unlock(&e->db);
+	if (out != OUT_DONE) {
+		enrolment_finish(&en);
+		return out;
+	}
+
 	switch (a->kind) {
 	case ACTION_CREATE_CANDIDATE:
 		if (!a->payload) {
 			*detail = xstrdup("journal entry has no request body");
-			return OUT_FAILED;
-		}
-		refty_create_candidate(e->app.refty, a->key, a->payload, refty_id, &res);
-		out = from_result(&res);
-		if (out == OUT_DONE) {
-			have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
-			if (have < 0) {
-				out = OUT_LOCAL;
-				break;
-			}
-			free(en.refty_id);
-			en.refty_id = xstrdup(*refty_id);
-			if (have == 0) {
-				en.opportunity_id = xstrdup(a->opportunity_id);
-				en.sequence_id = xstrdup(a->sequence_id);
-			}
-			if (!snapshot_enrolment_put(e->app.snap, &en)) {
-				out = OUT_LOCAL;
-			}
-			e->n.enrolled += out == OUT_DONE;
-		}
-		break;
-	case ACTION_UPDATE_CONTACT:
-		refty_update_candidate(e->app.refty, en.refty_id, en.name, en.email, en.phone, &res);
-		out = from_result(&res);
-		e->n.updated += out == OUT_DONE;
-		break;
-	case ACTION_SEND_STEP: {
-		struct opportunity_state st;
-		int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
-		if (found < 0) {
-			out = OUT_LOCAL;
+			out = OUT_FAILED;
 			break;
 		}
-		if (!en.email && found && st.email) {
-			// The email arrived after enrolment: Refty sends to the email it
-			// holds, so give it first.
-			free(en.name);
-			free(en.email);
-			free(en.phone);
-			en.name = xstrdup(st.name);
-			en.email = xstrdup(st.email);
-			en.phone = xstrdup(st.phone);
-			if (!snapshot_enrolment_put(e->app.snap, &en)) {
-				out = OUT_LOCAL;
-			} else if (!refty_update_candidate(e->app.refty, en.refty_id, en.name, en.email,
-					   en.phone, &res)) {
-				out = from_result(&res);
-			} else {
-				out = OUT_DONE;
-			}
-		} else {
-			out = OUT_DONE;
-		}
-		if (out == OUT_DONE && !en.email) {
-			bool in_stage = found && st.stage_id && a->lever_stage_id &&
-					strcmp(st.stage_id, a->lever_stage_id) == 0;
-			out = in_stage ? OUT_WAITING : OUT_ABANDONED;
-			*detail = xstrdup(in_stage ? "no email in Lever yet"
-						   : "no email, and the candidate already left the stage");
-		} else if (out == OUT_DONE) {
-			const struct resolved_rule *rule =
-				a->rule ? rules_find(e->app.rules, a->rule) : NULL;
-			refty_send_step(e->app.refty, en.refty_id, a->key, a->refty_stage_id,
-				rule ? rule->language : NULL, refty_id, &res);
+		refty_create_candidate(w->refty, a->key, a->payload, refty_id, &res);
+		out = from_result(&res);
+		break;
+	case ACTION_UPDATE_CONTACT:
+		refty_update_candidate(w->refty, en.refty_id, en.name, en.email, en.phone, &res);
+		out = from_result(&res);
+		break;
+	case ACTION_SEND_STEP:
+		if (patch && !refty_update_candidate(w->refty, en.refty_id, en.name, en.email, en.phone,
+				     &res)) {
 			out = from_result(&res);
-			e->n.sent += out == OUT_DONE;
+			break;
 		}
-		if (found) {
-			opportunity_state_finish(&st);
-		}
+		refty_send_step(w->refty, en.refty_id, a->key, a->refty_stage_id, language, refty_id,
+			&res);
+		out = from_result(&res);
 		break;
-	}
 	case ACTION_SKIP:
-		out = OUT_DONE;
 		break;
 	}
+
+	pthread_mutex_lock(&e->db);
+	if (out == OUT_DONE && a->kind == ACTION_CREATE_CANDIDATE) {
+		struct enrolment got;
+		int have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &got);
+		if (have < 0) {
+			out = OUT_LOCAL;
+		} else {
+			if (have == 0) {
+				got.opportunity_id = xstrdup(a->opportunity_id);
+				got.sequence_id = xstrdup(a->sequence_id);
+			}
+			free(got.refty_id);
+			got.refty_id = xstrdup(*refty_id);
+			if (!snapshot_enrolment_put(e->app.snap, &got)) {
+				out = OUT_LOCAL;
+			}
+			enrolment_finish(&got);
+		}
+	}
+	if (out == OUT_DONE) {
+		e->n.enrolled += a->kind == ACTION_CREATE_CANDIDATE;
+		e->n.updated += a->kind == ACTION_UPDATE_CONTACT;
+		e->n.sent += a->kind == ACTION_SEND_STEP;
+	}
+	pthread_mutex_unlock(&e->db);
+
 	if (!*detail && out != OUT_DONE && res.message) {
 		*detail = xstrdup(res.message);
 	} else if (out == OUT_DONE && res.replayed) {
@@ -651,46 +864,59 @@ static enum outcome perform_one(struct engine *e, struct action *a, char **detai
 	return out;
 }
 
-static enum exit_code perform(struct engine *e)
+static const struct {
+	enum action_state state;
+	const char *label;
+} outcomes[] = {
+	[OUT_DONE] = {ACTION_DONE, "done"},
+	[OUT_PENDING] = {ACTION_PENDING, "pending"},
+	[OUT_FAILED] = {ACTION_FAILED, "failed"},
+	[OUT_WAITING] = {ACTION_WAITING_EMAIL, "waiting"},
+	[OUT_ABANDONED] = {ACTION_ABANDONED, "abandoned"},
+	[OUT_STOP] = {ACTION_PENDING, "pending"},
+	[OUT_LOCAL] = {ACTION_PENDING, "pending"},
+};
+
+/* Performs the actions of one opportunity in order; a failure stops the
+ * rest of them, since later ones depend on earlier ones. */
+static void perform_group(struct worker *w, const struct group *g)
 {
-	if (!recheck_waiting(e)) {
-		return EXIT_LOCAL;
-	}
-	if (e->app.dry_run) {
-		return EXIT_OK;
-	}
-	struct ids ids = {0};
-	if (!snapshot_actions_in_state(e->app.snap, ACTION_PENDING, collect_id, &ids)) {
-		return EXIT_LOCAL;
-	}
-	enum exit_code rc = EXIT_OK;
-	for (size_t i = 0; i < ids.n; i++) {
+	struct engine *e = w->e;
+	bool blocked = false;
+	for (size_t i = 0; i < g->n; i++) {
+		pthread_mutex_lock(&e->db);
+		bool stop = e->stop;
 		struct action a;
-		if (snapshot_action_get(e->app.snap, ids.v[i], &a) != 1) {
-			rc = EXIT_LOCAL;
+		int got = stop ? 0 : snapshot_action_get(e->app.snap, g->ids[i], &a);
+		if (got < 0) {
+			e->perform_rc = EXIT_LOCAL;
+			e->stop = true;
+		}
+		if (got == 1 && (a.state != ACTION_PENDING || blocked)) {
+			// Done by someone else meanwhile, or waiting behind a failure.
+			e->n.pending += blocked && a.state == ACTION_PENDING;
+			action_finish(&a);
+			got = 0;
+		}
+		pthread_mutex_unlock(&e->db);
+		if (stop || got < 0) {
 			break;
 		}
+		if (got == 0) {
+			continue;
+		}
 		char *detail = NULL, *refty_id = NULL;
-		enum outcome out = perform_one(e, &a, &detail, &refty_id);
-		static const struct {
-			enum action_state state;
-			const char *label;
-		} map[] = {
-			[OUT_DONE] = {ACTION_DONE, "done"},
-			[OUT_PENDING] = {ACTION_PENDING, "pending"},
-			[OUT_FAILED] = {ACTION_FAILED, "failed"},
-			[OUT_WAITING] = {ACTION_WAITING_EMAIL, "waiting"},
-			[OUT_ABANDONED] = {ACTION_ABANDONED, "abandoned"},
-			[OUT_STOP] = {ACTION_PENDING, "pending"},
-			[OUT_LOCAL] = {ACTION_PENDING, "pending"},
-		};
+		enum outcome out = perform_one(w, &a, &detail, &refty_id);
+
+		pthread_mutex_lock(&e->db);
 		bool ok = out == OUT_LOCAL ||
-			  snapshot_action_update(e->app.snap, a.id, map[out].state,
+			  snapshot_action_update(e->app.snap, a.id, outcomes[out].state,
 				  out == OUT_DONE ? NULL : detail, refty_id, true);
-		emit_action(e, &a, map[out].label, detail);
+		emit_action(e, &a, outcomes[out].label, detail);
 		switch (out) {
 		case OUT_PENDING:
 		case OUT_STOP:
+		case OUT_LOCAL:
 			e->n.pending++;
 			break;
 		case OUT_FAILED:
@@ -702,23 +928,153 @@ static enum exit_code perform(struct engine *e)
 		case OUT_ABANDONED:
 			e->n.abandoned++;
 			break;
-		default:
+		case OUT_DONE:
 			break;
 		}
+		if (!ok || out == OUT_LOCAL) {
+			e->perform_rc = EXIT_LOCAL;
+			e->stop = true;
+		} else if (out == OUT_STOP) {
+			if (e->perform_rc == EXIT_OK) {
+				e->perform_rc = EXIT_REMOTE;
+			}
+			e->stop = true;
+		}
+		pthread_mutex_unlock(&e->db);
+		blocked = blocked || out != OUT_DONE;
 		free(detail);
 		free(refty_id);
 		action_finish(&a);
-		if (!ok || out == OUT_LOCAL) {
-			rc = EXIT_LOCAL;
-			break;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct group g;
+	while (workq_pop(&w->e->queue, &g)) {
+		perform_group(w, &g);
+		group_finish(&g);
+	}
+	return NULL;
+}
+
+/* Groups the journal's pending actions by opportunity (oldest first within
+ * each) and queues them for the workers. */
+struct pending_row {
+	char *opportunity_id;
+	int64_t id;
+};
+
+struct pending_rows {
+	struct pending_row *v;
+	size_t n, cap;
+};
+
+static bool collect_pending(void *ud, const struct action *a)
+{
+	struct pending_rows *rows = ud;
+	if (rows->n == rows->cap) {
+		rows->cap = rows->cap ? rows->cap * 2 : 64;
+		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
+	}
+	rows->v[rows->n++] = (struct pending_row){xstrdup(a->opportunity_id), a->id};
+	return true;
+}
+
+static int compare_rows(const void *pa, const void *pb)
+{
+	const struct pending_row *a = pa, *b = pb;
+	int c = strcmp(a->opportunity_id, b->opportunity_id);
+	return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+static bool queue_pending(struct engine *e)
+{
+	struct pending_rows rows = {0};
+	pthread_mutex_lock(&e->db);
+	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_PENDING, collect_pending, &rows);
+	pthread_mutex_unlock(&e->db);
+	if (ok && rows.n > 0) {
+		qsort(rows.v, rows.n, sizeof(*rows.v), compare_rows);
+	}
+	struct group g = {0};
+	for (size_t i = 0; ok && i < rows.n; i++) {
+		if (g.opportunity_id && strcmp(g.opportunity_id, rows.v[i].opportunity_id) != 0) {
+			workq_push(&e->queue, &g);
+			memset(&g, 0, sizeof(g));
 		}
-		if (out == OUT_STOP) {
-			rc = EXIT_REMOTE;
-			e->n.pending += (int64_t)(ids.n - i - 1);
-			break;
+		if (!g.opportunity_id) {
+			g.opportunity_id = xstrdup(rows.v[i].opportunity_id);
+		}
+		group_add(&g, rows.v[i].id);
+	}
+	if (g.opportunity_id) {
+		workq_push(&e->queue, &g);
+	}
+	for (size_t i = 0; i < rows.n; i++) {
+		free(rows.v[i].opportunity_id);
+	}
+	free(rows.v);
+	return ok;
+}
+
+/* Starts the Refty workers; they take groups from the queue until it closes. */
+static enum exit_code workers_start(struct engine *e)
+{
+	int n = e->app.cfg->refty.max_in_flight > 0 ? e->app.cfg->refty.max_in_flight : 1;
+	e->workers = xcalloc((size_t)n, sizeof(*e->workers));
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &e->workers[i];
+		w->e = e;
+		enum exit_code rc = app_new_refty(&e->app, &w->refty);
+		if (rc != EXIT_OK) {
+			return rc;
+		}
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			log_error("cannot start a Refty worker thread");
+			refty_client_destroy(w->refty);
+			w->refty = NULL;
+			return EXIT_LOCAL;
+		}
+		e->n_workers++;
+	}
+	return EXIT_OK;
+}
+
+static void workers_join(struct engine *e)
+{
+	workq_close(&e->queue);
+	for (int i = 0; i < e->n_workers; i++) {
+		pthread_join(e->workers[i].thread, NULL);
+		refty_client_destroy(e->workers[i].refty);
+	}
+	free(e->workers);
+	e->workers = NULL;
+	e->n_workers = 0;
+}
+
+/* Performs the journal's pending actions with refty.max_in_flight workers.
+ * With overlap the workers already run (started before paging). */
+static enum exit_code perform(struct engine *e)
+{
+	if (e->app.dry_run) {
+		return recheck_waiting(e) ? EXIT_OK : EXIT_LOCAL;
+	}
+	enum exit_code rc = EXIT_OK;
+	if (!e->overlap) {
+		if (!recheck_waiting(e)) {
+			return EXIT_LOCAL;
+		}
+		rc = workers_start(e);
+		if (rc == EXIT_OK && !queue_pending(e)) {
+			rc = EXIT_LOCAL;
 		}
 	}
-	free(ids.v);
+	workers_join(e);
+	if (rc == EXIT_OK) {
+		rc = e->perform_rc;
+	}
 	return rc;
 }
 
@@ -783,6 +1139,8 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		.max_actions = opts->max_actions >= 0 ? opts->max_actions : cfg->max_actions,
 	};
 	app_init(&e.app, cfg, opts->dry_run);
+	pthread_mutex_init(&e.db, NULL);
+	workq_init(&e.queue);
 	enum exit_code rc = app_open_state(&e.app, APP_STATE_WRITE);
 	if (rc == EXIT_OK) {
 		rc = app_open_lever(&e.app);
@@ -798,8 +1156,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		rc = EXIT_USAGE;
 	}
 	if (rc != EXIT_OK) {
-		app_finish(&e.app);
-		return rc;
+		goto out;
 	}
 
 	bool err = false;
@@ -810,8 +1167,8 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	int64_t seeded_at = parse_ms(seeded_text);
 	free(seeded_text);
 	if (err) {
-		app_finish(&e.app);
-		return EXIT_LOCAL;
+		rc = EXIT_LOCAL;
+		goto out;
 	}
 
 	e.poll_start = now_ms();
@@ -832,16 +1189,28 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		.dry_run = opts->dry_run,
 	};
 	if (!opts->dry_run && !snapshot_run_start(e.app.snap, &e.run)) {
-		run_record_finish(&e.run);
-		app_finish(&e.app);
-		return EXIT_LOCAL;
+		rc = EXIT_LOCAL;
+		goto out;
 	}
 	if (e.ctx.seeding) {
 		log_info("first run: recording the current state of every opportunity; nothing will "
 			 "be sent. Run 'refty-lever backfill' to enrol existing candidates");
 	}
 
-	rc = poll(&e, opts->backfill ? 0 : cursor);
+	// A backfill without a valve performs while it pages, so that creating
+	// candidates in Refty adds no serial wait of its own; with a valve the
+	// plan's size must be known before anything is performed.
+	e.overlap = opts->backfill && !opts->dry_run && e.max_actions == 0;
+	if (e.overlap) {
+		rc = recheck_waiting(&e) ? workers_start(&e) : EXIT_LOCAL;
+		if (rc == EXIT_OK && !queue_pending(&e)) {
+			rc = EXIT_LOCAL;
+		}
+	}
+	if (rc == EXIT_OK) {
+		rc = poll(&e, opts->backfill ? 0 : cursor);
+	}
+	pthread_mutex_lock(&e.db);
 	if (rc == EXIT_OK && !opts->dry_run) {
 		// The cursor moves only once everything the poll saw is committed.
 		char ms[32];
@@ -859,12 +1228,16 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		}
 	}
 	if (rc != EXIT_OK) {
-		if (!opts->dry_run && e.in_batch) {
-			snapshot_rollback(e.app.snap);
-		}
+		batch_rollback(&e);
 	}
+	pthread_mutex_unlock(&e.db);
 
-	if (rc == EXIT_OK) {
+	if (e.overlap) {
+		enum exit_code prc = perform(&e);
+		if (rc == EXIT_OK) {
+			rc = prc;
+		}
+	} else if (rc == EXIT_OK) {
 		int64_t pending = 0;
 		if (!snapshot_actions_in_state(e.app.snap, ACTION_PENDING, count_pending, &pending)) {
 			rc = EXIT_LOCAL;
@@ -900,6 +1273,12 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 			rc = EXIT_LOCAL;
 		}
 	}
+out:
+	workers_join(&e);
+	fresh_clear(&e);
+	free(e.fresh);
+	workq_finish(&e.queue);
+	pthread_mutex_destroy(&e.db);
 	run_record_finish(&e.run);
 	app_finish(&e.app);
 	return rc;
