@@ -44,6 +44,9 @@ struct lever_client {
 	struct lever_tokens tokens;
 	bool tokens_loaded;
 	uint64_t token_generation; /* bumped whenever tokens change */
+	/* Set when getting a token failed in a way retrying cannot fix (no tokens, refused or
+	 * unsaved refresh, dry run), so that other threads fail at once instead of repeating it. */
+	enum lever_status token_failure;
 	bool confidential;
 	bool dry_run;
 	int page_size;
@@ -265,10 +268,6 @@ static enum lever_status refresh_tokens(struct lever_client *c, struct http_clie
 	struct lever_tokens fresh;
 	enum lever_status status = oauth_token_request(http, &params, &fresh);
 	if (status != LEVER_OK) {
-		if (status == LEVER_ERR_AUTH) {
-			log_error("the stored Lever authorization is no longer valid; run "
-				  "'refty-lever auth login' again");
-		}
 		return status;
 	}
 	if (!fresh.refresh_token) {
@@ -303,6 +302,11 @@ static enum lever_status access_token(struct lever_client *c, struct http_client
 	uint64_t force_after, char **token, uint64_t *generation)
 {
 	pthread_mutex_lock(&c->lock);
+	if (c->token_failure != LEVER_OK) {
+		enum lever_status failure = c->token_failure;
+		pthread_mutex_unlock(&c->lock);
+		return failure; // logged by the thread that met it
+	}
 	enum lever_status status = load_tokens(c);
 	if (status == LEVER_OK && !c->tokens.access_token && !c->tokens.refresh_token) {
 		log_error("not logged in to Lever: run 'refty-lever auth login'");
@@ -311,6 +315,9 @@ static enum lever_status access_token(struct lever_client *c, struct http_client
 	if (status == LEVER_OK
 		&& (!tokens_usable(&c->tokens) || (force_after && force_after == c->token_generation))) {
 		status = refresh_tokens(c, http);
+	}
+	if (status != LEVER_OK && status != LEVER_ERR_REMOTE && status != LEVER_ERR_DATA) {
+		c->token_failure = status;
 	}
 	if (status == LEVER_OK) {
 		*token = xstrdup(c->tokens.access_token);
@@ -389,6 +396,7 @@ enum lever_status lever_oauth_exchange(struct lever_client *c, const char *code,
 	c->tokens = fresh;
 	c->tokens_loaded = true;
 	c->token_generation++;
+	c->token_failure = LEVER_OK;
 	pthread_mutex_unlock(&c->lock);
 	return LEVER_OK;
 }

@@ -502,7 +502,8 @@ static char *account_from_jwt(const char *token)
 	return account;
 }
 
-static void log_token_error(const struct http_response *resp, const char *action)
+static void log_token_error(const struct http_response *resp, const char *action,
+	const char *hint)
 {
 	struct json_error err;
 	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
@@ -520,9 +521,9 @@ static void log_token_error(const struct http_response *resp, const char *action
 	}
 	char *s_error = error ? log_sanitize(error) : NULL;
 	char *s_desc = desc ? log_sanitize(desc) : NULL;
-	log_error("cannot %s: the authorization server answered %s%s%s%s%s", action,
+	log_error("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
 		http_status_text(resp->status), s_error ? ": " : "", s_error ? s_error : "",
-		s_desc ? ": " : "", s_desc ? s_desc : "");
+		s_desc ? ": " : "", s_desc ? s_desc : "", hint);
 	free(s_error);
 	free(s_desc);
 	json_free(root);
@@ -568,12 +569,15 @@ enum lever_status oauth_token_request(struct http_client *http,
 		goto out;
 	}
 	if (resp.status == 400 || resp.status == 401 || resp.status == 403) {
-		log_token_error(&resp, action);
+		log_token_error(&resp, action,
+			refresh ? "; the stored authorization is no longer valid: run "
+				  "'refty-lever auth login' again"
+				: "; check the OAuth client id and secret, and start the login again");
 		status = LEVER_ERR_AUTH;
 		goto out;
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		log_token_error(&resp, action);
+		log_token_error(&resp, action, "");
 		status = LEVER_ERR_REMOTE;
 		goto out;
 	}

@@ -1,0 +1,325 @@
+#define LOG_MODULE "partition"
+#include "partition.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+/* A record already delivered by an ancestor window's first page. */
+struct seen {
+	char *id;
+	int64_t created_at;
+};
+
+struct window {
+	struct partition_interval range;
+	struct seen *skip; /* delivered already: not again */
+	size_t n_skip;
+};
+
+struct partition {
+	const struct partition_options *opts;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct window *queue;
+	size_t n_queue, cap_queue;
+	int busy;   /* workers listing a window now */
+	bool abort;
+	enum lever_status status;
+	struct partition_stats stats;
+};
+
+static void window_finish(struct window *w)
+{
+	for (size_t i = 0; i < w->n_skip; i++) {
+		free(w->skip[i].id);
+	}
+	free(w->skip);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Called with p->lock held; takes ownership of w. */
+static void push(struct partition *p, struct window *w)
+{
+	if (p->n_queue == p->cap_queue) {
+		p->cap_queue = p->cap_queue ? p->cap_queue * 2 : 32;
+		p->queue = xrealloc(p->queue, p->cap_queue * sizeof(*p->queue));
+	}
+	// Newest first: a split's parts are listed soon, while the earlier
+	// windows still keep the other workers busy.
+	p->queue[p->n_queue++] = *w;
+	memset(w, 0, sizeof(*w));
+	p->stats.queued++;
+	pthread_cond_signal(&p->cond);
+}
+
+size_t partition_gaps(int64_t start, int64_t end, const struct partition_interval *done,
+	size_t n_done, struct partition_interval **out)
+{
+	struct partition_interval *d = xcalloc(n_done, sizeof(*d));
+	memcpy(d, done, n_done * sizeof(*d));
+	// Insertion sort: checkpoints are few.
+	for (size_t i = 1; i < n_done; i++) {
+		struct partition_interval x = d[i];
+		size_t j = i;
+		while (j > 0 && d[j - 1].start > x.start) {
+			d[j] = d[j - 1];
+			j--;
+		}
+		d[j] = x;
+	}
+	struct partition_interval *gaps = xcalloc(n_done + 1, sizeof(*gaps));
+	size_t n = 0;
+	int64_t cur = start;
+	for (size_t i = 0; i < n_done && cur <= end; i++) {
+		if (d[i].end < cur) {
+			continue;
+		}
+		if (d[i].start > cur) {
+			gaps[n++] = (struct partition_interval){cur, d[i].start - 1 < end ? d[i].start - 1 : end};
+		}
+		cur = d[i].end + 1;
+	}
+	if (cur <= end) {
+		gaps[n++] = (struct partition_interval){cur, end};
+	}
+	free(d);
+	*out = gaps;
+	return n;
+}
+
+/* Windows narrower than this are listed whole: splitting them gains nothing. */
+#define MIN_SPLIT_MS 2000
+
+static size_t halve(int64_t start, int64_t end, struct partition_interval *out)
+{
+	if (start > end) {
+		return 0;
+	}
+	if (end - start < MIN_SPLIT_MS) {
+		out[0] = (struct partition_interval){start, end};
+		return 1;
+	}
+	int64_t mid = start + (end - start) / 2;
+	out[0] = (struct partition_interval){start, mid};
+	out[1] = (struct partition_interval){mid + 1, end};
+	return 2;
+}
+
+size_t partition_split(const struct partition_interval *w, int64_t pmin, int64_t pmax,
+	struct partition_interval out[5])
+{
+	if (pmin < w->start) {
+		pmin = w->start;
+	}
+	if (pmax > w->end) {
+		pmax = w->end;
+	}
+	size_t n = 0;
+	if (pmin > w->start) {
+		n += halve(w->start, pmin - 1, out + n);
+	}
+	out[n++] = (struct partition_interval){pmin, pmax};
+	if (pmax < w->end) {
+		n += halve(pmax + 1, w->end, out + n);
+	}
+	return n;
+}
+
+struct listing {
+	struct partition *p;
+	struct window *w;
+	struct seen *first; /* records of the first page, kept for a split */
+	size_t n_first;
+	size_t delivered;
+	bool split;
+};
+
+static bool skipped(const struct window *w, const char *id)
+{
+	for (size_t i = 0; i < w->n_skip; i++) {
+		if (strcmp(w->skip[i].id, id) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool on_record(void *ud, const struct opportunity *o)
+{
+	struct listing *l = ud;
+	struct partition *p = l->p;
+	if (p->abort) {
+		return false;
+	}
+	if (skipped(l->w, o->id)) {
+		return true;
+	}
+	if (!p->opts->cb(p->opts->ud, o)) {
+		pthread_mutex_lock(&p->lock);
+		p->abort = true;
+		if (p->status == LEVER_OK) {
+			p->status = LEVER_ERR_CANCELLED;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		return false;
+	}
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : 100;
+	if (l->delivered < page) {
+		l->first[l->n_first++] = (struct seen){xstrdup(o->id), o->created_at};
+	}
+	l->delivered++;
+	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
+		// A full first page: more may follow. Split while workers would
+		// otherwise sit idle; else keep paging this window to its end.
+		pthread_mutex_lock(&p->lock);
+		l->split = (int)p->n_queue + p->busy < 2 * p->opts->workers;
+		pthread_mutex_unlock(&p->lock);
+		if (l->split) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Queues the parts of a split window, each skipping what was delivered. */
+static void split_window(struct partition *p, struct listing *l)
+{
+	int64_t pmin = INT64_MAX, pmax = INT64_MIN;
+	for (size_t i = 0; i < l->n_first; i++) {
+		if (l->first[i].created_at < pmin) {
+			pmin = l->first[i].created_at;
+		}
+		if (l->first[i].created_at > pmax) {
+			pmax = l->first[i].created_at;
+		}
+	}
+	struct partition_interval parts[5];
+	size_t n = partition_split(&l->w->range, pmin, pmax, parts);
+	pthread_mutex_lock(&p->lock);
+	p->stats.splits++;
+	for (size_t i = 0; i < n; i++) {
+		struct window child = {.range = parts[i]};
+		size_t cap = l->n_first + l->w->n_skip;
+		child.skip = xcalloc(cap, sizeof(*child.skip));
+		const struct seen *sources[2] = {l->first, l->w->skip};
+		size_t counts[2] = {l->n_first, l->w->n_skip};
+		for (size_t s = 0; s < 2; s++) {
+			for (size_t j = 0; j < counts[s]; j++) {
+				const struct seen *x = &sources[s][j];
+				if (x->created_at >= parts[i].start && x->created_at <= parts[i].end) {
+					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->created_at};
+				}
+			}
+		}
+		push(p, &child);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void list_window(struct partition *p, struct window *w)
+{
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : 100;
+	struct listing l = {.p = p, .w = w, .first = xcalloc(page, sizeof(struct seen))};
+	struct lever_opportunity_query q = *p->opts->base;
+	q.created_at_start = w->range.start;
+	q.created_at_end = w->range.end;
+	enum lever_status st = lever_list_opportunities(p->opts->lever, &q, on_record, &l);
+	if (l.split && st == LEVER_ERR_CANCELLED) {
+		split_window(p, &l);
+	} else if (st == LEVER_OK) {
+		if (p->opts->window_done && !p->opts->window_done(p->opts->ud, &w->range)) {
+			st = LEVER_ERR_CANCELLED;
+		}
+		pthread_mutex_lock(&p->lock);
+		p->stats.finished++;
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (st != LEVER_OK && !(l.split && st == LEVER_ERR_CANCELLED)) {
+		pthread_mutex_lock(&p->lock);
+		if (p->status == LEVER_OK || p->status == LEVER_ERR_CANCELLED) {
+			p->status = st;
+		}
+		p->abort = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+	for (size_t i = 0; i < l.n_first; i++) {
+		free(l.first[i].id);
+	}
+	free(l.first);
+}
+
+static void *worker_main(void *arg)
+{
+	struct partition *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->n_queue == 0 && p->busy > 0 && !p->abort) {
+			pthread_cond_wait(&p->cond, &p->lock);
+		}
+		if (p->abort || p->n_queue == 0) {
+			break;
+		}
+		struct window w = p->queue[--p->n_queue];
+		p->busy++;
+		p->stats.windows++;
+		pthread_mutex_unlock(&p->lock);
+		list_window(p, &w);
+		window_finish(&w);
+		pthread_mutex_lock(&p->lock);
+		p->busy--;
+		p->stats.queued--;
+		// Wake the others: there may be new parts, or nothing left at all.
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+enum lever_status partition_list(const struct partition_options *opts,
+	struct partition_stats *stats)
+{
+	struct partition p = {.opts = opts, .status = LEVER_OK};
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	struct partition_interval *gaps = NULL;
+	size_t n = partition_gaps(opts->start, opts->end, opts->done, opts->n_done, &gaps);
+	// Oldest last, so that the newest window (usually the densest) starts first.
+	for (size_t i = 0; i < n; i++) {
+		struct window w = {.range = gaps[i]};
+		push(&p, &w);
+	}
+	free(gaps);
+	int n_workers = opts->workers > 0 ? opts->workers : 1;
+	pthread_t *threads = xcalloc((size_t)n_workers, sizeof(*threads));
+	int started = 0;
+	for (int i = 0; i < n_workers; i++) {
+		if (pthread_create(&threads[i], NULL, worker_main, &p) != 0) {
+			log_warn("cannot start more than %d listing threads", started);
+			break;
+		}
+		started++;
+	}
+	if (started == 0) {
+		worker_main(&p);
+	}
+	for (int i = 0; i < started; i++) {
+		pthread_join(threads[i], NULL);
+	}
+	free(threads);
+	for (size_t i = 0; i < p.n_queue; i++) {
+		window_finish(&p.queue[i]);
+	}
+	free(p.queue);
+	if (stats) {
+		*stats = p.stats;
+	}
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	return p.status;
+}
