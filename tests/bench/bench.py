@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Benchmark of refty-lever against the bundled emulators; prints its figures.
+
+Not part of the test suites (machines are noisy): run it by hand,
+
+    python3 tests/bench/bench.py --binary build/cli/refty-lever
+
+or through meson: meson test -C build --benchmark --verbose
+
+It measures, for a backfill from an emulated Lever whose pages take --latency
+seconds, limited to 10 requests/s with bursts of 20, and an emulated Refty
+answering in 50 ms:
+  - wall time, the rate-limit floor max(0, pages - 20) / 10 and wall/floor;
+  - client CPU (user+sys) per opportunity and peak RSS of the client;
+  - requests made and 429s received;
+then a no-change incremental sync over the resulting snapshot (requests and
+CPU), and a naive one-page-at-a-time pager over the same emulator for the
+side-by-side ratio.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+from harness import Emulator, basic_auth, http_request  # noqa: E402
+
+RATE = 10.0
+BURST = 20
+
+
+def run_measured(argv, env):
+    """Runs argv; returns (exit status, wall s, user+sys s, peak RSS KiB, stdout, stderr)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out_chunks, err_chunks = [], []
+    # Read while waiting so that a full pipe never stalls the client.
+    import threading
+
+    def drain(stream, sink):
+        for chunk in iter(lambda: stream.read(65536), b""):
+            sink.append(chunk)
+
+    threads = [threading.Thread(target=drain, args=(proc.stdout, out_chunks)),
+               threading.Thread(target=drain, args=(proc.stderr, err_chunks))]
+    for t in threads:
+        t.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    for t in threads:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return (proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+            b"".join(out_chunks).decode(errors="replace"), b"".join(err_chunks).decode(errors="replace"))
+
+
+def write_config(path, lever, refty, state, lever_in_flight, refty_in_flight):
+    with open(path, "w") as f:
+        f.write(f"""
+lever: {{
+  url = "{lever.base_url}";
+  api_key_env = "BENCH_LEVER_KEY";
+  requests_per_second = {RATE};
+  burst = 10;
+  max_in_flight = {lever_in_flight};
+}};
+refty: {{
+  url = "{refty.base_url}";
+  api_key_env = "BENCH_REFTY_KEY";
+  max_in_flight = {refty_in_flight};
+}};
+state = "{state}";
+max_actions = 0;
+rules = (
+  {{
+    name = "engineering";
+    jobs = [ "Senior Backend Engineer" ];
+    sequence = "Engineering references";
+    stages = (
+      {{ refty = "Self-assessment"; lever = "Phone screen"; }},
+      {{ refty = "Reference check"; lever = "References"; }}
+    );
+    language = "en";
+  }}
+);
+""")
+    os.chmod(path, 0o600)
+
+
+def naive_pager(lever, n_pages_max):
+    """Pages /opportunities one page at a time, as a simple client would."""
+    url = lever.base_url + "/opportunities?limit=100&expand=applications"
+    offset = None
+    pages = 0
+    start = time.monotonic()
+    while pages < n_pages_max:
+        full = url + (f"&offset={urllib.request.quote(offset)}" if offset else "")
+        for attempt in range(10):
+            r = http_request("GET", full, headers=basic_auth("test-lever-key"), timeout=60)
+            if r.status != 429:
+                break
+            time.sleep(0.2 * (2 ** attempt))
+        body = r.json()
+        pages += 1
+        if not body.get("hasNext"):
+            break
+        offset = body["next"]
+    return pages, time.monotonic() - start
+
+
+def backfill_case(args, n, env, tmp):
+    print(f"\n== backfill of {n:,} opportunities, pages of {args.latency:g} s, "
+          f"{RATE:g} req/s burst {BURST}", flush=True)
+    lever = Emulator("lever", "--opportunities", str(n), "--covered-fraction",
+                     str(args.covered), "--seed", "11", "--rate", str(RATE), "--burst", str(BURST),
+                     "--latency", str(args.latency), "--log-limit", "1000",
+                     startup_timeout=120.0)
+    refty = Emulator("refty", "--latency", "0.05", "--log-limit", "1000")
+    with lever, refty:
+        state = os.path.join(tmp, f"state-{n}.db")
+        conf = os.path.join(tmp, f"bench-{n}.conf")
+        write_config(conf, lever, refty, state, args.lever_in_flight, args.refty_in_flight)
+        lever.control("DELETE", "/_control/requests")
+        rc, wall, cpu, rss, out, err = run_measured(
+            [args.binary, "-q", "-c", conf, "backfill", "--max-actions", "0"], env)
+        stats = lever.stats()
+        summary = refty.control("GET", "/_control/summary")
+        pages = math.ceil(n / 100)
+        floor = max(0, pages - BURST) / RATE
+        print(f"exit status            {rc}")
+        if rc != 0:
+            print(err[-2000:])
+        print(f"wall time              {wall:.1f} s")
+        print(f"rate-limit floor       {floor:.1f} s  ({pages} pages)")
+        if floor > 0:
+            print(f"wall / floor           {wall / floor:.3f}  (target <= 1.15)")
+        print(f"client CPU             {cpu:.2f} s = {cpu / n * 1e6:.1f} us per opportunity "
+              f"(target < 30)")
+        print(f"client peak RSS        {rss / 1024:.1f} MiB (target < 32)")
+        print(f"Lever requests         {stats['total']}  (429s: {stats['status_429']}, "
+              f"max in any second: {stats['max_requests_1s']})")
+        print(f"Refty candidates       {summary['candidates_created']} created, "
+              f"{summary['candidates_existing']} existing")
+        result = {"n": n, "exit": rc, "wall": wall, "floor": floor, "cpu": cpu, "rss_kib": rss,
+                  "requests": stats["total"], "status_429": stats["status_429"],
+                  "created": summary["candidates_created"]}
+
+        if args.sync_check:
+            # The first sync after a backfill may see what changed meanwhile;
+            # the second is the no-change case.
+            run_measured([args.binary, "-q", "-c", conf, "sync"], env)
+            lever.control("DELETE", "/_control/requests")
+            rc2, wall2, cpu2, rss2, _, err2 = run_measured(
+                [args.binary, "-q", "-c", conf, "sync"], env)
+            stats2 = lever.stats()
+            print(f"\n== no-change sync over a {n:,}-opportunity snapshot")
+            print(f"exit status            {rc2}")
+            print(f"Lever requests         {stats2['total']} (target <= 3)")
+            print(f"client CPU             {cpu2 * 1000:.1f} ms (target < 50)")
+            result.update({"sync_requests": stats2["total"], "sync_cpu_ms": cpu2 * 1000})
+
+        if args.naive_pages:
+            lever.control("DELETE", "/_control/requests")
+            npages, nwall = naive_pager(lever, args.naive_pages)
+            rate = npages / nwall
+            naive_full = pages / rate
+            print(f"\n== naive one-page-at-a-time pager, first {npages} pages")
+            print(f"pages per second       {rate:.2f}")
+            print(f"extrapolated to {pages} pages: {naive_full:.0f} s = "
+                  f"{naive_full / max(floor, 1e-9):.1f}x the floor, "
+                  f"{naive_full / wall:.1f}x refty-lever's backfill")
+            result.update({"naive_rate": rate, "naive_full": naive_full})
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--binary", default=os.environ.get("REFTY_LEVER", "build/cli/refty-lever"))
+    ap.add_argument("--sizes", default="10000,100000,200000",
+                    help="comma-separated numbers of opportunities")
+    ap.add_argument("--latency", type=float, default=1.0, help="seconds per Lever page")
+    ap.add_argument("--covered", type=float, default=0.1, help="fraction on covered jobs")
+    ap.add_argument("--lever-in-flight", type=int, default=16)
+    ap.add_argument("--refty-in-flight", type=int, default=8)
+    ap.add_argument("--naive-pages", type=int, default=20,
+                    help="pages the naive pager reads to measure its rate (0: skip)")
+    ap.add_argument("--no-sync-check", dest="sync_check", action="store_false")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        sys.exit(f"bench: no executable refty-lever at '{args.binary}' (see --binary)")
+    env = dict(os.environ, BENCH_LEVER_KEY="test-lever-key", BENCH_REFTY_KEY="test-refty-key")
+    tmp = tempfile.mkdtemp(prefix="refty-lever-bench-")
+    results = []
+    try:
+        for n in [int(x) for x in args.sizes.split(",") if x]:
+            results.append(backfill_case(args, n, env, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    failed = [r for r in results if r["exit"] != 0 or r["status_429"] > 0]
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
