@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -173,6 +174,12 @@ int main(int argc, char **argv)
 {
 	// A closed pipe (refty-lever status | head) must not kill a run midway.
 	signal(SIGPIPE, SIG_IGN);
+#ifdef M_ARENA_MAX
+	// glibc gives each thread its own malloc arena; with a backfill's
+	// listing and Refty threads that fragmentation, not data, dominated
+	// peak memory. Two arenas keep it flat at no measurable CPU cost.
+	mallopt(M_ARENA_MAX, 2);
+#endif
 
 	struct cli cli = {.level = LOG_INFO, .log_format = LOG_FORMAT_TEXT};
 	enum { OPT_LOG_FORMAT = 256 };

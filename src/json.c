@@ -185,7 +185,7 @@ static bool lookup(const struct json_node *parent, const char *key, struct json_
 static bool require(const struct json_node *parent, const char *key, struct json_node *node,
 	struct json_error *err)
 {
-	bool found;
+	bool found = false;
 	if (!lookup(parent, key, node, &found, err)) {
 		return false;
 	}
@@ -201,7 +201,7 @@ static bool require(const struct json_node *parent, const char *key, struct json
 bool json_get(const struct json_node *parent, const char *key, struct json_node *out,
 	struct json_error *err)
 {
-	bool found;
+	bool found = false;
 	return lookup(parent, key, out, &found, err);
 }
 
@@ -272,7 +272,7 @@ bool json_opt_string(const struct json_node *parent, const char *key, const char
 	struct json_error *err)
 {
 	struct json_node node;
-	bool found;
+	bool found = false;
 	*out = NULL;
 	if (!lookup(parent, key, &node, &found, err)) {
 		return false;
@@ -291,7 +291,7 @@ bool json_opt_int64(const struct json_node *parent, const char *key, int64_t fal
 	int64_t *out, struct json_error *err)
 {
 	struct json_node node;
-	bool found;
+	bool found = false;
 	*out = fallback;
 	if (!lookup(parent, key, &node, &found, err)) {
 		return false;
@@ -310,7 +310,7 @@ bool json_opt_bool(const struct json_node *parent, const char *key, bool fallbac
 	struct json_error *err)
 {
 	struct json_node node;
-	bool found;
+	bool found = false;
 	*out = fallback;
 	if (!lookup(parent, key, &node, &found, err)) {
 		return false;
@@ -322,7 +322,7 @@ static bool get_typed(const struct json_node *parent, const char *key, struct js
 	bool required, bool *present, enum json_type type, const char *want,
 	struct json_error *err)
 {
-	bool found;
+	bool found = false;
 	if (present) {
 		*present = false;
 	}

@@ -136,7 +136,64 @@ struct listing {
 	size_t n_first;
 	size_t delivered;
 	bool split;
+	struct partition_interval parts[16]; /* what the window is split into */
+	size_t n_parts;
 };
+
+#define MAX_PARTS 16
+
+/*
+ * Decides how to split a window after its full first page, into at most
+ * `want` parts. When the page came in creation order (as Lever's listings do)
+ * the rest of the window lies after its newest record (or before its oldest,
+ * for a descending order): only that remainder is split, into as many parts
+ * as the page's density suggests it needs. Otherwise the window is split
+ * around the span the page covered. Returns false when splitting is not
+ * worth it and the window should just be paged on.
+ */
+static bool plan_split(struct listing *l, size_t want)
+{
+	const struct partition_interval *w = &l->w->range;
+	bool ascending = true, descending = true;
+	int64_t pmin = INT64_MAX, pmax = INT64_MIN;
+	for (size_t i = 0; i < l->n_first; i++) {
+		int64_t t = l->first[i].created_at;
+		if (i > 0) {
+			ascending = ascending && t >= l->first[i - 1].created_at;
+			descending = descending && t <= l->first[i - 1].created_at;
+		}
+		pmin = t < pmin ? t : pmin;
+		pmax = t > pmax ? t : pmax;
+	}
+	if (want < 2) {
+		return false;
+	}
+	if (want > MAX_PARTS) {
+		want = MAX_PARTS;
+	}
+	if (ascending == descending) {
+		// Unordered (or a page of one instant): split around what it covered.
+		l->n_parts = partition_split(w, pmin, pmax, l->parts);
+		return l->n_parts > 1;
+	}
+	int64_t rest_start = ascending ? pmax : w->start;
+	int64_t rest_end = ascending ? w->end : pmin;
+	// Records per millisecond seen on the first page, applied to the rest.
+	double span = (double)(pmax - pmin) + 1.0;
+	double est_pages = (double)(rest_end - rest_start + 1) / span;
+	size_t k = est_pages < 1.0 ? 1 : est_pages > (double)want ? want : (size_t)est_pages;
+	if (k < 2 || rest_end - rest_start < MIN_SPLIT_MS) {
+		return false;
+	}
+	int64_t width = (rest_end - rest_start + 1) / (int64_t)k;
+	l->n_parts = 0;
+	for (size_t i = 0; i < k; i++) {
+		int64_t a = rest_start + (int64_t)i * width;
+		int64_t b = i + 1 == k ? rest_end : a + width - 1;
+		l->parts[l->n_parts++] = (struct partition_interval){a, b};
+	}
+	return true;
+}
 
 static bool skipped(const struct window *w, const char *id)
 {
@@ -177,8 +234,10 @@ static bool on_record(void *ud, const struct opportunity *o)
 		// A full first page: more may follow. Split while workers would
 		// otherwise sit idle; else keep paging this window to its end.
 		pthread_mutex_lock(&p->lock);
-		l->split = (int)p->n_queue + p->busy < 2 * p->opts->workers;
+		int windows = (int)p->n_queue + p->busy;
+		int want = 2 * p->opts->workers - windows + 1;
 		pthread_mutex_unlock(&p->lock);
+		l->split = want >= 2 && plan_split(l, (size_t)want);
 		if (l->split) {
 			return false;
 		}
@@ -189,29 +248,19 @@ static bool on_record(void *ud, const struct opportunity *o)
 /* Queues the parts of a split window, each skipping what was delivered. */
 static void split_window(struct partition *p, struct listing *l)
 {
-	int64_t pmin = INT64_MAX, pmax = INT64_MIN;
-	for (size_t i = 0; i < l->n_first; i++) {
-		if (l->first[i].created_at < pmin) {
-			pmin = l->first[i].created_at;
-		}
-		if (l->first[i].created_at > pmax) {
-			pmax = l->first[i].created_at;
-		}
-	}
-	struct partition_interval parts[5];
-	size_t n = partition_split(&l->w->range, pmin, pmax, parts);
 	pthread_mutex_lock(&p->lock);
 	p->stats.splits++;
-	for (size_t i = 0; i < n; i++) {
-		struct window child = {.range = parts[i]};
+	for (size_t i = 0; i < l->n_parts; i++) {
+		const struct partition_interval *part = &l->parts[i];
+		struct window child = {.range = *part};
 		size_t cap = l->n_first + l->w->n_skip;
 		child.skip = xcalloc(cap, sizeof(*child.skip));
 		const struct seen *sources[2] = {l->first, l->w->skip};
 		size_t counts[2] = {l->n_first, l->w->n_skip};
-		for (size_t s = 0; s < 2; s++) {
-			for (size_t j = 0; j < counts[s]; j++) {
-				const struct seen *x = &sources[s][j];
-				if (x->created_at >= parts[i].start && x->created_at <= parts[i].end) {
+		for (size_t src = 0; src < 2; src++) {
+			for (size_t j = 0; j < counts[src]; j++) {
+				const struct seen *x = &sources[src][j];
+				if (x->created_at >= part->start && x->created_at <= part->end) {
 					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->created_at};
 				}
 			}
