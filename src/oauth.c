@@ -519,6 +519,9 @@ static void log_token_error(const struct http_response *resp, const char *action
 			desc = NULL;
 		}
 	}
+	if (error && strcmp(error, "invalid_client") == 0) {
+		hint = "; check the OAuth client id and client secret";
+	}
 	char *s_error = error ? log_sanitize(error) : NULL;
 	char *s_desc = desc ? log_sanitize(desc) : NULL;
 	log_error("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
@@ -572,7 +575,7 @@ enum lever_status oauth_token_request(struct http_client *http,
 		log_token_error(&resp, action,
 			refresh ? "; the stored authorization is no longer valid: run "
 				  "'refty-lever auth login' again"
-				: "; check the OAuth client id and secret, and start the login again");
+				: "; start the login again");
 		status = LEVER_ERR_AUTH;
 		goto out;
 	}

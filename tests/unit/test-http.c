@@ -1,0 +1,188 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "tap.h"
+#include "xalloc.h"
+
+static void test_escaping(void)
+{
+	char *s = http_url_escape("a b&c=d/\xc3\xa9~-._?#+");
+	is_str(s, "a%20b%26c%3Dd%2F%C3%A9~-._%3F%23%2B", "escape keeps only unreserved characters");
+	char *back = http_url_unescape(s, strlen(s), false);
+	is_str(back, "a b&c=d/\xc3\xa9~-._?#+", "unescape reverses escape");
+	free(back);
+	free(s);
+
+	s = http_url_unescape("a+b%2b", 6, true);
+	is_str(s, "a b+", "plus as space in form encoding");
+	free(s);
+	s = http_url_unescape("a+b", 3, false);
+	is_str(s, "a+b", "plus kept in URL encoding");
+	free(s);
+	ok(http_url_unescape("%zz", 3, false) == NULL, "bad hex refused");
+	ok(http_url_unescape("ab%4", 4, false) == NULL, "truncated escape refused");
+	ok(http_url_unescape("ab%", 3, false) == NULL, "lone percent refused");
+	s = http_url_unescape("%41%42xyz", 6, false);
+	is_str(s, "AB", "length bounds the input");
+	free(s);
+}
+
+static void test_query(void)
+{
+	struct strbuf url;
+	strbuf_init(&url);
+	strbuf_puts(&url, "/opportunities");
+	http_query_add_int64(&url, "limit", 100);
+	http_query_add(&url, "offset", "0.1767830455000.8c2e/+=&x");
+	http_query_add_int64(&url, "updated_at_start", INT64_C(1767830401234));
+	is_str(url.data,
+		"/opportunities?limit=100&offset=0.1767830455000.8c2e%2F%2B%3D%26x"
+		"&updated_at_start=1767830401234",
+		"query builder escapes values and joins with & after the first ?");
+	strbuf_finish(&url);
+
+	struct strbuf form;
+	strbuf_init(&form);
+	http_form_add(&form, "grant_type", "refresh_token");
+	http_form_add(&form, "refresh_token", "v1.a b");
+	is_str(form.data, "grant_type=refresh_token&refresh_token=v1.a%20b", "form body");
+	strbuf_finish(&form);
+}
+
+static void test_url_for_log(void)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+	} cases[] = {
+		{"https://h/v1/stages", "https://h/v1/stages"},
+		{"https://h/v1/opportunities?limit=100&offset=abc",
+			"https://h/v1/opportunities?limit=100&offset=abc"},
+		{"http://127.0.0.1:1/callback?code=SECRET&state=S2&x=1",
+			"http://127.0.0.1:1/callback?code=[redacted]&state=[redacted]&x=1"},
+		{"https://h/t?refresh_token=R&client_secret=C&access_token=A&CODE=X",
+			"https://h/t?refresh_token=[redacted]&client_secret=[redacted]"
+			"&access_token=[redacted]&CODE=[redacted]"},
+		{"https://h/t?code&codex=1#frag", "https://h/t?code&codex=1"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = http_url_for_log(cases[i].in);
+		is_str(s, cases[i].out, "URL fit for logs");
+		free(s);
+	}
+}
+
+static void test_loopback(void)
+{
+	ok(http_host_is_loopback("localhost"), "localhost");
+	ok(http_host_is_loopback("LocalHost"), "localhost, any case");
+	ok(http_host_is_loopback("127.0.0.1"), "127.0.0.1");
+	ok(http_host_is_loopback("127.200.3.4"), "all of 127/8");
+	ok(http_host_is_loopback("[::1]"), "[::1]");
+	ok(http_host_is_loopback("::1"), "::1");
+	ok(!http_host_is_loopback("128.0.0.1"), "128.0.0.1 is not loopback");
+	ok(!http_host_is_loopback("10.0.0.1"), "private is not loopback");
+	ok(!http_host_is_loopback("localhost.example.com"), "a name containing localhost");
+	ok(!http_host_is_loopback("[::2]"), "::2");
+	ok(!http_host_is_loopback(""), "empty");
+}
+
+static void test_client_urls(void)
+{
+	static const struct {
+		const char *url;
+		bool accepted;
+	} cases[] = {
+		{"https://api.lever.co/v1", true},
+		{"https://api.lever.co:8443/v1/", true},
+		{"http://127.0.0.1:8080/v1", true},
+		{"http://localhost/v1", true},
+		{"http://[::1]:9/v1", true},
+		{"http://api.lever.co/v1", false},
+		{"http://10.1.2.3/v1", false},
+		{"ftp://api.lever.co/v1", false},
+		{"https://user:pass@api.lever.co/v1", false},
+		{"not a url", false},
+		{"", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct http_options opts = {.base_url = cases[i].url};
+		struct http_client *c = http_client_create(&opts);
+		ok((c != NULL) == cases[i].accepted, cases[i].url);
+		http_client_destroy(c);
+	}
+	struct http_options basic = {
+		.base_url = "https://api.lever.co/v1",
+		.auth = HTTP_AUTH_BASIC,
+		.basic_user = "key\r\nX-Injected: 1",
+	};
+	ok(http_client_create(&basic) == NULL, "line break in a basic user refused");
+	http_client_destroy(NULL);
+}
+
+static void test_refusals(void)
+{
+	// Port 1 on loopback: nothing listens, so a request that got out would fail differently.
+	struct http_options opts = {
+		.base_url = "http://127.0.0.1:1/v1",
+		.dry_run = true,
+		.max_attempts = 1,
+	};
+	struct http_client *c = http_client_create(&opts);
+	struct http_response resp;
+	http_response_init(&resp);
+
+	static const char *const methods[] = {"POST", "PUT", "PATCH", "DELETE", "HEAD"};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		struct http_request req = {.method = methods[i], .path = "/opportunities/x/notes"};
+		ok(!http_request(c, &req, &resp), methods[i]);
+		is_int(resp.error, HTTP_ERR_DRY_RUN, "refused as a dry run");
+		is_int(resp.attempts, 0, "nothing sent");
+	}
+	struct http_request post = {.method = "POST", .path = "/opportunities/x/notes"};
+	ok(!http_request(c, &post, &resp), "POST in dry run");
+	is_str(resp.error_text, "dry run: refusing POST 'http://127.0.0.1:1/v1/opportunities/x/notes'",
+		"dry-run message");
+
+	struct http_request get = {.path = "/stages"};
+	ok(!http_request(c, &get, &resp), "GET in dry run goes out");
+	is_int(resp.error, HTTP_ERR_TRANSPORT, "and fails on the wire");
+	is_int(resp.attempts, 1, "one attempt");
+
+	struct http_header bad[] = {{"X-Test", "a\r\nInjected: yes"}};
+	struct http_request injected = {.path = "/stages", .headers = bad, .n_headers = 1};
+	ok(!http_request(c, &injected, &resp), "header with a line break");
+	is_int(resp.error, HTTP_ERR_REFUSED, "refused before sending");
+
+	struct http_request remote = {.path = "http://auth.example.com/oauth/token"};
+	ok(!http_request(c, &remote, &resp), "absolute plain-http URL to a remote host");
+	is_int(resp.error, HTTP_ERR_REFUSED, "refused");
+
+	http_response_finish(&resp);
+	http_client_destroy(c);
+}
+
+static void test_status_text(void)
+{
+	is_str(http_status_text(429), "429 Too Many Requests", "429");
+	is_str(http_status_text(503), "503 Service Unavailable", "503");
+	is_str(http_status_text(299), "unexpected status", "unknown status");
+}
+
+int main(void)
+{
+	log_init(LOG_QUIET, LOG_FORMAT_TEXT);
+	http_global_init();
+	test_escaping();
+	test_query();
+	test_url_for_log();
+	test_loopback();
+	test_client_urls();
+	test_refusals();
+	test_status_text();
+	http_global_cleanup();
+	log_finish();
+	return tap_done();
+}
