@@ -158,6 +158,12 @@ struct engine {
 	size_t n_done, cap_done;
 	uint64_t windows_done;
 	bool progress_stop;
+	/* Dry run: the snapshot is not updated, so what the poll saw of the
+	 * opportunities with parked steps (watch, sorted ids) is kept in seen. */
+	char **watch;
+	size_t n_watch;
+	struct opportunity_state *seen;
+	size_t n_seen, cap_seen;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -409,6 +415,11 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 
 static bool plan_one(struct engine *e, const struct opportunity *o);
 
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Lever's listing callback; listings may run in several threads at once. */
 static bool on_opportunity(void *ud, const struct opportunity *o)
 {
@@ -498,6 +509,13 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		diff_next_state(o, &d, &next);
 		ok = snapshot_opp_put(e->app.snap, &next, e->run.id);
 		opportunity_state_finish(&next);
+	} else if (ok && e->n_watch &&
+		   bsearch(&o->id, e->watch, e->n_watch, sizeof(*e->watch), compare_ids)) {
+		if (e->n_seen == e->cap_seen) {
+			e->cap_seen = e->cap_seen ? e->cap_seen * 2 : 16;
+			e->seen = xrealloc(e->seen, e->cap_seen * sizeof(*e->seen));
+		}
+		diff_next_state(o, &d, &e->seen[e->n_seen++]);
 	}
 	plan_finish(&plan);
 	diff_finish(&d);
@@ -782,6 +800,33 @@ static void emit_action(const struct engine *e, const struct action *a, const ch
 	}
 }
 
+static bool collect_watch(void *ud, const struct action *a)
+{
+	struct engine *e = ud;
+	e->watch = xrealloc(e->watch, (e->n_watch + 1) * sizeof(*e->watch));
+	e->watch[e->n_watch++] = xstrdup(a->opportunity_id);
+	return true;
+}
+
+/* The opportunity as this run knows it: 1 found, 0 not, -1 error. */
+static int current_state(struct engine *e, const char *id, struct opportunity_state *out)
+{
+	for (size_t i = 0; i < e->n_seen; i++) {
+		const struct opportunity_state *s = &e->seen[i];
+		if (strcmp(s->id, id) == 0) {
+			*out = *s;
+			out->id = xstrdup(s->id);
+			out->posting_id = xstrdup(s->posting_id);
+			out->stage_id = xstrdup(s->stage_id);
+			out->name = xstrdup(s->name);
+			out->email = xstrdup(s->email);
+			out->phone = xstrdup(s->phone);
+			return 1;
+		}
+	}
+	return snapshot_opp_get(e->app.snap, id, out);
+}
+
 /* Re-checks steps parked for want of an email: the candidate left the stage
  * (sent nothing, ever), or the email arrived (send now). */
 static bool recheck_waiting(struct engine *e)
@@ -795,7 +840,7 @@ static bool recheck_waiting(struct engine *e)
 			break;
 		}
 		struct opportunity_state st;
-		int found = snapshot_opp_get(e->app.snap, a.opportunity_id, &st);
+		int found = current_state(e, a.opportunity_id, &st);
 		if (found < 0) {
 			action_finish(&a);
 			ok = false;
@@ -1129,6 +1174,7 @@ static void *worker_main(void *arg)
  * each) and queues them for the workers. */
 struct pending_row {
 	char *opportunity_id;
+	int rank; /* creates, then contact updates, then steps */
 	int64_t id;
 };
 
@@ -1144,7 +1190,10 @@ static bool collect_pending(void *ud, const struct action *a)
 		rows->cap = rows->cap ? rows->cap * 2 : 64;
 		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
 	}
-	rows->v[rows->n++] = (struct pending_row){xstrdup(a->opportunity_id), a->id};
+	// A step relies on what earlier kinds give Refty (the candidate, its
+	// email), whatever order the intents were recorded in.
+	int rank = a->kind == ACTION_CREATE_CANDIDATE ? 0 : a->kind == ACTION_UPDATE_CONTACT ? 1 : 2;
+	rows->v[rows->n++] = (struct pending_row){xstrdup(a->opportunity_id), rank, a->id};
 	return true;
 }
 
@@ -1152,6 +1201,9 @@ static int compare_rows(const void *pa, const void *pb)
 {
 	const struct pending_row *a = pa, *b = pb;
 	int c = strcmp(a->opportunity_id, b->opportunity_id);
+	if (c == 0) {
+		c = a->rank - b->rank;
+	}
 	return c ? c : (a->id > b->id) - (a->id < b->id);
 }
 
@@ -1367,6 +1419,13 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	// candidates in Refty adds no serial wait of its own; with a valve the
 	// plan's size must be known before anything is performed.
 	e.overlap = opts->backfill && !opts->dry_run && e.max_actions == 0;
+	if (opts->dry_run) {
+		if (!snapshot_actions_in_state(e.app.snap, ACTION_WAITING_EMAIL, collect_watch, &e)) {
+			rc = EXIT_LOCAL;
+		} else if (e.n_watch) {
+			qsort(e.watch, e.n_watch, sizeof(*e.watch), compare_ids);
+		}
+	}
 	if (e.overlap) {
 		rc = recheck_waiting(&e) ? workers_start(&e) : EXIT_LOCAL;
 		if (rc == EXIT_OK && !queue_pending(&e)) {
@@ -1445,6 +1504,14 @@ out:
 	free(e.fresh);
 	workq_finish(&e.queue);
 	free(e.done);
+	for (size_t i = 0; i < e.n_watch; i++) {
+		free(e.watch[i]);
+	}
+	free(e.watch);
+	for (size_t i = 0; i < e.n_seen; i++) {
+		opportunity_state_finish(&e.seen[i]);
+	}
+	free(e.seen);
 	pthread_mutex_destroy(&e.db);
 	run_record_finish(&e.run);
 	app_finish(&e.app);
