@@ -350,7 +350,7 @@ struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
 	bool ok = true;
 	if (!snap->read_only) {
 		ok = exec(snap, "PRAGMA journal_mode = WAL", "cannot enable WAL") &&
-		     exec(snap, "PRAGMA synchronous = FULL", "cannot set synchronous mode") &&
+		     exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") &&
 		     exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") && migrate(snap);
 	} else {
 		int v = snapshot_user_version(snap);
@@ -1238,7 +1238,11 @@ bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t)
 		sqlite3_finalize(s);
 		return false;
 	}
-	bool ok = run_done(snap, s, "cannot store OAuth tokens");
+	// Everything else may lose its last commits to a power cut and be
+	// redone under the same keys; this one must reach the disk.
+	bool ok = exec(snap, "PRAGMA synchronous = FULL", "cannot set synchronous mode") &&
+		  run_done(snap, s, "cannot store OAuth tokens");
+	ok = exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") && ok;
 	sqlite3_finalize(s);
 	if (reopen && !snapshot_begin(snap)) {
 		return false;
