@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ static enum log_level current_level = LOG_INFO;
 static enum log_format current_format = LOG_FORMAT_TEXT;
 static char **secrets;
 static size_t n_secrets;
+/* Guards the secrets and keeps lines from threads whole. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_names[] = {
 	[LOG_ERROR] = "error",
@@ -42,23 +45,29 @@ void log_add_secret(const char *secret)
 	if (!secret || strlen(secret) < 4) {
 		return;
 	}
-	for (size_t i = 0; i < n_secrets; i++) {
-		if (strcmp(secrets[i], secret) == 0) {
-			return;
-		}
+	pthread_mutex_lock(&lock);
+	bool known = false;
+	for (size_t i = 0; i < n_secrets && !known; i++) {
+		known = strcmp(secrets[i], secret) == 0;
 	}
-	secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
-	secrets[n_secrets++] = xstrdup(secret);
+	if (!known) {
+		secrets = xrealloc(secrets, (n_secrets + 1) * sizeof(*secrets));
+		secrets[n_secrets++] = xstrdup(secret);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 void log_finish(void)
 {
+	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < n_secrets; i++) {
+		memset(secrets[i], 0, strlen(secrets[i]));
 		free(secrets[i]);
 	}
 	free(secrets);
 	secrets = NULL;
 	n_secrets = 0;
+	pthread_mutex_unlock(&lock);
 }
 
 char *log_sanitize(const char *s)
@@ -142,6 +151,7 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	if (!msg.data) {
 		strbuf_puts(&msg, "");
 	}
+	pthread_mutex_lock(&lock);
 	redact(&msg);
 
 	struct strbuf line;
@@ -166,6 +176,7 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	}
 	fputs(line.data, stderr);
 	fflush(stderr);
+	pthread_mutex_unlock(&lock);
 	strbuf_finish(&line);
 	strbuf_finish(&msg);
 }
