@@ -34,15 +34,7 @@ static int check_online(const struct config *cfg)
 		struct rules_errors errs;
 		rules_errors_init(&errs);
 		if (!rules_check_languages(app.rules, (const char *const *)langs, n_langs, &errs)) {
-			struct strbuf out;
-			strbuf_init(&out);
-			rules_errors_format(&errs, cfg->path, &out);
-			char *save = NULL;
-			for (char *line = strtok_r(out.data, "\n", &save); line;
-				line = strtok_r(NULL, "\n", &save)) {
-				log_error("%s", line);
-			}
-			strbuf_finish(&out);
+			app_log_rule_errors(cfg, &errs);
 			rc = EXIT_USAGE;
 		}
 		rules_errors_finish(&errs);
@@ -97,16 +89,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	struct rules_errors errs;
 	rules_errors_init(&errs);
 	if (!rules_check_offline(cfg, &errs)) {
-		struct strbuf out;
-		strbuf_init(&out);
-		rules_errors_format(&errs, cfg->path, &out);
-		// Each line is already "file:line: key: message"; log them one by one.
-		char *save = NULL;
-		for (char *line = strtok_r(out.data, "\n", &save); line;
-			line = strtok_r(NULL, "\n", &save)) {
-			log_error("%s", line);
-		}
-		strbuf_finish(&out);
+		app_log_rule_errors(cfg, &errs);
 		rc = EXIT_USAGE;
 	}
 	rules_errors_finish(&errs);

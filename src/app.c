@@ -352,11 +352,11 @@ static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool
 	return true;
 }
 
-static void log_rule_errors(const struct app *app, const struct rules_errors *errs)
+void app_log_rule_errors(const struct config *cfg, const struct rules_errors *errs)
 {
 	struct strbuf out;
 	strbuf_init(&out);
-	rules_errors_format(errs, app->cfg->path, &out);
+	rules_errors_format(errs, cfg->path, &out);
 	char *save = NULL;
 	for (char *line = strtok_r(out.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		log_error("%s", line);
@@ -410,7 +410,7 @@ enum exit_code app_load_rules(struct app *app, enum app_names source)
 		// With a cached catalog, a name that does not resolve may be new in
 		// Lever or Refty: fetch once more before calling it an error.
 		if (!cached || source == APP_NAMES_CACHED) {
-			log_rule_errors(app, &errs);
+			app_log_rule_errors(app->cfg, &errs);
 			rules_errors_finish(&errs);
 			catalog_finish(cat);
 			free(cat);

@@ -64,6 +64,10 @@ enum app_names {
  */
 enum exit_code app_load_rules(struct app *app, enum app_names source);
 
+struct rules_errors;
+/** Logs each rule error as file:line: key: message. */
+void app_log_rule_errors(const struct config *cfg, const struct rules_errors *errs);
+
 /** Lever stage name for an id from the catalog, or the id itself. Borrowed. */
 const char *app_stage_name(const struct app *app, const char *stage_id);
 
