@@ -60,7 +60,9 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 	size_t n_done, struct partition_interval **out)
 {
 	struct partition_interval *d = xcalloc(n_done, sizeof(*d));
-	memcpy(d, done, n_done * sizeof(*d));
+	if (n_done) {
+		memcpy(d, done, n_done * sizeof(*d));
+	}
 	// Insertion sort: checkpoints are few.
 	for (size_t i = 1; i < n_done; i++) {
 		struct partition_interval x = d[i];
