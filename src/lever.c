@@ -545,14 +545,19 @@ static enum lever_status status_error(struct lever_client *c, const char *what, 
 }
 
 /*
- * A set of the ids a listing has delivered, so that a restarted listing hands out nothing
- * twice. Open addressing over offsets into one string arena: about 50 bytes per id.
+ * A set of the ids a listing has delivered, so that a restarted listing (or a record Lever moves
+ * between pages while we page) is handed out once. Each id is kept as a 128-bit hash, not as its
+ * text: 16 bytes a slot at most 70% full, so memory stays small on long listings, and the chance
+ * of two of a listing's ids colliding (2^-128 per pair) is nil next to everything else.
  */
+struct id_key {
+	uint64_t a, b; /* {0, 0}: an empty slot */
+};
+
 struct id_set {
-	uint32_t *slots; /* offset + 1 into arena, 0 = empty */
-	size_t n_slots;  /* a power of two */
+	struct id_key *slots;
+	size_t n_slots; /* a power of two */
 	size_t count;
-	struct strbuf arena;
 };
 
 static void id_set_init(struct id_set *s)
@@ -560,31 +565,44 @@ static void id_set_init(struct id_set *s)
 	s->n_slots = 256;
 	s->slots = xcalloc(s->n_slots, sizeof(*s->slots));
 	s->count = 0;
-	strbuf_init(&s->arena);
 }
 
 static void id_set_finish(struct id_set *s)
 {
 	free(s->slots);
-	strbuf_finish(&s->arena);
 }
 
-static uint64_t hash_id(const char *s)
+static uint64_t mix64(uint64_t x)
 {
-	uint64_t h = UINT64_C(14695981039346656037);
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h ^ (h >> 29);
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
 }
 
-static size_t id_set_find(const struct id_set *s, const char *id, bool *found)
+static struct id_key key_of(const char *id)
+{
+	// Two FNV-1a passes with different offset bases, each finished by a strong mixer.
+	uint64_t a = UINT64_C(14695981039346656037), b = UINT64_C(0x9e3779b97f4a7c15);
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+		a = (a ^ *p) * UINT64_C(1099511628211);
+		b = (b ^ *p) * UINT64_C(0x100000001b3);
+		b ^= b >> 32;
+	}
+	struct id_key k = {mix64(a), mix64(b)};
+	if (k.a == 0 && k.b == 0) {
+		k.b = 1;
+	}
+	return k;
+}
+
+static size_t slot_of(const struct id_set *s, struct id_key k, bool *found)
 {
 	size_t mask = s->n_slots - 1;
-	size_t i = (size_t)hash_id(id) & mask;
-	while (s->slots[i]) {
-		if (strcmp(s->arena.data + s->slots[i] - 1, id) == 0) {
+	size_t i = (size_t)k.a & mask;
+	while (s->slots[i].a || s->slots[i].b) {
+		if (s->slots[i].a == k.a && s->slots[i].b == k.b) {
 			*found = true;
 			return i;
 		}
@@ -597,26 +615,22 @@ static size_t id_set_find(const struct id_set *s, const char *id, bool *found)
 /* Adds id; returns false if it was already there. */
 static bool id_set_add(struct id_set *s, const char *id)
 {
+	struct id_key k = key_of(id);
 	bool found;
-	size_t i = id_set_find(s, id, &found);
+	size_t i = slot_of(s, k, &found);
 	if (found) {
 		return false;
 	}
-	if (s->arena.len + strlen(id) + 2 > UINT32_MAX) {
-		return true; // beyond 4 GiB of ids: stop remembering rather than fail
-	}
-	s->slots[i] = (uint32_t)s->arena.len + 1;
-	strbuf_append(&s->arena, id, strlen(id) + 1);
+	s->slots[i] = k;
 	s->count++;
-	if (s->count * 2 > s->n_slots) {
+	if (s->count * 10 > s->n_slots * 7) {
 		size_t old_n = s->n_slots;
-		uint32_t *old = s->slots;
+		struct id_key *old = s->slots;
 		s->n_slots *= 2;
 		s->slots = xcalloc(s->n_slots, sizeof(*s->slots));
 		for (size_t j = 0; j < old_n; j++) {
-			if (old[j]) {
-				size_t k = id_set_find(s, s->arena.data + old[j] - 1, &found);
-				s->slots[k] = old[j];
+			if (old[j].a || old[j].b) {
+				s->slots[slot_of(s, old[j], &found)] = old[j];
 			}
 		}
 		free(old);
