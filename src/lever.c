@@ -649,6 +649,8 @@ struct record_kind {
 	void (*finish)(void *rec);
 	const char *(*id)(const void *rec);
 	bool (*deliver)(void *cb, void *ud, const void *rec);
+	/* Records copy what they keep, so the parsed document can go before delivery. */
+	bool owns_data;
 };
 
 static bool parse_string_array(const struct json_node *parent, const char *key, char ***out,
@@ -834,6 +836,7 @@ static const struct record_kind opportunity_kind = {
 	.finish = finish_opportunity,
 	.id = opportunity_id,
 	.deliver = deliver_opportunity,
+	.owns_data = true,
 };
 
 static bool parse_deleted(const struct json_node *node, void *rec, struct json_error *err)
@@ -877,6 +880,7 @@ static const struct record_kind deleted_kind = {
 	.finish = finish_deleted,
 	.id = deleted_id,
 	.deliver = deliver_deleted,
+	.owns_data = true,
 };
 
 /* Stages and postings borrow their strings from the page being parsed. */
@@ -947,10 +951,10 @@ static const struct record_kind posting_kind = {
 
 /* One parsed page: its records, validated, and where the next page starts. */
 struct page {
-	struct json_object *root;
+	struct json_object *root; /* NULL once records own their data */
 	char *records;
 	size_t n;
-	const char *next; /* borrowed from root */
+	char *next;
 };
 
 static void page_finish(struct page *p, const struct record_kind *kind)
@@ -959,6 +963,7 @@ static void page_finish(struct page *p, const struct record_kind *kind)
 		kind->finish(p->records + i * kind->size);
 	}
 	free(p->records);
+	free(p->next);
 	json_free(p->root);
 	memset(p, 0, sizeof(*p));
 }
@@ -990,19 +995,19 @@ static bool parse_page(const char *body, size_t len, const struct record_kind *k
 	struct json_node root, data;
 	json_root(&root, page->root);
 	bool has_next;
+	const char *next = NULL;
 	if (!json_req_array(&root, "data", &data, err)
 		|| !json_opt_bool(&root, "hasNext", false, &has_next, err)
-		|| !json_opt_string(&root, "next", &page->next, err)) {
+		|| !json_opt_string(&root, "next", &next, err)) {
 		goto fail;
 	}
-	if (!has_next) {
-		page->next = NULL;
-	} else if (!page->next || !page->next[0]) {
-		struct json_node next;
-		json_get(&root, "next", &next, err);
-		json_fail(err, &next, "missing while hasNext is true");
+	if (has_next && (!next || !next[0])) {
+		struct json_node node;
+		json_get(&root, "next", &node, err);
+		json_fail(err, &node, "missing while hasNext is true");
 		goto fail;
 	}
+	page->next = has_next ? xstrdup(next) : NULL;
 	size_t n = json_array_len(&data);
 	page->records = n ? xcalloc(n, kind->size) : NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -1015,6 +1020,12 @@ static bool parse_page(const char *body, size_t len, const struct record_kind *k
 			add_record_context(err, kind, &elem);
 			goto fail;
 		}
+	}
+	if (kind->owns_data) {
+		// Concurrent listings would otherwise each hold a whole document
+		// while their records wait to be delivered.
+		json_free(page->root);
+		page->root = NULL;
 	}
 	return true;
 fail:
@@ -1125,6 +1136,9 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 			break;
 		}
 		strbuf_finish(&path);
+		if (kind->owns_data) {
+			strbuf_finish(&resp.body);
+		}
 		pthread_mutex_lock(&c->lock);
 		c->stats.pages++;
 		pthread_mutex_unlock(&c->lock);
