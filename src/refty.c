@@ -325,6 +325,41 @@ char *refty_candidate_body(const struct refty_candidate_input *in)
 	return strbuf_steal(&out);
 }
 
+char *refty_candidate_body_relanguage(const char *body, const char *language)
+{
+	struct json_error err;
+	struct json_object *root = json_parse(body, strlen(body), &err);
+	if (!root) {
+		log_error("cannot read a journalled candidate body: %s", err.text);
+		return NULL;
+	}
+	struct json_node top, job;
+	json_root(&top, root);
+	const char *external_id = NULL;
+	struct refty_candidate_input in = {.language = language};
+	bool ok = json_req_string(&top, "external_id", &external_id, &err) &&
+		  json_req_string(&top, "sequence_id", &in.sequence_id, &err) &&
+		  json_opt_string(&top, "name", &in.name, &err) &&
+		  json_opt_string(&top, "email", &in.email, &err) &&
+		  json_opt_string(&top, "phone", &in.phone, &err) &&
+		  json_req_object(&top, "job", &job, &err) &&
+		  json_opt_string(&job, "external_id", &in.posting_id, &err) &&
+		  json_opt_string(&job, "title", &in.posting_title, &err) &&
+		  json_opt_string(&top, "profile_url", &in.profile_url, &err);
+	if (ok && strncmp(external_id, "lever:", 6) != 0) {
+		ok = json_fail(&err, &top, "external_id '%s' is not a Lever one", external_id);
+	}
+	char *out = NULL;
+	if (ok) {
+		in.opportunity_id = external_id + 6;
+		out = refty_candidate_body(&in);
+	} else {
+		log_error("cannot read a journalled candidate body: %s", err.text);
+	}
+	json_free(root);
+	return out;
+}
+
 /* Takes data.id from a successful answer. */
 static bool take_id(struct json_object *root, const char *what, char **id, struct refty_result *res)
 {

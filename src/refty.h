@@ -70,6 +70,14 @@ struct refty_candidate_input {
  */
 char *refty_candidate_body(const struct refty_candidate_input *in);
 
+/**
+ * The same create body with another language, or NULL (logged) when body is
+ * not one refty_candidate_body made. For a failed create re-queued after the
+ * rule was fixed: Refty keeps only successful answers under a key, so a new
+ * body under the same key is accepted. Caller frees.
+ */
+char *refty_candidate_body_relanguage(const char *body, const char *language);
+
 /** POST /candidates with key; *candidate_id (new string) on success. */
 bool refty_create_candidate(struct refty_client *c, const char *key, const char *body,
 	char **candidate_id, struct refty_result *res);

@@ -106,6 +106,9 @@ static const char *const migrations[] = {
 	"  scope TEXT,"
 	"  updated_at INTEGER NOT NULL"
 	");",
+	// A failed action re-queued by 'retry': its request may follow the
+	// configuration as it is now, since Refty kept nothing under its key.
+	"ALTER TABLE actions ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -710,7 +713,7 @@ bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state
 #define ACTION_COLUMNS                                                                             \
 	"id, key, kind, state, opportunity_id, rule, sequence_id, refty_stage_id,"                 \
 	" refty_stage_name, lever_stage_id, entry_at_ms, origin, reason, last_error, refty_id,"    \
-	" attempts, run_id, created_at, updated_at, payload"
+	" attempts, run_id, created_at, updated_at, payload, requeued"
 
 static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a)
 {
@@ -746,6 +749,7 @@ static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a
 	a->created_at = sqlite3_column_int64(s, 17);
 	a->updated_at = sqlite3_column_int64(s, 18);
 	a->payload = col_text(s, 19);
+	a->requeued = sqlite3_column_int(s, 20);
 	return true;
 }
 
@@ -856,12 +860,27 @@ bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6])
 	return ok;
 }
 
+bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *payload)
+{
+	sqlite3_stmt *s = prepare(snap, "UPDATE actions SET payload = ?2, requeued = 0, updated_at = ?3"
+					" WHERE id = ?1");
+	if (!s) {
+		return false;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, payload);
+	sqlite3_bind_int64(s, 3, now_ms());
+	bool ok = run_done(snap, s, "cannot update action");
+	sqlite3_finalize(s);
+	return ok;
+}
+
 int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids)
 {
 	int64_t total = 0;
 	sqlite3_stmt *s;
 	if (!ids) {
-		s = prepare(snap, "UPDATE actions SET state = 'pending', updated_at = ?1"
+		s = prepare(snap, "UPDATE actions SET state = 'pending', requeued = 1, updated_at = ?1"
 				  " WHERE state = 'failed'");
 		if (!s) {
 			return -1;
@@ -871,7 +890,7 @@ int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size
 		sqlite3_finalize(s);
 		return ok ? sqlite3_changes(snap->db) : -1;
 	}
-	s = prepare(snap, "UPDATE actions SET state = 'pending', updated_at = ?1"
+	s = prepare(snap, "UPDATE actions SET state = 'pending', requeued = 1, updated_at = ?1"
 			  " WHERE state = 'failed' AND id = ?2");
 	if (!s) {
 		return -1;

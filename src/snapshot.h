@@ -88,6 +88,7 @@ struct action {
 	char *last_error;
 	char *refty_id; /* Refty candidate or step id once known */
 	char *payload;  /* request body frozen with the intent, so retries send the same */
+	bool requeued;  /* failed, then re-queued by 'retry': the body may be refreshed */
 	int attempts;
 	int64_t run_id;
 	int64_t created_at; /* unix ms */
@@ -121,6 +122,8 @@ int64_t snapshot_action_id_by_key(struct snapshot *snap, const char *key);
 int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out);
 /** Counts by state, indexed by enum action_state (6 entries). */
 bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6]);
+/** Replaces an action's journalled request body (and clears requeued). */
+bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *payload);
 /** Moves failed actions back to pending: all when ids is NULL. Returns how many, or -1. */
 int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids);
 

@@ -149,6 +149,7 @@ struct engine {
 	struct worker *workers;
 	int n_workers;
 	bool overlap;        /* workers run while Lever is paged */
+	bool full_seed;      /* a backfill on an empty state: it seeds every opportunity */
 	struct group *fresh; /* opportunities with new intents in the open batch */
 	size_t n_fresh, cap_fresh;
 	bool stop;
@@ -430,6 +431,16 @@ static bool on_opportunity(void *ud, const struct opportunity *o)
 	return ok;
 }
 
+/* Outside what this backfill was asked to enrol (--since, --rule). */
+static bool out_of_scope(const struct engine *e, const struct opportunity *o,
+	const struct resolved_rule *rule)
+{
+	if (e->opts->since_ms > 0 && o->created_at < e->opts->since_ms) {
+		return true;
+	}
+	return e->opts->only_rule && (!rule || strcmp(rule->name, e->opts->only_rule) != 0);
+}
+
 static bool plan_one(struct engine *e, const struct opportunity *o)
 {
 	e->n.seen++;
@@ -470,7 +481,14 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	}
 	struct plan plan;
 	plan_init(&plan);
-	plan_opportunity(&e->ctx, rule, o, &d, enrolled == 1 ? &pe : NULL, &plan);
+	struct plan_context ctx = e->ctx;
+	if (e->full_seed && out_of_scope(e, o, rule)) {
+		// Seeded like any other, so that a later sync does not take it for
+		// a new candidate; the backfill itself leaves it alone.
+		ctx.seeding = true;
+		ctx.backfill = false;
+	}
+	plan_opportunity(&ctx, rule, o, &d, enrolled == 1 ? &pe : NULL, &plan);
 
 	bool ok = true;
 	for (size_t i = 0; ok && i < plan.n; i++) {
@@ -675,7 +693,8 @@ static enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_q
 	struct partition_options po = {
 		.lever = e->app.lever,
 		.base = q,
-		.start = e->opts->since_ms > 0 ? e->opts->since_ms : 0,
+		// An empty state is seeded whole, whatever --since says.
+		.start = e->opts->since_ms > 0 && !e->full_seed ? e->opts->since_ms : 0,
 		// A minute of margin: later creations are the next sync's business.
 		.end = e->poll_start + 60 * 1000,
 		.workers = e->app.cfg->lever.max_in_flight,
@@ -728,7 +747,7 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		q.archived = LEVER_ARCHIVED_NONE;
 		const struct resolved_rule *only =
 			e->opts->only_rule ? rules_find(e->app.rules, e->opts->only_rule) : NULL;
-		if (only && !only->wildcard && only->n_postings > 0) {
+		if (only && !only->wildcard && only->n_postings > 0 && !e->full_seed) {
 			postings = xcalloc(only->n_postings, sizeof(*postings));
 			for (size_t i = 0; i < only->n_postings; i++) {
 				postings[i] = only->posting_ids[i];
@@ -988,7 +1007,19 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	bool patch = false;
 	const char *language = NULL;
 
+	char *refreshed = NULL;
 	pthread_mutex_lock(&e->db);
+	if (a->kind == ACTION_CREATE_CANDIDATE && a->requeued && a->payload && a->rule) {
+		// Failed, so Refty kept nothing under the key: send the language the
+		// rule has now (the usual fix), and journal that body for any retry.
+		const struct resolved_rule *rule = rules_find(e->app.rules, a->rule);
+		refreshed = rule && rule->language
+				    ? refty_candidate_body_relanguage(a->payload, rule->language)
+				    : NULL;
+		if (refreshed && !snapshot_action_set_payload(e->app.snap, a->id, refreshed)) {
+			out = OUT_LOCAL;
+		}
+	}
 	if (a->kind != ACTION_CREATE_CANDIDATE && a->kind != ACTION_SKIP) {
 		int have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
 		if (have < 0) {
@@ -1008,6 +1039,7 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	pthread_mutex_unlock(&e->db);
 	if (out != OUT_DONE) {
 		enrolment_finish(&en);
+		free(refreshed);
 		return out;
 	}
 
@@ -1018,7 +1050,8 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 			out = OUT_FAILED;
 			break;
 		}
-		refty_create_candidate(w->refty, a->key, a->payload, refty_id, &res);
+		refty_create_candidate(w->refty, a->key, refreshed ? refreshed : a->payload, refty_id,
+			&res);
 		out = from_result(&res);
 		break;
 	case ACTION_UPDATE_CONTACT:
@@ -1072,6 +1105,7 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	}
 	refty_result_finish(&res);
 	enrolment_finish(&en);
+	free(refreshed);
 	return out;
 }
 
@@ -1390,6 +1424,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	}
 
 	e.poll_start = now_ms();
+	e.full_seed = opts->backfill && cursor == 0;
 	e.ctx = (struct plan_context){
 		.seeding = cursor == 0 && !opts->backfill,
 		.backfill = opts->backfill,
