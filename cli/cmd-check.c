@@ -20,24 +20,25 @@ static int check_online(const struct config *cfg)
 	// only GET requests are made.
 	app_init(&app, cfg, false);
 	int rc = app_load_rules(&app, APP_NAMES_REFRESH);
+	// Languages are checked whatever else failed to resolve, so that one run
+	// reports everything; only an unreachable Refty prevents it.
 	char **langs = NULL;
 	size_t n_langs = 0;
-	if (rc == EXIT_OK) {
+	if ((rc == EXIT_OK || rc == EXIT_USAGE) && app_open_refty(&app) == EXIT_OK) {
 		struct refty_result res;
 		refty_result_init(&res);
 		if (!refty_list_languages(app.refty, &langs, &n_langs, &res)) {
 			rc = EXIT_REMOTE;
+		} else {
+			struct rules_errors errs;
+			rules_errors_init(&errs);
+			if (!rules_check_languages(cfg, (const char *const *)langs, n_langs, &errs)) {
+				app_log_rule_errors(cfg, &errs);
+				rc = EXIT_USAGE;
+			}
+			rules_errors_finish(&errs);
 		}
 		refty_result_finish(&res);
-	}
-	if (rc == EXIT_OK) {
-		struct rules_errors errs;
-		rules_errors_init(&errs);
-		if (!rules_check_languages(app.rules, (const char *const *)langs, n_langs, &errs)) {
-			app_log_rule_errors(cfg, &errs);
-			rc = EXIT_USAGE;
-		}
-		rules_errors_finish(&errs);
 	}
 	if (rc == EXIT_OK) {
 		struct strbuf out;
@@ -74,7 +75,7 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 			cli_print_command_help(self);
 			return EXIT_OK;
 		default:
-			return cli_usage_error(self, "unknown option");
+			return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {

@@ -722,27 +722,27 @@ struct rule_set *rules_resolve(const struct config *cfg, const struct catalog *c
 	return set;
 }
 
-bool rules_check_languages(const struct rule_set *set, const char *const *langs, size_t n_langs,
+bool rules_check_languages(const struct config *cfg, const char *const *langs, size_t n_langs,
 	struct rules_errors *errs)
 {
 	size_t before = errs->n;
-	for (size_t i = 0; i < set->n_rules; i++) {
-		const struct resolved_rule *rr = &set->rules[i];
-		char *key = rule_key(rr->index, "language");
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct config_rule *r = &cfg->rules[i];
+		char *key = rule_key(i, "language");
 		bool found = false;
-		for (size_t k = 0; k < n_langs && rr->language && !found; k++) {
-			found = str_eq(langs[k], rr->language);
+		for (size_t k = 0; k < n_langs && r->language && !found; k++) {
+			found = str_eq(langs[k], r->language);
 		}
-		if (!rr->language) {
-			rules_errors_add(errs, rr->line, key, "missing 'language'");
+		if (!r->language) {
+			rules_errors_add(errs, r->line, key, "missing 'language'");
 		} else if (!found) {
 			struct strbuf list;
 			strbuf_init(&list);
 			for (size_t k = 0; k < n_langs; k++) {
 				strbuf_printf(&list, "%s%s", k ? ", " : "", langs[k]);
 			}
-			rules_errors_add(errs, rr->language_line, key,
-				"Refty does not support language '%s' (supported: %s)", rr->language,
+			rules_errors_add(errs, r->language_line, key,
+				"Refty does not support language '%s' (supported: %s)", r->language,
 				n_langs ? list.data : "none");
 			strbuf_finish(&list);
 		}

@@ -152,10 +152,11 @@ struct rule_set *rules_resolve(const struct config *cfg, const struct catalog *c
 	struct rules_errors *errs);
 
 /**
- * Checks each rule's language against the languages Refty supports. Appends an
- * error per unsupported or missing language; returns true when there is none.
+ * Checks each configured rule's language against the languages Refty
+ * supports (independently of whether the rest resolves). Appends an error per
+ * unsupported or missing language; returns true when there is none.
  */
-bool rules_check_languages(const struct rule_set *set, const char *const *langs, size_t n_langs,
+bool rules_check_languages(const struct config *cfg, const char *const *langs, size_t n_langs,
 	struct rules_errors *errs);
 
 /**

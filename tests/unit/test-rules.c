@@ -564,11 +564,11 @@ static void test_languages(void)
 	const struct rule_spec specs[] = {ENGINEERING,
 		{.name = "rest", .line = 50, .jobs = {"*"}, .sequence = "seq-sales", .language = "xx"},
 		{0}};
-	struct rule_set *set = resolve_ok(specs, &cat);
+	struct config *cfg = make_config(specs);
 	const char *langs[] = {"en", "fr", "de"};
 	struct rules_errors errs;
 	rules_errors_init(&errs);
-	ok(!rules_check_languages(set, langs, 3, &errs), "languages: an unsupported one fails");
+	ok(!rules_check_languages(cfg, langs, 3, &errs), "languages: an unsupported one fails");
 	struct want_error want[] = {{53, "rules[1].language",
 					    "Refty does not support language 'xx' (supported: en, fr, de)"},
 		{0}};
@@ -576,10 +576,10 @@ static void test_languages(void)
 	rules_errors_finish(&errs);
 	rules_errors_init(&errs);
 	const char *more[] = {"de", "xx", "en"};
-	ok(rules_check_languages(set, more, 3, &errs), "languages: all supported");
+	ok(rules_check_languages(cfg, more, 3, &errs), "languages: all supported");
 	is_int(errs.n, 0, "languages: no error when all are supported");
 	rules_errors_finish(&errs);
-	rule_set_destroy(set);
+	free_config(cfg);
 	catalog_finish(&cat);
 }
 
