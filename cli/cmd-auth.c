@@ -161,7 +161,7 @@ int cmd_auth(struct cli *cli, int argc, char **argv)
 			cli_print_command_help(self);
 			return EXIT_OK;
 		default:
-			return cli_usage_error(self, "unknown option");
+			return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc) {

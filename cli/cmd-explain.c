@@ -64,7 +64,7 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 			cli_print_command_help(self);
 			return EXIT_OK;
 		}
-		return cli_usage_error(self, "unknown option");
+		return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 	}
 	if (optind + 1 != argc) {
 		return cli_usage_error(self, "expected exactly one opportunity id");

@@ -12,10 +12,20 @@
 #include "refty.h"
 #include "rules.h"
 
-/* Prints one id/name row as text or as a JSON line. */
+/* Prints one id/name row as text or as a JSON line; text starts with a header
+ * (only once there is something to show, so a failure prints none). */
 static void row(bool json, const char *id, const char *name, const char *extra_key,
 	const char *extra)
 {
+	static bool header;
+	if (!json && !header) {
+		header = true;
+		if (extra_key) {
+			printf("%-38s %-10s %s\n", "ID", "STATE", "TITLE");
+		} else {
+			printf("%-38s %s\n", "ID", "NAME");
+		}
+	}
 	if (json) {
 		struct strbuf out;
 		strbuf_init(&out);
@@ -72,7 +82,7 @@ static int parse(const struct cli_command *self, int argc, char **argv, bool *js
 			cli_print_command_help(self);
 			return -1;
 		default:
-			return cli_usage_error(self, "unknown option");
+			return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc) {
@@ -103,10 +113,6 @@ int cmd_lever(struct cli *cli, int argc, char **argv)
 	app_init(&app, cfg, false);
 	rc = app_open_lever(&app);
 	if (rc == EXIT_OK) {
-		if (!json) {
-			printf(stages ? "%-38s %s\n" : "%-38s %-10s %s\n", "ID", stages ? "NAME" : "STATE",
-				"TITLE");
-		}
 		int ls = stages ? lever_list_stages(app.lever, on_stage, &json)
 				: lever_list_postings(app.lever, on_posting, &json);
 		rc = app_lever_exit(ls);

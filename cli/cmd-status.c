@@ -118,7 +118,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			cli_print_command_help(self);
 			return EXIT_OK;
 		default:
-			return cli_usage_error(self, "unknown option");
+			return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
@@ -233,7 +233,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (rc == EXIT_OK && stale) {
-		log_error("the last successful sync is older than the allowed maximum age");
+		if (have_last == 1) {
+			log_error("the last successful sync is older than the allowed maximum age");
+		} else {
+			log_error("no sync has succeeded yet");
+		}
 		rc = EXIT_PARTIAL;
 	}
 	run_record_finish(&last);

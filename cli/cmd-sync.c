@@ -25,7 +25,12 @@ static bool parse_date(const char *s, int64_t *out)
 	int y, m, d;
 	char tail;
 	if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 ||
-		d > 31 || y < 1970) {
+		y < 1970) {
+		return false;
+	}
+	static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > days_in[m - 1] + (m == 2 && leap)) {
 		return false;
 	}
 	// Days from the civil date, so no time zone enters the computation.
@@ -93,7 +98,7 @@ static int run(struct cli *cli, int argc, char **argv, bool backfill)
 			cli_print_command_help(self);
 			return EXIT_OK;
 		default:
-			return cli_usage_error(self, "unknown option");
+			return cli_usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {

@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;
 	optind = 0; // glibc: 0 re-initialises getopt for the command's own options
-	opterr = 1;
+	opterr = 0; // commands report bad options themselves, naming the command
 	if (!http_global_init()) {
 		return EXIT_LOCAL;
 	}

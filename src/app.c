@@ -383,8 +383,7 @@ enum exit_code app_load_rules(struct app *app, enum app_names source)
 			return EXIT_LOCAL;
 		}
 		if (!cached && source == APP_NAMES_CACHED) {
-			log_error("no names cached in '%s' yet: run 'refty-lever sync' or 'refty-lever "
-				  "check --online' once",
+			log_debug("no names cached in '%s' yet: run 'refty-lever sync' once",
 				app->cfg->state);
 			catalog_finish(cat);
 			free(cat);

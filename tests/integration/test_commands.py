@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the smaller refty-lever commands: check --online, the lever and refty
+listings, status, explain, retry, and the usage of every command.
+
+Each test gets a fresh state database and emulators reset to their defaults, runs the real
+binary, and checks its output, its exit status and what reached the emulators.
+
+Run: REFTY_LEVER=/path/to/refty-lever python3 test_commands.py   (or pass the path as the
+first argument). Both emulators run once for the whole file on ephemeral loopback ports.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import util  # noqa: E402
+from util import (LEVER_KEY, REFTY_KEY, REFERENCE_CHECK, SELF_ASSESSMENT, SEQUENCE_ID,  # noqa: E402
+                  UNCOVERED_JOB, Emulator, Workspace, candidate_key, lever_emulator, move,
+                  new_opportunity, refty_candidates, refty_emulator, refty_summary,
+                  reset_emulators, step_key, writes)
+
+LEVER = None
+REFTY = None
+
+# Exit statuses; stable, never renumbered.
+OK, PARTIAL, USAGE, REMOTE, LOCAL, LOCKED, VALVE = range(7)
+
+COMMANDS = ("sync", "backfill", "status", "explain", "retry", "check", "lever", "refty", "auth")
+
+GOOD_RULE = util.DEFAULT_RULES[0]
+DESIGN_RULE = {
+	"name": "design",
+	"jobs": [UNCOVERED_JOB],
+	"sequence": "Design references",
+	"stages": [("Reference check", "References")],
+	"language": "fr",
+}
+
+
+def setUpModule():
+	global LEVER, REFTY
+	if not (os.path.isfile(util.BINARY) or shutil.which(util.BINARY)):
+		raise RuntimeError("no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
+		                   % util.BINARY)
+	LEVER = Emulator("lever", "--rate", "0").start()
+	try:
+		REFTY = Emulator("refty").start()
+	except Exception:
+		LEVER.stop()
+		raise
+
+
+def tearDownModule():
+	for emu in (LEVER, REFTY):
+		if emu is not None:
+			emu.stop()
+
+
+def line_of(path, needle, after=1):
+	"""The number of the first line at or after line `after` of the file that contains
+	needle."""
+	with open(path, encoding="utf-8") as f:
+		for number, line in enumerate(f, 1):
+			if number >= after and needle in line:
+				return number
+	raise AssertionError("%r not in %s" % (needle, path))
+
+
+def json_lines(text):
+	"""Every line of text parsed as JSON (each must be an object)."""
+	out = []
+	for line in text.splitlines():
+		obj = json.loads(line)
+		if not isinstance(obj, dict):
+			raise AssertionError("not a JSON object: %r" % line)
+		out.append(obj)
+	return out
+
+
+class CommandTestCase(unittest.TestCase):
+	maxDiff = None
+	config = {}
+
+	def setUp(self):
+		reset_emulators(LEVER, REFTY)
+		self.ws = Workspace(LEVER, REFTY, **self.config)
+		self.addCleanup(self.ws.cleanup)
+
+	def run_ok(self, *args, expect=OK, **kwargs):
+		result = self.ws.run(*args, **kwargs)
+		self.assertEqual(result.rc, expect, result)
+		return result
+
+	def assertNoSecrets(self, result, *secrets):
+		for secret in (LEVER_KEY, REFTY_KEY) + secrets:
+			self.assertNotIn(secret, result.out)
+			self.assertNotIn(secret, result.err)
+
+	def assertNoWrites(self):
+		self.assertEqual(writes(LEVER), [])
+		self.assertEqual(writes(REFTY), [])
+
+
+# -- 9. check --online ---------------------------------------------------------------------------
+
+class CheckOnline(CommandTestCase):
+	def test_good_configuration_prints_the_resolved_rules(self):
+		self.ws.write_config(rules=[GOOD_RULE, DESIGN_RULE])
+		result = self.run_ok("check", "--online")
+		self.assertIn("resolves", result.out)
+		for value in (util.POSTINGS["Senior Backend Engineer"], util.POSTINGS[UNCOVERED_JOB],
+		              util.STAGES["Phone screen"], util.STAGES["References"], SEQUENCE_ID,
+		              SELF_ASSESSMENT, REFERENCE_CHECK, "seq_b3d85f21", "stg_e2c7a604",
+		              "'engineering'", "'design'"):
+			self.assertIn(value, result.out)
+		self.assertNoWrites()
+		self.assertNoSecrets(result)
+
+	def test_each_value_that_does_not_resolve_is_reported_with_its_line(self):
+		cases = [
+			# (what, rule, key reported, bad value, text locating its line)
+			("Lever stage", dict(GOOD_RULE, stages=[("Self-assessment", "Phone screem"),
+			                                        ("Reference check", "References")]),
+			 "rules[0].stages", "Phone screem", '"Phone screem"'),
+			("posting title", dict(GOOD_RULE, jobs=["Senior Backend Engineer",
+			                                        "Chief Vibes Officer"]),
+			 "rules[0].jobs", "Chief Vibes Officer", '"Chief Vibes Officer"'),
+			("Refty sequence", dict(GOOD_RULE, sequence="Sales references"),
+			 "rules[0].sequence", "Sales references", '"Sales references"'),
+			("Refty stage", dict(GOOD_RULE, stages=[("Self-assessment", "Phone screen"),
+			                                        ("Reference chek", "References")]),
+			 "rules[0].stages", "Reference chek", '"Reference chek"'),
+			("language", dict(GOOD_RULE, language="xx"), "rules[0].language", "xx", '"xx"'),
+		]
+		for what, rule, key, value, needle in cases:
+			with self.subTest(what=what):
+				self.ws.write_config(rules=[rule])
+				path = self.ws.config_path
+				line = line_of(path, needle)
+				result = self.run_ok("check", "--online", expect=USAGE)
+				pattern = (re.escape("%s:%d: %s" % (path, line, key)) + r"[^\s:]*: .*"
+				           + re.escape("'%s'" % value))
+				self.assertRegex(result.err, pattern)
+				self.assertNotIn("resolves", result.out)
+
+	def test_every_unresolvable_value_is_reported_in_one_run(self):
+		"""All of them, as for offline errors: not only those of the first kind found."""
+		self.ws.write_config(rules=[
+			dict(GOOD_RULE, jobs=["No Such Job"], language="xx"),
+			dict(DESIGN_RULE, stages=[("Reference check", "Referencez")], language="qq"),
+		])
+		path = self.ws.config_path
+		result = self.run_ok("check", "--online", expect=USAGE)
+		design = line_of(path, '"design"')
+		for line, value in ((line_of(path, '"No Such Job"'), "No Such Job"),
+		                    (line_of(path, '"xx"'), "xx"),
+		                    (line_of(path, '"Referencez"', design), "Referencez"),
+		                    (line_of(path, '"qq"', design), "qq")):
+			with self.subTest(value=value):
+				self.assertRegex(result.err, re.escape("%s:%d: " % (path, line)) + r".*"
+				                 + re.escape("'%s'" % value))
+
+
+# -- 10. lever and refty listings ----------------------------------------------------------------
+
+class Listings(CommandTestCase):
+	def test_lever_stages_as_text_and_json(self):
+		text = self.run_ok("lever", "stages")
+		rows = text.out.splitlines()
+		for sid, name in lever_emulator.DEFAULT_STAGES:
+			self.assertTrue(any(r.split()[0] == sid and r.endswith(" " + name) for r in rows),
+			                (sid, name, text))
+		as_json = self.run_ok("lever", "stages", "--json")
+		got = [(o["id"], o["name"]) for o in json_lines(as_json.out)]
+		self.assertEqual(got, list(lever_emulator.DEFAULT_STAGES))
+		self.assertNoWrites()
+
+	def test_lever_postings_as_text_and_json(self):
+		# Without confidential access Lever shows the postings that are not confidential.
+		want = {p[0]: p[1] for p in lever_emulator.DEFAULT_POSTINGS if not p[3]}
+		text = self.run_ok("lever", "postings")
+		rows = text.out.splitlines()
+		for pid, title in want.items():
+			self.assertTrue(any(r.split()[0] == pid and r.endswith(" " + title) for r in rows),
+			                (pid, title, text))
+		as_json = self.run_ok("lever", "postings", "--json")
+		objs = json_lines(as_json.out)
+		self.assertEqual({o["id"]: o["name"] for o in objs}, want)
+		self.assertEqual(len(objs), len(want))
+
+	def test_refty_sequences_as_text_and_json(self):
+		text = self.run_ok("refty", "sequences")
+		for seq in refty_emulator.DEFAULT_SEQUENCES:
+			self.assertIn(seq["id"], text.out)
+			self.assertIn(seq["name"], text.out)
+			for stage in seq["stages"]:
+				self.assertRegex(text.out, re.escape(stage["name"]) + r"\s+"
+				                 + re.escape(stage["type"]) + r"\s+" + re.escape(stage["id"]))
+		as_json = self.run_ok("refty", "sequences", "--json")
+		got = json_lines(as_json.out)
+		want = [{"id": s["id"], "name": s["name"],
+		         "stages": [{k: st[k] for k in ("id", "name", "type")} for st in s["stages"]]}
+		        for s in refty_emulator.DEFAULT_SEQUENCES]
+		self.assertEqual([{"id": o["id"], "name": o["name"],
+		                   "stages": [{k: st[k] for k in ("id", "name", "type")}
+		                              for st in o["stages"]]} for o in got], want)
+		self.assertNoWrites()
+
+	def test_wrong_lever_key_is_a_remote_error_saying_what_to_check(self):
+		wrong = "not-the-lever-key-4711"
+		for listing in ("stages", "postings"):
+			with self.subTest(listing=listing):
+				result = self.run_ok("lever", listing, env={util.LEVER_KEY_ENV: wrong},
+				                     expect=REMOTE)
+				self.assertIn("401", result.err)
+				self.assertRegex(result.err, r"check .*key")
+				self.assertNoSecrets(result, wrong)
+
+	def test_wrong_refty_key_is_a_remote_error_saying_what_to_check(self):
+		wrong = "not-the-refty-key-4711"
+		result = self.run_ok("refty", "sequences", env={util.REFTY_KEY_ENV: wrong},
+		                     expect=REMOTE)
+		self.assertRegex(result.err, r"check .*key")
+		self.assertNoSecrets(result, wrong)
+
+	def test_unknown_listing_is_a_usage_error(self):
+		for args in (("lever", "candidates"), ("refty", "stages"), ("lever",), ("refty",),
+		             ("lever", "stages", "postings")):
+			with self.subTest(args=args):
+				result = self.run_ok(*args, expect=USAGE)
+				self.assertIn("usage: refty-lever %s" % args[0], result.err)
+		self.assertEqual(LEVER.requests(), [])
+		self.assertEqual(REFTY.requests(), [])
+
+
+# -- 11. status ----------------------------------------------------------------------------------
+
+class Status(CommandTestCase):
+	def test_status_before_any_run(self):
+		text = self.run_ok("status")
+		self.assertIn("cursor:    none", text.out)
+		self.assertIn("never", text.out)
+		status = json.loads(self.run_ok("status", "--json").out)
+		self.assertIsNone(status["cursor"])
+		self.assertEqual(status["snapshot_size"], 0)
+		self.assertEqual(status["runs"], [])
+		self.assertIsNone(status["oldest_pending"])
+		self.assertEqual(set(status["actions"].values()), {0})
+		self.assertEqual(LEVER.requests(), [])
+		self.assertEqual(REFTY.requests(), [])
+
+	def test_status_counts_actions_by_state_and_lists_runs(self):
+		# Design candidates fail at Refty (unsupported language) and what follows them
+		# waits; an engineering candidate without an email waits for one.
+		self.ws.write_config(rules=[GOOD_RULE, dict(DESIGN_RULE, language="xx")])
+		self.ws.sync()
+		fine = new_opportunity(LEVER)
+		no_email = new_opportunity(LEVER, stage="Phone screen", emails=[])
+		designer = new_opportunity(LEVER, job=UNCOVERED_JOB, stage="References")
+		result = self.ws.sync()
+		self.assertEqual(result.rc, PARTIAL, result)
+
+		status = json.loads(self.run_ok("status", "--json").out)
+		self.assertEqual(status["snapshot_size"], 3)
+		self.assertIsInstance(status["cursor"], str)
+		self.assertIsInstance(status["last_successful_sync"], str)
+		self.assertEqual(status["actions"], {"pending": 1, "waiting_email": 1, "done": 2,
+		                                     "failed": 1, "skipped": 0, "abandoned": 0})
+		oldest = status["oldest_pending"]
+		self.assertEqual((oldest["kind"], oldest["opportunity_id"]), ("send_step", designer))
+		self.assertEqual([(r["command"], r["exit_status"], r["finished"]) for r in status["runs"]],
+		                 [("sync", PARTIAL, True), ("sync", OK, True)])
+		self.assertEqual(status["runs"][0]["failed"], 1)
+		self.assertEqual(status["runs"][0]["waiting_email"], 1)
+
+		text = self.run_ok("status").out
+		self.assertIn("(3 opportunities)", text)
+		self.assertIn("1 pending, 1 waiting for email, 1 failed, 2 done", text)
+		self.assertRegex(text, r"oldest pending: #\d+ send_step for " + re.escape(designer))
+		self.assertIn("retry --all", text)
+		self.assertEqual(len(re.findall(r"^\s+#\d+\s+sync\s", text, re.M)), 2, text)
+		for opp in (fine, no_email):
+			self.assertNotIn(opp, text)
+
+	def test_max_age(self):
+		self.ws.sync()
+		self.run_ok("status", "--max-age", "1h")
+		self.run_ok("status", "--max-age", "1d")
+		fresh = json.loads(self.run_ok("status", "--json", "--max-age", "2h").out)
+		self.assertFalse(fresh["stale"])
+		time.sleep(1.2)
+		stale = self.run_ok("status", "--max-age", "1s", expect=PARTIAL)
+		self.assertIn("older", stale.err)
+		as_json = self.ws.run("status", "--json", "--max-age", "1s")
+		self.assertEqual(as_json.rc, PARTIAL, as_json)
+		self.assertTrue(json.loads(as_json.out)["stale"])
+		self.run_ok("status", "--max-age", "90s")
+
+	def test_max_age_without_any_sync_is_stale(self):
+		self.run_ok("status", "--max-age", "1h", expect=PARTIAL)
+
+	def test_malformed_duration_is_a_usage_error(self):
+		for text in ("abc", "1x", "0", "-5m", "", "5mm", "1.5h", "h", "2 h"):
+			with self.subTest(duration=text):
+				result = self.run_ok("status", "--max-age", text, expect=USAGE)
+				self.assertIn("--max-age", result.err)
+
+
+# -- 12. explain ---------------------------------------------------------------------------------
+
+class Explain(CommandTestCase):
+	def test_unknown_id_is_not_in_the_snapshot(self):
+		self.ws.sync()
+		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000")
+		self.assertIn("not in the snapshot", result.out)
+
+	def test_unknown_id_before_any_run(self):
+		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000")
+		self.assertIn("not in the snapshot", result.out)
+
+	def test_known_id_shows_rule_journal_keys_and_refty_ids(self):
+		self.ws.sync()
+		opp = new_opportunity(LEVER, name="Grace Hopper")
+		self.ws.sync()
+		entered = move(LEVER, opp, "Phone screen")
+		self.ws.sync()
+		[cand] = refty_candidates(REFTY)
+		[step] = cand["steps"]
+		result = self.run_ok("explain", opp)
+		out = result.out
+		self.assertIn("Grace Hopper", out)
+		self.assertIn("Phone screen", out)
+		self.assertIn("rules: 'engineering'", out)
+		self.assertIn("Engineering references", out)
+		self.assertIn("key: " + candidate_key(opp), out)
+		self.assertIn("key: " + step_key(opp, SELF_ASSESSMENT, entered), out)
+		self.assertIn(cand["id"], out)
+		self.assertIn(step["id"], out)
+		self.assertEqual(out.count("from sync"), 2, out)
+		self.assertIn("create_candidate done", out)
+		self.assertIn("send_step done", out)
+
+	def test_uncovered_job_says_no_rule_covers_it(self):
+		self.ws.sync()
+		opp = new_opportunity(LEVER, job=UNCOVERED_JOB)
+		self.ws.sync()
+		result = self.run_ok("explain", opp)
+		self.assertIn("none covers job '%s'" % UNCOVERED_JOB, result.out)
+
+
+# -- 13. retry -----------------------------------------------------------------------------------
+
+class Retry(CommandTestCase):
+	def fail_one(self):
+		"""An enrolment Refty refuses for good (an unsupported language): returns the
+		opportunity id and its failed journal entry, after checking status shows it."""
+		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
+		self.ws.sync()
+		opp = new_opportunity(LEVER)
+		failing = self.ws.sync()
+		self.assertEqual(failing.rc, PARTIAL, failing)
+		[action] = self.ws.actions(opportunity_id=opp)
+		self.assertEqual((action["key"], action["state"]), (candidate_key(opp), "failed"))
+		self.assertIn("422", action["last_error"])
+		status = json.loads(self.run_ok("status", "--json").out)
+		self.assertEqual(status["actions"]["failed"], 1)
+		self.assertIn("1 failed", self.run_ok("status").out)
+
+		requeued = self.run_ok("retry", "--all")
+		self.assertIn("re-queued 1 failed action", requeued.out)
+		[again] = self.ws.actions(opportunity_id=opp)
+		self.assertEqual((again["id"], again["state"]), (action["id"], "pending"))
+		self.assertEqual(json.loads(self.run_ok("status", "--json").out)["actions"]["failed"], 0)
+		REFTY.control("DELETE", "/requests")
+		return opp, action
+
+	def assertPerformedOnce(self, opp, action, result, language):
+		[post] = [e for e in writes(REFTY) if e["method"] == "POST"]
+		self.assertEqual(post["idempotency_key"], candidate_key(opp))
+		self.assertEqual(post["body"]["language"], language,
+		                 "the re-queued create was sent as it was planned, not as the "
+		                 "configuration now says")
+		self.assertEqual(post["status"], 201, post)
+		self.assertEqual(result.rc, OK, result)
+		self.assertEqual(result.keys("done"), [candidate_key(opp)], result)
+		[after] = self.ws.actions(opportunity_id=opp)
+		self.assertEqual((after["id"], after["key"], after["state"]),
+		                 (action["id"], candidate_key(opp), "done"))
+		self.assertEqual(refty_summary(REFTY)["candidates"], 1)
+
+	def test_failed_action_is_requeued_and_performed_after_fixing_the_rule(self):
+		opp, action = self.fail_one()
+		self.ws.write_config(rules=[GOOD_RULE])
+		self.assertPerformedOnce(opp, action, self.ws.sync(), "en")
+
+	def test_failed_action_is_requeued_and_performed_once_refty_accepts_it(self):
+		opp, action = self.fail_one()
+		REFTY.control("POST", "/languages", {"languages": ["en", "xx"]})
+		self.addCleanup(REFTY.control, "POST", "/languages",
+		                {"languages": refty_emulator.DEFAULT_LANGUAGES})
+		self.assertPerformedOnce(opp, action, self.ws.sync(), "xx")
+
+	def test_retry_of_given_ids(self):
+		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
+		self.ws.sync()
+		first = new_opportunity(LEVER)
+		second = new_opportunity(LEVER)
+		self.ws.sync()
+		[a1] = self.ws.actions(opportunity_id=first)
+		[a2] = self.ws.actions(opportunity_id=second)
+		result = self.run_ok("retry", str(a1["id"]))
+		self.assertIn("re-queued 1 failed action", result.out)
+		self.assertEqual(self.ws.actions(opportunity_id=first)[0]["state"], "pending")
+		self.assertEqual(self.ws.actions(opportunity_id=second)[0]["state"], "failed")
+		self.assertEqual(a2["state"], "failed")
+
+	def test_retry_of_an_action_that_has_not_failed_warns(self):
+		self.ws.sync()
+		opp = new_opportunity(LEVER)
+		self.ws.sync()
+		[done] = self.ws.actions(opportunity_id=opp)
+		self.assertEqual(done["state"], "done")
+		for ident in ("12345", str(done["id"])):
+			with self.subTest(id=ident):
+				result = self.run_ok("retry", ident)
+				self.assertIn("re-queued 0", result.out)
+				self.assertIn("warning", result.err)
+		self.assertEqual(self.ws.actions(opportunity_id=opp), [done])
+
+	def test_retry_needs_ids_or_all(self):
+		for args in ((), ("--all", "3"), ("abc",), ("0",), ("--bogus",)):
+			with self.subTest(args=args):
+				result = self.run_ok("retry", *args, expect=USAGE)
+				self.assertIn("usage: refty-lever retry", result.err)
+		self.assertFalse(os.path.exists(self.ws.state))
+
+
+# -- 14. usage -----------------------------------------------------------------------------------
+
+class Usage(CommandTestCase):
+	def test_every_command_has_help(self):
+		for command in COMMANDS:
+			for flag in ("--help", "-h"):
+				with self.subTest(command=command, flag=flag):
+					result = self.run_ok(command, flag)
+					self.assertTrue(result.out.startswith("usage: refty-lever %s " % command),
+					                result)
+		for args in (("--help",), ("-h",)):
+			result = self.run_ok(*args)
+			self.assertTrue(result.out.startswith("usage: refty-lever"), result)
+			for command in COMMANDS:
+				self.assertRegex(result.out, r"\n  %s\s" % command)
+		version = self.run_ok("--version")
+		self.assertRegex(version.out, r"^refty-lever \d+\.\d+")
+		self.assertEqual(LEVER.requests(), [])
+		self.assertEqual(REFTY.requests(), [])
+
+	def test_help_needs_no_configuration(self):
+		missing = os.path.join(self.ws.dir, "no-such.conf")
+		for command in COMMANDS:
+			with self.subTest(command=command):
+				result = self.ws.run(command, "--help", config=missing)
+				self.assertEqual(result.rc, OK, result)
+
+	def test_unknown_command_or_option_is_a_usage_error(self):
+		cases = [("frobnicate",), ("--frobnicate", "status"), ()]
+		cases += [(command, "--frobnicate") for command in COMMANDS]
+		for args in cases:
+			with self.subTest(args=args):
+				result = self.run_ok(*args, expect=USAGE)
+				self.assertIn("usage: refty-lever", result.err)
+				self.assertEqual(result.out, "")
+		self.assertEqual(LEVER.requests(), [])
+		self.assertEqual(REFTY.requests(), [])
+		self.assertFalse(os.path.exists(self.ws.state))
+
+
+if __name__ == "__main__":
+	util.take_binary_argument()
+	unittest.main()
