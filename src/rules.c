@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,18 +392,25 @@ struct lookup {
 	size_t second;  /* another match, for the message */
 };
 
-static struct lookup find_item(const struct catalog_item *items, size_t n, const char *want)
+/*
+ * Finds want among n elements of an array (stride bytes apart) whose id and name are the char *
+ * members at id_off and name_off: by id first, else by name. One routine serves Lever stages,
+ * postings, Refty sequences and their stages alike.
+ */
+static struct lookup find_by(const void *base, size_t n, size_t stride, size_t id_off,
+	size_t name_off, const char *want)
 {
 	struct lookup lk = {0};
+	const char *p = base;
 	for (size_t i = 0; i < n; i++) {
-		if (str_eq(items[i].id, want)) {
+		if (str_eq(*(char *const *)(p + i * stride + id_off), want)) {
 			lk.index = i;
 			lk.matches = 1;
 			return lk;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (str_eq(items[i].name, want)) {
+		if (str_eq(*(char *const *)(p + i * stride + name_off), want)) {
 			if (lk.matches == 0) {
 				lk.index = i;
 			} else if (lk.matches == 1) {
@@ -412,52 +420,24 @@ static struct lookup find_item(const struct catalog_item *items, size_t n, const
 		}
 	}
 	return lk;
+}
+
+static struct lookup find_item(const struct catalog_item *items, size_t n, const char *want)
+{
+	return find_by(items, n, sizeof(*items), offsetof(struct catalog_item, id),
+		offsetof(struct catalog_item, name), want);
 }
 
 static struct lookup find_sequence(const struct catalog *cat, const char *want)
 {
-	struct lookup lk = {0};
-	for (size_t i = 0; i < cat->n_sequences; i++) {
-		if (str_eq(cat->sequences[i].id, want)) {
-			lk.index = i;
-			lk.matches = 1;
-			return lk;
-		}
-	}
-	for (size_t i = 0; i < cat->n_sequences; i++) {
-		if (str_eq(cat->sequences[i].name, want)) {
-			if (lk.matches == 0) {
-				lk.index = i;
-			} else if (lk.matches == 1) {
-				lk.second = i;
-			}
-			lk.matches++;
-		}
-	}
-	return lk;
+	return find_by(cat->sequences, cat->n_sequences, sizeof(*cat->sequences),
+		offsetof(struct refty_sequence, id), offsetof(struct refty_sequence, name), want);
 }
 
 static struct lookup find_refty_stage(const struct refty_sequence *seq, const char *want)
 {
-	struct lookup lk = {0};
-	for (size_t i = 0; i < seq->n_stages; i++) {
-		if (str_eq(seq->stages[i].id, want)) {
-			lk.index = i;
-			lk.matches = 1;
-			return lk;
-		}
-	}
-	for (size_t i = 0; i < seq->n_stages; i++) {
-		if (str_eq(seq->stages[i].name, want)) {
-			if (lk.matches == 0) {
-				lk.index = i;
-			} else if (lk.matches == 1) {
-				lk.second = i;
-			}
-			lk.matches++;
-		}
-	}
-	return lk;
+	return find_by(seq->stages, seq->n_stages, sizeof(*seq->stages),
+		offsetof(struct refty_stage, id), offsetof(struct refty_stage, name), want);
 }
 
 static bool rule_has_posting(const struct resolved_rule *rr, const char *id)

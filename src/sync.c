@@ -780,21 +780,51 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 /* ------------------------------------------------------------------------ */
 /* Performing: the journal's pending actions, oldest first.                 */
 
-struct ids {
-	int64_t *v;
+/* Journal rows gathered for a later pass: their ids, opportunities and kinds. */
+struct pending_row {
+	char *opportunity_id;
+	int rank; /* creates, then contact updates, then steps */
+	int64_t id;
+};
+
+struct pending_rows {
+	struct pending_row *v;
 	size_t n, cap;
 };
 
-static bool collect_id(void *ud, const struct action *a)
+static bool collect_pending(void *ud, const struct action *a)
 {
-	struct ids *ids = ud;
-	if (ids->n == ids->cap) {
-		ids->cap = ids->cap ? ids->cap * 2 : 64;
-		ids->v = xrealloc(ids->v, ids->cap * sizeof(*ids->v));
+	struct pending_rows *rows = ud;
+	if (rows->n == rows->cap) {
+		rows->cap = rows->cap ? rows->cap * 2 : 64;
+		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
 	}
-	ids->v[ids->n++] = a->id;
+	// A step relies on what earlier kinds give Refty (the candidate, its
+	// email), whatever order the intents were recorded in.
+	int rank = a->kind == ACTION_CREATE_CANDIDATE ? 0 : a->kind == ACTION_UPDATE_CONTACT ? 1 : 2;
+	rows->v[rows->n++] = (struct pending_row){xstrdup(a->opportunity_id), rank, a->id};
 	return true;
 }
+
+static int compare_rows(const void *pa, const void *pb)
+{
+	const struct pending_row *a = pa, *b = pb;
+	int c = strcmp(a->opportunity_id, b->opportunity_id);
+	if (c == 0) {
+		c = a->rank - b->rank;
+	}
+	return c ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+static void pending_rows_finish(struct pending_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		free(rows->v[i].opportunity_id);
+	}
+	free(rows->v);
+	memset(rows, 0, sizeof(*rows));
+}
+
 
 static void emit_action(const struct engine *e, const struct action *a, const char *outcome,
 	const char *detail)
@@ -850,11 +880,11 @@ static int current_state(struct engine *e, const char *id, struct opportunity_st
  * (sent nothing, ever), or the email arrived (send now). */
 static bool recheck_waiting(struct engine *e)
 {
-	struct ids ids = {0};
-	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_WAITING_EMAIL, collect_id, &ids);
-	for (size_t i = 0; ok && i < ids.n; i++) {
+	struct pending_rows rows = {0};
+	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_WAITING_EMAIL, collect_pending, &rows);
+	for (size_t i = 0; ok && i < rows.n; i++) {
 		struct action a;
-		if (snapshot_action_get(e->app.snap, ids.v[i], &a) != 1) {
+		if (snapshot_action_get(e->app.snap, rows.v[i].id, &a) != 1) {
 			ok = false;
 			break;
 		}
@@ -889,7 +919,7 @@ static bool recheck_waiting(struct engine *e)
 		}
 		action_finish(&a);
 	}
-	free(ids.v);
+	pending_rows_finish(&rows);
 	return ok;
 }
 
@@ -1204,43 +1234,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Groups the journal's pending actions by opportunity (oldest first within
- * each) and queues them for the workers. */
-struct pending_row {
-	char *opportunity_id;
-	int rank; /* creates, then contact updates, then steps */
-	int64_t id;
-};
-
-struct pending_rows {
-	struct pending_row *v;
-	size_t n, cap;
-};
-
-static bool collect_pending(void *ud, const struct action *a)
-{
-	struct pending_rows *rows = ud;
-	if (rows->n == rows->cap) {
-		rows->cap = rows->cap ? rows->cap * 2 : 64;
-		rows->v = xrealloc(rows->v, rows->cap * sizeof(*rows->v));
-	}
-	// A step relies on what earlier kinds give Refty (the candidate, its
-	// email), whatever order the intents were recorded in.
-	int rank = a->kind == ACTION_CREATE_CANDIDATE ? 0 : a->kind == ACTION_UPDATE_CONTACT ? 1 : 2;
-	rows->v[rows->n++] = (struct pending_row){xstrdup(a->opportunity_id), rank, a->id};
-	return true;
-}
-
-static int compare_rows(const void *pa, const void *pb)
-{
-	const struct pending_row *a = pa, *b = pb;
-	int c = strcmp(a->opportunity_id, b->opportunity_id);
-	if (c == 0) {
-		c = a->rank - b->rank;
-	}
-	return c ? c : (a->id > b->id) - (a->id < b->id);
-}
-
+/* Groups the journal's pending actions by opportunity (creates, updates, then
+ * steps within each) and queues them for the workers. */
 static bool queue_pending(struct engine *e)
 {
 	struct pending_rows rows = {0};
@@ -1264,10 +1259,7 @@ static bool queue_pending(struct engine *e)
 	if (g.opportunity_id) {
 		workq_push(&e->queue, &g);
 	}
-	for (size_t i = 0; i < rows.n; i++) {
-		free(rows.v[i].opportunity_id);
-	}
-	free(rows.v);
+	pending_rows_finish(&rows);
 	return ok;
 }
 
