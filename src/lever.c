@@ -259,6 +259,23 @@ static enum lever_status refresh_tokens(struct lever_client *c, struct http_clie
 			  "stored tokens; run any command without --dry-run first, then try again");
 		return LEVER_ERR_DRY_RUN;
 	}
+	// Another process (a sync and a 'lever stages', say) may have rotated the
+	// tokens since we loaded them, which made ours useless: take the stored
+	// pair first, and use it as it is if it is fresh.
+	char *used = xstrdup(c->tokens.refresh_token);
+	c->tokens_loaded = false;
+	enum lever_status status = load_tokens(c);
+	bool rotated = status == LEVER_OK && c->tokens.refresh_token &&
+		       strcmp(used, c->tokens.refresh_token) != 0;
+	free(used);
+	if (status != LEVER_OK || (rotated && tokens_usable(&c->tokens))) {
+		return status;
+	}
+	if (!c->tokens.refresh_token) {
+		log_error("cannot refresh the Lever access token: no refresh token is stored; run "
+			  "'refty-lever auth login'");
+		return LEVER_ERR_AUTH;
+	}
 	struct oauth_token_params params = {
 		.token_url = c->token_url,
 		.client_id = c->client_id,
@@ -266,7 +283,7 @@ static enum lever_status refresh_tokens(struct lever_client *c, struct http_clie
 		.refresh_token = c->tokens.refresh_token,
 	};
 	struct lever_tokens fresh;
-	enum lever_status status = oauth_token_request(http, &params, &fresh);
+	status = oauth_token_request(http, &params, &fresh);
 	if (status != LEVER_OK) {
 		return status;
 	}
