@@ -1355,6 +1355,12 @@ static void summary(const struct engine *e, enum exit_code rc)
 		strbuf_finish(&out);
 		return;
 	}
+	// Under -q a run that did nothing says nothing, so cron mails only news.
+	bool eventless = e->n.planned == 0 && e->n.failed == 0 && e->n.pending == 0 &&
+			 e->n.waiting == 0 && e->n.abandoned == 0 && e->n.skipped == 0;
+	if (!log_enabled(LOG_INFO) && rc == EXIT_OK && eventless) {
+		return;
+	}
 	printf("%s%s: seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64 ", sent %" PRId64
 	       ", waiting for email %" PRId64 ", skipped %" PRId64 ", failed %" PRId64,
 		e->command, e->app.dry_run ? " (dry run)" : "", e->n.seen, e->n.changed,

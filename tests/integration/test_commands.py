@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import unittest
@@ -443,6 +444,25 @@ class Retry(CommandTestCase):
 
 
 # -- 14. usage -----------------------------------------------------------------------------------
+
+class Quiet(CommandTestCase):
+	def quiet_sync(self):
+		proc = subprocess.run([util.BINARY, "-q", "-c", self.ws.config_path, "sync"],
+		                      capture_output=True, text=True, env=self.ws.env, timeout=60)
+		return proc.returncode, proc.stdout, proc.stderr
+
+	def test_quiet_sync_says_nothing_when_nothing_happened_and_reports_news(self):
+		self.ws.sync()  # seeds
+		rc, out, err = self.quiet_sync()
+		self.assertEqual((rc, out, err), (OK, "", ""), "a -q sync with nothing to do is silent")
+		plain = self.run_ok("sync")
+		self.assertIn("sync: seen", plain.out, "without -q the summary is always printed")
+		opp = new_opportunity(LEVER)
+		rc, out, err = self.quiet_sync()
+		self.assertEqual(rc, OK, err)
+		self.assertIn(opp, out, "a -q sync that acted says what it did")
+		self.assertIn("sync: seen", out)
+
 
 class Usage(CommandTestCase):
 	def test_every_command_has_help(self):
