@@ -567,7 +567,7 @@ static void set_defaults(struct config *cfg)
 	cfg->lever.url = xstrdup(DEFAULT_LEVER_URL);
 	cfg->lever.requests_per_second = 10.0;
 	cfg->lever.burst = 10;
-	cfg->lever.max_in_flight = 8;
+	cfg->lever.max_in_flight = 16;
 	cfg->lever.oauth.auth_url = xstrdup(DEFAULT_AUTH_URL);
 	cfg->lever.oauth.redirect_port = 8721;
 	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);

@@ -188,7 +188,7 @@ def main():
                     help="comma-separated numbers of opportunities")
     ap.add_argument("--latency", type=float, default=1.0, help="seconds per Lever page")
     ap.add_argument("--covered", type=float, default=0.1, help="fraction on covered jobs")
-    ap.add_argument("--lever-in-flight", type=int, default=16)
+    ap.add_argument("--lever-in-flight", type=int, default=16, help="lever.max_in_flight")
     ap.add_argument("--refty-in-flight", type=int, default=8)
     ap.add_argument("--naive-pages", type=int, default=20,
                     help="pages the naive pager reads to measure its rate (0: skip)")
