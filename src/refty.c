@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "json.h"
@@ -147,7 +148,17 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	struct http_response resp;
 	http_response_init(&resp);
 	*root_out = NULL;
-	if (!http_request(c->http, &req, &resp)) {
+	bool answered = http_request(c->http, &req, &resp);
+	// 409: the first request under this key is still being processed. It
+	// usually finishes within moments, so wait a little before leaving the
+	// action for the next run.
+	for (int wait = 1; answered && resp.status == 409 && key && wait <= 4; wait *= 2) {
+		log_debug("%s: Refty is still processing key '%s'; asking again in %d s", what, key, wait);
+		struct timespec ts = {wait, 0};
+		nanosleep(&ts, NULL);
+		answered = http_request(c->http, &req, &resp);
+	}
+	if (!answered) {
 		enum refty_status st =
 			resp.error == HTTP_ERR_DRY_RUN ? REFTY_ERR_DRY_RUN : REFTY_ERR_TRANSIENT;
 		result_set(res, st, 0, NULL,
