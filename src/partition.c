@@ -53,6 +53,9 @@ static void push(struct partition *p, struct window *w)
 	p->queue[p->n_queue++] = *w;
 	memset(w, 0, sizeof(*w));
 	p->stats.queued++;
+	if (p->opts->windows_known) {
+		atomic_fetch_add(p->opts->windows_known, 1);
+	}
 	pthread_cond_signal(&p->cond);
 }
 
@@ -252,6 +255,10 @@ static void split_window(struct partition *p, struct listing *l)
 {
 	pthread_mutex_lock(&p->lock);
 	p->stats.splits++;
+	if (p->opts->windows_known) {
+		// The split window is replaced by its parts.
+		atomic_fetch_sub(p->opts->windows_known, 1);
+	}
 	for (size_t i = 0; i < l->n_parts; i++) {
 		const struct partition_interval *part = &l->parts[i];
 		struct window child = {.range = *part};

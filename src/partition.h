@@ -1,6 +1,7 @@
 #ifndef REFTY_LEVER_PARTITION_H
 #define REFTY_LEVER_PARTITION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,8 @@ struct partition_options {
 	 */
 	bool (*window_done)(void *ud, const struct partition_interval *w);
 	void *ud;
+	/** Optional: counts every window known so far (listed, listing or waiting), for progress. */
+	_Atomic uint64_t *windows_known;
 };
 
 struct partition_stats {

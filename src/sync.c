@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,7 @@ struct engine {
 	struct partition_interval *done;
 	size_t n_done, cap_done;
 	uint64_t windows_done;
+	_Atomic uint64_t windows_known;
 	bool progress_stop;
 	/* Dry run: the snapshot is not updated, so what the poll saw of the
 	 * opportunities with parked steps (watch, sorted ids) is kept in seen. */
@@ -678,9 +680,10 @@ static void *progress_main(void *arg)
 		lever_client_stats(e->app.lever, &ls);
 		double elapsed = (double)(now_ms() - e->poll_start) / 1000.0;
 		fprintf(stderr, "\r%s: %" PRId64 " candidates, %" PRIu64 " pages, %.0f/s, %d:%02d elapsed, "
-				"%" PRIu64 " windows done, %" PRId64 " enrolled   ",
+				"windows %" PRIu64 " of %" PRIu64 " done, %" PRId64 " enrolled   ",
 			e->command, e->n.seen, ls.pages, elapsed > 0 ? (double)e->n.seen / elapsed : 0.0,
-			(int)elapsed / 60, (int)elapsed % 60, e->windows_done, e->n.enrolled);
+			(int)elapsed / 60, (int)elapsed % 60, e->windows_done,
+			(uint64_t)atomic_load(&e->windows_known), e->n.enrolled);
 		fflush(stderr);
 	}
 	pthread_mutex_unlock(&e->db);
@@ -703,6 +706,7 @@ static enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_q
 		.cb = on_opportunity,
 		.window_done = on_window_done,
 		.ud = e,
+		.windows_known = &e->windows_known,
 	};
 	bool progress = isatty(STDERR_FILENO) && log_enabled(LOG_INFO);
 	pthread_t ticker;

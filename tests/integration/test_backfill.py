@@ -17,8 +17,10 @@ import calendar
 import collections
 import json
 import os
+import pty
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -780,6 +782,57 @@ class Pacing(BackfillTestCase):
 		self.assertEqual(stats["max_over_allowance_1s"], 0, stats)
 		self.assertGreaterEqual(len(page_requests(LEVER)), 30)
 		self.assertEnrolledExactly(expected)
+
+
+# -- progress on a terminal ---------------------------------------------------------------------
+
+class Progress(BackfillTestCase):
+	def run_on_terminal(self, *flags):
+		"""Runs a backfill with stderr on a pseudo-terminal; returns (status, stdout, terminal)."""
+		master, slave = pty.openpty()
+		try:
+			proc = subprocess.Popen(self.ws.command(*flags, "backfill"), stdin=subprocess.DEVNULL,
+			                        stdout=subprocess.PIPE, stderr=slave, env=self.ws.env)
+			os.close(slave)
+			slave = None
+			chunks = []
+			while True:
+				try:
+					data = os.read(master, 65536)
+				except OSError:  # the terminal closes when the process exits
+					break
+				if not data:
+					break
+				chunks.append(data)
+			out = proc.stdout.read().decode()
+			proc.stdout.close()
+			rc = proc.wait(timeout=60)
+		finally:
+			if slave is not None:
+				os.close(slave)
+			os.close(master)
+		return rc, out, b"".join(chunks).decode(errors="replace")
+
+	def test_progress_line_on_a_terminal_only(self):
+		seed(LEVER, 600, covered_fraction=0.1, seed=5)
+		# Slow pages so that the once-a-second progress line has time to appear.
+		LEVER.settings(latency=0.4)
+		self.addCleanup(LEVER.settings, latency=0.0)
+		rc, out, terminal = self.run_on_terminal()
+		self.assertEqual(rc, OK, out + terminal)
+		self.assertIn("backfill: ", terminal)
+		self.assertRegex(terminal, r"\d+ candidates, \d+ pages, \d+/s, \d+:\d\d elapsed, "
+		                           r"windows \d+ of \d+ done")
+		self.assertIn("backfill: seen 600", out, "the summary goes to stdout either way")
+
+		# -q: no progress line, even on a terminal.
+		reset_emulators(LEVER, REFTY)
+		self.ws = self.workspace(**self.config)
+		seed(LEVER, 600, covered_fraction=0.1, seed=5)
+		LEVER.settings(latency=0.4)
+		rc, out, terminal = self.run_on_terminal("-q")
+		self.assertEqual(rc, OK, out + terminal)
+		self.assertNotIn("elapsed", terminal)
 
 
 if __name__ == "__main__":
