@@ -276,14 +276,39 @@ static enum lever_status refresh_tokens(struct lever_client *c, struct http_clie
 			  "'refty-lever auth login'");
 		return LEVER_ERR_AUTH;
 	}
+	char *refusal = NULL;
 	struct oauth_token_params params = {
 		.token_url = c->token_url,
 		.client_id = c->client_id,
 		.client_secret = c->client_secret,
 		.refresh_token = c->tokens.refresh_token,
+		.refusal = &refusal,
 	};
 	struct lever_tokens fresh;
+	char *presented = xstrdup(c->tokens.refresh_token);
 	status = oauth_token_request(http, &params, &fresh);
+	// Refused as already used: another process refreshed at the same moment
+	// and is about to store the new pair. Wait a little for it.
+	for (int i = 0; status == LEVER_ERR_AUTH && i < 10; i++) {
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		c->tokens_loaded = false;
+		if (load_tokens(c) != LEVER_OK) {
+			break;
+		}
+		if (c->tokens.refresh_token && strcmp(presented, c->tokens.refresh_token) != 0 &&
+			tokens_usable(&c->tokens)) {
+			log_debug("took up the Lever tokens another process refreshed");
+			free(refusal);
+			free(presented);
+			return LEVER_OK;
+		}
+	}
+	if (refusal) {
+		log_error("%s", refusal);
+		free(refusal);
+	}
+	free(presented);
 	if (status != LEVER_OK) {
 		return status;
 	}

@@ -502,8 +502,9 @@ static char *account_from_jwt(const char *token)
 	return account;
 }
 
+/* Describes the authorization server's error answer; logged, or handed to *out. */
 static void log_token_error(const struct http_response *resp, const char *action,
-	const char *hint)
+	const char *hint, char **out)
 {
 	struct json_error err;
 	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
@@ -524,9 +525,15 @@ static void log_token_error(const struct http_response *resp, const char *action
 	}
 	char *s_error = error ? log_sanitize(error) : NULL;
 	char *s_desc = desc ? log_sanitize(desc) : NULL;
-	log_error("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
+	char *msg = xasprintf("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
 		http_status_text(resp->status), s_error ? ": " : "", s_error ? s_error : "",
 		s_desc ? ": " : "", s_desc ? s_desc : "", hint);
+	if (out) {
+		*out = msg;
+	} else {
+		log_error("%s", msg);
+		free(msg);
+	}
 	free(s_error);
 	free(s_desc);
 	json_free(root);
@@ -575,12 +582,13 @@ enum lever_status oauth_token_request(struct http_client *http,
 		log_token_error(&resp, action,
 			refresh ? "; the stored authorization is no longer valid: run "
 				  "'refty-lever auth login' again"
-				: "; start the login again");
+				: "; start the login again",
+			p->refusal);
 		status = LEVER_ERR_AUTH;
 		goto out;
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		log_token_error(&resp, action, "");
+		log_token_error(&resp, action, "", NULL);
 		status = LEVER_ERR_REMOTE;
 		goto out;
 	}

@@ -131,6 +131,32 @@ rules = ( {{ name = "eng"; jobs = [ "*" ]; sequence = "Engineering references";
         r = self.run_tool("lever", "stages")
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
 
+    def test_tokens_rotated_by_another_process_are_taken_up(self):
+        rc, out, err, page = self.login()
+        self.assertEqual(rc, 0, out + err)
+        _, refresh1 = self.tokens()
+        self.lever.control("POST", "/_control/seed", {"count": 600, "seed": 3})
+        # A slow sync (the first: it pages everything) loads the tokens, then
+        # another command refreshes them meanwhile; Lever rotates the refresh
+        # token, so the sync's copy is dead when its own access token is refused.
+        self.lever.control("POST", "/_control/settings", {"latency": 0.5})
+        sync = subprocess.Popen([BINARY, "-v", "-c", self.conf, "sync"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(
+                e["path"] == "/v1/opportunities" for e in self.lever.requests()):
+            time.sleep(0.05)
+        self.lever.control("POST", "/_control/oauth/expire-access")
+        other = self.run_tool("lever", "stages")
+        self.assertEqual(other.returncode, 0, other.stderr)
+        _, refresh2 = self.tokens()
+        self.assertNotEqual(refresh1, refresh2, "the other command rotated the tokens")
+        out, err = sync.communicate(timeout=60)
+        self.assertEqual(sync.returncode, 0, out + err)
+        self.assertIn("seen 605", out)  # the 5 the emulator starts with, and 600 more
+        refreshes = self.lever.control("GET", "/_control/oauth")["refreshes"]
+        self.assertEqual(refreshes, 1, "the sync took up the stored pair instead of refreshing")
+
     def test_state_mismatch_is_refused(self):
         proc = subprocess.Popen([BINARY, "-c", self.conf, "auth", "login", "--paste"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
