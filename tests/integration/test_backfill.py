@@ -18,7 +18,6 @@ import collections
 import json
 import os
 import pty
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ sys.path.insert(0, HERE)
 
 import util  # noqa: E402
 from util import (COVERED_JOB, POSTINGS, REFERENCE_CHECK, SELF_ASSESSMENT,  # noqa: E402
-                  SEQUENCE_ID, STAGES, UNCOVERED_JOB, Emulator, Workspace, candidate_key,
+                  SEQUENCE_ID, STAGES, UNCOVERED_JOB, Workspace, candidate_key,
                   lever_action, move, new_opportunity, refty_candidates, refty_summary,
                   reset_emulators, step_key, wait_until, writes)
 from harness import LEVER_CONFIDENTIAL_KEY, basic_auth  # noqa: E402
@@ -63,22 +62,11 @@ DAY_MS = 86400 * 1000
 
 def setUpModule():
 	global LEVER, REFTY
-	if not (os.path.isfile(util.BINARY) or shutil.which(util.BINARY)):
-		raise RuntimeError("no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
-		                   % util.BINARY)
-	# The emulator's own limiter is off except in the test that checks pacing against it.
-	LEVER = Emulator("lever", "--rate", "0").start()
-	try:
-		REFTY = Emulator("refty").start()
-	except Exception:
-		LEVER.stop()
-		raise
+	LEVER, REFTY = util.start_emulators()
 
 
 def tearDownModule():
-	for emu in (LEVER, REFTY):
-		if emu is not None:
-			emu.stop()
+	util.stop_emulators(LEVER, REFTY)
 
 
 # -- what Lever holds ------------------------------------------------------------------------------

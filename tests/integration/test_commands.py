@@ -12,7 +12,6 @@ first argument). Both emulators run once for the whole file on ephemeral loopbac
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ sys.path.insert(0, HERE)
 
 import util  # noqa: E402
 from util import (LEVER_KEY, REFTY_KEY, REFERENCE_CHECK, SELF_ASSESSMENT, SEQUENCE_ID,  # noqa: E402
-                  UNCOVERED_JOB, Emulator, Workspace, candidate_key, lever_emulator, move,
+                  UNCOVERED_JOB, Workspace, candidate_key, lever_emulator, move,
                   new_opportunity, refty_candidates, refty_emulator, refty_summary,
                   reset_emulators, step_key, writes)
 
@@ -47,21 +46,11 @@ DESIGN_RULE = {
 
 def setUpModule():
 	global LEVER, REFTY
-	if not (os.path.isfile(util.BINARY) or shutil.which(util.BINARY)):
-		raise RuntimeError("no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
-		                   % util.BINARY)
-	LEVER = Emulator("lever", "--rate", "0").start()
-	try:
-		REFTY = Emulator("refty").start()
-	except Exception:
-		LEVER.stop()
-		raise
+	LEVER, REFTY = util.start_emulators()
 
 
 def tearDownModule():
-	for emu in (LEVER, REFTY):
-		if emu is not None:
-			emu.stop()
+	util.stop_emulators(LEVER, REFTY)
 
 
 def line_of(path, needle, after=1):

@@ -13,7 +13,6 @@ import base64
 import collections
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -24,7 +23,7 @@ sys.path.insert(0, HERE)
 
 import util  # noqa: E402
 from util import (COVERED_JOB, REFERENCE_CHECK, SELF_ASSESSMENT, SEQUENCE_ID, STAGES,  # noqa: E402
-                  UNCOVERED_JOB, Emulator, Workspace, candidate_key, lever_action, move,
+                  UNCOVERED_JOB, Workspace, candidate_key, lever_action, move,
                   new_opportunity, opportunity_view, refty_candidates, refty_summary,
                   reset_emulators, set_emails, step_key, wait_until, writes)
 
@@ -37,23 +36,11 @@ OK, PARTIAL, USAGE, REMOTE, LOCAL, LOCKED, VALVE = range(7)
 
 def setUpModule():
 	global LEVER, REFTY
-	if not (os.path.isfile(util.BINARY) or shutil.which(util.BINARY)):
-		raise RuntimeError("no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
-		                   % util.BINARY)
-	# The client paces itself at 50/s in these tests; the emulator's own limiter is off so that
-	# no test depends on timing.
-	LEVER = Emulator("lever", "--rate", "0").start()
-	try:
-		REFTY = Emulator("refty").start()
-	except Exception:
-		LEVER.stop()
-		raise
+	LEVER, REFTY = util.start_emulators()
 
 
 def tearDownModule():
-	for emu in (LEVER, REFTY):
-		if emu is not None:
-			emu.stop()
+	util.stop_emulators(LEVER, REFTY)
 
 
 def entry_ms(opportunity_id):

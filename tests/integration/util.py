@@ -374,3 +374,26 @@ def reset_emulators(*emulators):
 		emu.control("DELETE", "/faults")
 		emu.control("DELETE", "/requests")
 		emu.settings(latency=0)
+
+
+# -- module set-up shared by the integration test files ------------------------------------------
+
+def start_emulators():
+	"""Checks the binary exists, then starts a Lever emulator (its own rate limiter off, so that
+	no test depends on timing unless it turns it on) and a Refty emulator. Returns both."""
+	if not (os.path.isfile(BINARY) or shutil.which(BINARY)):
+		raise RuntimeError("no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
+		                   % BINARY)
+	lever = Emulator("lever", "--rate", "0").start()
+	try:
+		refty = Emulator("refty").start()
+	except Exception:
+		lever.stop()
+		raise
+	return lever, refty
+
+
+def stop_emulators(*emulators):
+	for emu in emulators:
+		if emu is not None:
+			emu.stop()
