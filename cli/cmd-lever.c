@@ -28,18 +28,14 @@ static void row(bool json, const char *id, const char *name, const char *extra_k
 	}
 	if (json) {
 		struct strbuf out;
-		strbuf_init(&out);
 		struct jsonw w;
-		jsonw_init(&w, &out);
-		jsonw_object_begin(&w);
+		jsonw_line_begin(&w, &out);
 		jsonw_kv_string(&w, "id", id);
 		jsonw_kv_string(&w, "name", name);
 		if (extra_key) {
 			jsonw_kv_string(&w, extra_key, extra);
 		}
-		jsonw_object_end(&w);
-		printf("%s\n", out.data);
-		strbuf_finish(&out);
+		jsonw_line_end(&w, stdout);
 		return;
 	}
 	char *clean = log_sanitize(name);
@@ -158,10 +154,8 @@ int cmd_refty(struct cli *cli, int argc, char **argv)
 		const struct refty_sequence *s = &cat.sequences[i];
 		if (json) {
 			struct strbuf out;
-			strbuf_init(&out);
 			struct jsonw w;
-			jsonw_init(&w, &out);
-			jsonw_object_begin(&w);
+			jsonw_line_begin(&w, &out);
 			jsonw_kv_string(&w, "id", s->id);
 			jsonw_kv_string(&w, "name", s->name);
 			jsonw_key(&w, "stages");
@@ -175,9 +169,7 @@ int cmd_refty(struct cli *cli, int argc, char **argv)
 				jsonw_object_end(&w);
 			}
 			jsonw_array_end(&w);
-			jsonw_object_end(&w);
-			printf("%s\n", out.data);
-			strbuf_finish(&out);
+			jsonw_line_end(&w, stdout);
 			continue;
 		}
 		char *name = log_sanitize(s->name);

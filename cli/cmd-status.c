@@ -158,10 +158,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	char t1[40], t2[40];
 	if (json) {
 		struct strbuf out;
-		strbuf_init(&out);
 		struct jsonw w;
-		jsonw_init(&w, &out);
-		jsonw_object_begin(&w);
+		jsonw_line_begin(&w, &out);
 		jsonw_kv_string(&w, "state", cfg->state);
 		jsonw_kv_int(&w, "snapshot_size", size);
 		jsonw_kv_string(&w, "cursor", cursor_ms > 0 ? when(cursor_ms, t1, sizeof(t1)) : NULL);
@@ -196,9 +194,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			rc = EXIT_LOCAL;
 		}
 		jsonw_array_end(&w);
-		jsonw_object_end(&w);
-		printf("%s\n", out.data);
-		strbuf_finish(&out);
+		jsonw_line_end(&w, stdout);
 	} else {
 		printf("state:     %s (%" PRId64 " opportunities)\n", cfg->state, size);
 		printf("cursor:    %s\n", cursor_ms > 0 ? when(cursor_ms, t1, sizeof(t1))

@@ -138,6 +138,21 @@ void jsonw_null(struct jsonw *w)
 	strbuf_puts(w->out, "null");
 }
 
+void jsonw_line_begin(struct jsonw *w, struct strbuf *buf)
+{
+	strbuf_init(buf);
+	jsonw_init(w, buf);
+	jsonw_object_begin(w);
+}
+
+void jsonw_line_end(struct jsonw *w, FILE *out)
+{
+	jsonw_object_end(w);
+	fputs(w->out->data, out);
+	fputc('\n', out);
+	strbuf_finish(w->out);
+}
+
 void jsonw_kv_string(struct jsonw *w, const char *key, const char *s)
 {
 	jsonw_key(w, key);

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "xalloc.h"
 
@@ -29,6 +30,13 @@ void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
+
+/*
+ * JSON Lines output: line_begin starts an object in buf (initialised here);
+ * line_end closes it, writes it and a newline to out, and frees buf.
+ */
+void jsonw_line_begin(struct jsonw *w, struct strbuf *buf);
+void jsonw_line_end(struct jsonw *w, FILE *out);
 
 /* key: value shorthands inside an object. */
 void jsonw_kv_string(struct jsonw *w, const char *key, const char *s);

@@ -189,10 +189,8 @@ static void emit(const struct engine *e, const struct line *l)
 {
 	if (e->opts->json) {
 		struct strbuf out;
-		strbuf_init(&out);
 		struct jsonw w;
-		jsonw_init(&w, &out);
-		jsonw_object_begin(&w);
+		jsonw_line_begin(&w, &out);
 		jsonw_kv_string(&w, "type", "action");
 		jsonw_kv_string(&w, "opportunity_id", l->opportunity_id);
 		jsonw_kv_string(&w, "candidate", l->candidate);
@@ -204,9 +202,7 @@ static void emit(const struct engine *e, const struct line *l)
 		jsonw_kv_string(&w, "key", l->key);
 		jsonw_kv_string(&w, "outcome", l->outcome);
 		jsonw_kv_string(&w, "detail", l->detail);
-		jsonw_object_end(&w);
-		printf("%s\n", out.data);
-		strbuf_finish(&out);
+		jsonw_line_end(&w, stdout);
 		return;
 	}
 	char *name = log_sanitize(l->candidate && *l->candidate ? l->candidate : "(no name)");
@@ -1333,10 +1329,8 @@ static void summary(const struct engine *e, enum exit_code rc)
 {
 	if (e->opts->json) {
 		struct strbuf out;
-		strbuf_init(&out);
 		struct jsonw w;
-		jsonw_init(&w, &out);
-		jsonw_object_begin(&w);
+		jsonw_line_begin(&w, &out);
 		jsonw_kv_string(&w, "type", "summary");
 		jsonw_kv_string(&w, "command", e->command);
 		jsonw_kv_bool(&w, "dry_run", e->app.dry_run);
@@ -1354,9 +1348,7 @@ static void summary(const struct engine *e, enum exit_code rc)
 		jsonw_kv_int(&w, "abandoned", e->n.abandoned);
 		jsonw_kv_int(&w, "deleted", e->n.deleted);
 		jsonw_kv_int(&w, "exit_status", rc);
-		jsonw_object_end(&w);
-		printf("%s\n", out.data);
-		strbuf_finish(&out);
+		jsonw_line_end(&w, stdout);
 		return;
 	}
 	// Under -q a run that did nothing says nothing, so cron mails only news.
