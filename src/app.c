@@ -124,6 +124,7 @@ enum exit_code app_open_lever(struct app *app)
 		.url = cfg->lever.url,
 		.confidential = cfg->lever.confidential,
 		.dry_run = app->dry_run,
+		.max_pages = cfg->lever.max_pages,
 	};
 	if (!app->limiter) {
 		app->limiter = ratelimit_create(cfg->lever.requests_per_second, cfg->lever.burst);

@@ -317,7 +317,7 @@ static void parse_lever(struct ctx *c, const config_setting_t *s, struct config 
 {
 	static const char *const keys[] = {"url", "api_key", "api_key_file", "api_key_env",
 		"api_key_command", "oauth", "confidential", "requests_per_second", "burst",
-		"max_in_flight", NULL};
+		"max_in_flight", "max_pages", NULL};
 	if (!expect_type(c, s, "lever", config_setting_is_group(s), "a group")) {
 		return;
 	}
@@ -342,6 +342,7 @@ static void parse_lever(struct ctx *c, const config_setting_t *s, struct config 
 	get_rate(c, s, "lever", "requests_per_second", &cfg->lever.requests_per_second);
 	get_int(c, s, "lever", "burst", 1, 1000, &cfg->lever.burst);
 	get_int(c, s, "lever", "max_in_flight", 1, 64, &cfg->lever.max_in_flight);
+	get_int(c, s, "lever", "max_pages", 1, 1000000000, &cfg->lever.max_pages);
 }
 
 static void parse_refty(struct ctx *c, const config_setting_t *s, struct config *cfg)
@@ -568,6 +569,7 @@ static void set_defaults(struct config *cfg)
 	cfg->lever.requests_per_second = 10.0;
 	cfg->lever.burst = 10;
 	cfg->lever.max_in_flight = 16;
+	cfg->lever.max_pages = 100000;
 	cfg->lever.oauth.auth_url = xstrdup(DEFAULT_AUTH_URL);
 	cfg->lever.oauth.redirect_port = 8721;
 	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);

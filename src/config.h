@@ -62,6 +62,7 @@ struct config {
 		double requests_per_second;
 		int burst;
 		int max_in_flight;
+		int max_pages; /* a chain of pages longer than this is a broken listing */
 	} lever;
 	struct {
 		char *url;

@@ -25,6 +25,8 @@ void diff_init(struct diff *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->new_seen_until_ms = OPP_TIME_NONE;
+	d->current_entry_ms = OPP_TIME_NONE;
+	d->updated_at = OPP_TIME_NONE;
 }
 
 void diff_finish(struct diff *d)
@@ -35,7 +37,37 @@ void diff_finish(struct diff *d)
 		free(d->entries[i].stage_id);
 	}
 	free(d->entries);
+	for (size_t i = 0; i < d->n_untrusted; i++) {
+		free(d->untrusted[i].stage_id);
+	}
+	free(d->untrusted);
 	diff_init(d);
+}
+
+struct diff_trust diff_trust_for_poll(int64_t poll_start_ms)
+{
+	return (struct diff_trust){DIFF_TRUST_NOT_BEFORE_MS, poll_start_ms + DIFF_TRUST_AHEAD_MS};
+}
+
+/* Whether at may be believed; a time that may not is noted in d once. */
+static bool trusted(const struct diff_trust *trust, struct diff *d, const char *field,
+	const char *stage_id, int64_t at_ms)
+{
+	if (!trust || at_ms == OPP_TIME_NONE ||
+		(at_ms >= trust->not_before_ms && at_ms <= trust->not_after_ms)) {
+		return true;
+	}
+	for (size_t i = 0; i < d->n_untrusted; i++) {
+		const struct diff_untrusted *u = &d->untrusted[i];
+		if (u->at_ms == at_ms && strcmp(u->field, field) == 0 &&
+			same_id(u->stage_id, stage_id)) {
+			return false;
+		}
+	}
+	d->untrusted = xrealloc(d->untrusted, (d->n_untrusted + 1) * sizeof(*d->untrusted));
+	d->untrusted[d->n_untrusted++] =
+		(struct diff_untrusted){field, stage_id ? xstrdup(stage_id) : NULL, at_ms};
+	return false;
 }
 
 static int64_t max_time(int64_t a, int64_t b)
@@ -56,6 +88,20 @@ static bool has_usable_changes(const struct opportunity *cur)
 		}
 	}
 	return false;
+}
+
+/*
+ * The time that stands for the latest entry when there is no usable history:
+ * last_advanced_at, else created_at; OPP_TIME_NONE when that one is not
+ * believed (another field's time would be a guess).
+ */
+static int64_t fallback_entry_ms(const struct opportunity *cur, const struct diff_trust *trust,
+	struct diff *d)
+{
+	bool advanced = cur->last_advanced_at != OPP_TIME_NONE;
+	const char *field = advanced ? "lastAdvancedAt" : "createdAt";
+	int64_t at = advanced ? cur->last_advanced_at : cur->created_at;
+	return trusted(trust, d, field, cur->stage_id, at) ? at : OPP_TIME_NONE;
 }
 
 static void add_entry(struct diff *d, size_t *cap, const char *stage_id, int64_t at_ms)
@@ -90,33 +136,36 @@ static void sort_entries(struct diff *d)
 	}
 }
 
-static int64_t fallback_entry_ms(const struct opportunity *cur)
-{
-	return cur->last_advanced_at != OPP_TIME_NONE ? cur->last_advanced_at : cur->created_at;
-}
-
 static void compute_entries(const struct opportunity_state *prev, const struct opportunity *cur,
-	struct diff *d)
+	const struct diff_trust *trust, struct diff *d)
 {
 	int64_t seen = prev ? prev->seen_until_ms : OPP_TIME_NONE;
 	int64_t newest = seen;
 	size_t cap = 0;
+	bool current_unknown = false; /* the entry into the current stage is not believed */
 	if (has_usable_changes(cur)) {
 		for (size_t i = 0; i < cur->n_changes; i++) {
 			const struct stage_entry *e = &cur->changes[i];
 			if (!usable(e)) {
 				continue;
 			}
+			if (!trusted(trust, d, "stageChanges", e->stage_id, e->at_ms)) {
+				current_unknown = current_unknown || same_id(e->stage_id, cur->stage_id);
+				continue;
+			}
 			newest = max_time(newest, e->at_ms);
 			if (!prev || e->at_ms > seen) {
 				add_entry(d, &cap, e->stage_id, e->at_ms);
+			}
+			if (same_id(e->stage_id, cur->stage_id)) {
+				d->current_entry_ms = max_time(d->current_entry_ms, e->at_ms);
 			}
 		}
 		sort_entries(d);
 	} else {
 		// No history (older records, or an empty list): the current stage
 		// since last_advanced_at is all there is.
-		int64_t at = fallback_entry_ms(cur);
+		int64_t at = fallback_entry_ms(cur, trust, d);
 		if (at != OPP_TIME_NONE) {
 			newest = max_time(newest, at);
 			if (!prev || (at > seen && !same_id(prev->stage_id, cur->stage_id))) {
@@ -124,11 +173,16 @@ static void compute_entries(const struct opportunity_state *prev, const struct o
 			}
 		}
 	}
+	if (d->current_entry_ms == OPP_TIME_NONE && !current_unknown) {
+		// History that never shows the current stage is inconsistent; the
+		// fallback is still the best statement of when it got there.
+		d->current_entry_ms = fallback_entry_ms(cur, trust, d);
+	}
 	d->new_seen_until_ms = newest;
 }
 
 void diff_compute(const struct opportunity_state *prev, const struct opportunity *cur,
-	struct diff *out)
+	const struct diff_trust *trust, struct diff *out)
 {
 	diff_finish(out);
 	out->is_new = prev == NULL;
@@ -147,23 +201,10 @@ void diff_compute(const struct opportunity_state *prev, const struct opportunity
 		out->archived_now = cur->archived;
 		out->anonymized_now = cur->anonymized;
 	}
-	compute_entries(prev, cur, out);
-}
-
-int64_t diff_current_entry_ms(const struct opportunity *cur)
-{
-	int64_t at = OPP_TIME_NONE;
-	if (has_usable_changes(cur)) {
-		for (size_t i = 0; i < cur->n_changes; i++) {
-			const struct stage_entry *e = &cur->changes[i];
-			if (usable(e) && same_id(e->stage_id, cur->stage_id)) {
-				at = max_time(at, e->at_ms);
-			}
-		}
+	if (trusted(trust, out, "updatedAt", NULL, cur->updated_at)) {
+		out->updated_at = cur->updated_at;
 	}
-	// History that never shows the current stage is inconsistent; the fallback
-	// is still the best statement of when the opportunity got there.
-	return at != OPP_TIME_NONE ? at : fallback_entry_ms(cur);
+	compute_entries(prev, cur, trust, out);
 }
 
 void diff_next_state(const struct opportunity *cur, const struct diff *d,
@@ -180,5 +221,5 @@ void diff_next_state(const struct opportunity *cur, const struct diff *d,
 	out->name = xstrdup(cur->name);
 	out->email = xstrdup(opportunity_email(cur));
 	out->phone = xstrdup(opportunity_phone(cur));
-	out->updated_at = cur->updated_at;
+	out->updated_at = d->updated_at;
 }

@@ -16,6 +16,30 @@ struct diff_entry {
 	int64_t at_ms;
 };
 
+/** A time Lever sent that cannot be true, so it was not acted on. */
+struct diff_untrusted {
+	const char *field; /* "stageChanges", "lastAdvancedAt", "createdAt" or "updatedAt" */
+	char *stage_id;    /* the stage entered, for stage entries; else NULL */
+	int64_t at_ms;
+};
+
+/**
+ * The range of times a poll believes, inclusive. A time outside it (in the future beyond
+ * any clock skew, or before Lever existed) is a broken record, not an event.
+ */
+struct diff_trust {
+	int64_t not_before_ms;
+	int64_t not_after_ms;
+};
+
+/** 2000-01-01T00:00:00Z. */
+#define DIFF_TRUST_NOT_BEFORE_MS INT64_C(946684800000)
+/** How far after the start of a poll a time may lie and still be believed. */
+#define DIFF_TRUST_AHEAD_MS INT64_C(86400000)
+
+/** The trusted range of a poll that started at poll_start_ms. */
+struct diff_trust diff_trust_for_poll(int64_t poll_start_ms);
+
 struct diff {
 	bool is_new;          /* the snapshot has never seen it */
 	bool posting_changed; /* seen before, and its job differs (either may be NULL) */
@@ -31,8 +55,18 @@ struct diff {
 	struct diff_entry *entries;
 	size_t n_entries;
 	/* What the snapshot should store as seen_until_ms afterwards: the newest
-	 * entry time considered, never less than before (OPP_TIME_NONE if none). */
+	 * trusted entry time considered, never less than before (OPP_TIME_NONE if none). */
 	int64_t new_seen_until_ms;
+	/* The latest trusted entry into cur's current stage, as backfill's
+	 * --trigger-current sees it: the newest stageChanges element for that
+	 * stage, else last_advanced_at, else created_at; OPP_TIME_NONE if none. */
+	int64_t current_entry_ms;
+	/* cur's updatedAt when trusted, else OPP_TIME_NONE. */
+	int64_t updated_at;
+	/* Times outside the trusted range: ignored, they neither fire nor move
+	 * new_seen_until_ms. */
+	struct diff_untrusted *untrusted;
+	size_t n_untrusted;
 };
 
 void diff_init(struct diff *d);
@@ -42,23 +76,18 @@ void diff_finish(struct diff *d);
 /**
  * Compares prev (what the snapshot remembers; NULL when it never saw the
  * opportunity) with cur (what Lever returned) into out, which must be
- * initialised; its previous contents are freed.
+ * initialised; its previous contents are freed. trust bounds the times
+ * believed (NULL: all of them).
  *
  * Stage entries come from cur's stageChanges. When Lever sent none, the
  * current stage at last_advanced_at (created_at if null) stands for the latest
  * entry, and counts as new only if it is later than what the snapshot handled
  * and the stage differs from the one the snapshot holds. A last_advanced_at
- * newer than every stageChanges element is not an entry by itself.
+ * newer than every stageChanges element is not an entry by itself. A time
+ * outside trust is listed in out->untrusted and otherwise ignored.
  */
 void diff_compute(const struct opportunity_state *prev, const struct opportunity *cur,
-	struct diff *out);
-
-/**
- * The latest entry into cur's current stage, as backfill's --trigger-current
- * sees it: the newest stageChanges element for that stage, else
- * last_advanced_at, else created_at. OPP_TIME_NONE when nothing says.
- */
-int64_t diff_current_entry_ms(const struct opportunity *cur);
+	const struct diff_trust *trust, struct diff *out);
 
 /**
  * Fills out (overwritten, not freed) with the snapshot row that records cur,

@@ -3,7 +3,10 @@
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 /* Deep enough for any API document we read; deeper input is refused rather than recursed. */
 #define MAX_DEPTH 64
@@ -23,23 +26,38 @@ struct json_object *json_parse(const char *buf, size_t len, struct json_error *e
 {
 	err->text[0] = '\0';
 	err->offset = 0;
-	const char *nul = memchr(buf, '\0', len);
-	if (nul) {
-		err->offset = (size_t)(nul - buf);
-		set_error(err, "invalid JSON at byte %zu: NUL byte in input", err->offset);
-		return NULL;
-	}
-	if (len > (size_t)INT32_MAX) {
+	if (len > (size_t)INT32_MAX / 6) {
 		set_error(err, "invalid JSON: document too large (%zu bytes)", len);
 		return NULL;
+	}
+	// The tokenizer stops at a raw NUL byte. Inside a string one is as
+	// unreadable as an escaped \u0000, so it becomes one: the string getters
+	// then refuse that one value, not the whole document. Elsewhere the
+	// document is invalid either way.
+	char *copy = NULL;
+	if (memchr(buf, '\0', len)) {
+		copy = xmalloc(len * 6 + 1);
+		size_t n = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (buf[i] == '\0') {
+				memcpy(copy + n, "\\u0000", 6);
+				n += 6;
+			} else {
+				copy[n++] = buf[i];
+			}
+		}
+		buf = copy;
+		len = n;
 	}
 	struct json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
 	if (!tok) {
 		set_error(err, "cannot parse JSON: out of memory");
+		free(copy);
 		return NULL;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS
-		| JSON_TOKENER_VALIDATE_UTF8);
+	// UTF-8 is checked string by string (json_expect_string), so that one bad
+	// value makes one record unreadable rather than the whole page.
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	struct json_object *root = json_tokener_parse_ex(tok, buf, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
@@ -60,6 +78,7 @@ struct json_object *json_parse(const char *buf, size_t len, struct json_error *e
 		}
 	}
 	json_tokener_free(tok);
+	free(copy);
 	if (err->text[0]) {
 		json_object_put(root);
 		return NULL;
@@ -211,12 +230,59 @@ bool json_has(const struct json_node *parent, const char *key)
 		&& json_object_object_get_ex(parent->obj, key, NULL);
 }
 
+bool json_utf8_valid(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n;
+		unsigned min, cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1, min = 0x80, cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2, min = 0x800, cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3, min = 0x10000, cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n) {
+			return false;
+		}
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80) {
+				return false;
+			}
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		// Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+		if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+			return false;
+		}
+		i += n + 1;
+	}
+	return true;
+}
+
 bool json_expect_string(const struct json_node *node, const char **out, struct json_error *err)
 {
 	if (!json_object_is_type(node->obj, json_type_string)) {
 		return type_error(err, node, "a string");
 	}
-	*out = json_object_get_string(node->obj);
+	const char *s = json_object_get_string(node->obj);
+	size_t len = (size_t)json_object_get_string_len(node->obj);
+	if (strlen(s) != len) {
+		return json_fail(err, node, "contains a NUL character");
+	}
+	if (!json_utf8_valid(s, len)) {
+		return json_fail(err, node, "is not valid UTF-8");
+	}
+	*out = s;
 	return true;
 }
 

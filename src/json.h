@@ -71,7 +71,9 @@ bool json_get(const struct json_node *parent, const char *key, struct json_node 
  * Optional getters (json_opt_*) accept a missing or null member and then report it absent
  * (a NULL string, the fallback number, present = false); a member of the wrong type still fails.
  * All of them return true on success. parent must be an object node; a non-object parent is
- * reported as a type error on the parent.
+ * reported as a type error on the parent. A string holding a NUL character (escaped as \u0000
+ * or raw) or bytes that are not UTF-8 is refused: C would truncate the one and pass on the
+ * other.
  */
 
 bool json_req_string(const struct json_node *parent, const char *key, const char **out,
@@ -105,6 +107,9 @@ size_t json_array_len(const struct json_node *array);
 
 /** Element i of an array node, of any type (obj NULL for null). i must be < json_array_len. */
 void json_array_at(const struct json_node *array, size_t i, struct json_node *out);
+
+/** Whether text[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+bool json_utf8_valid(const char *text, size_t len);
 
 /** Element i, which must be an object / a string. */
 bool json_array_object(const struct json_node *array, size_t i, struct json_node *out,

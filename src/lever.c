@@ -2,6 +2,7 @@
 
 #include "lever.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #define DEFAULT_URL "https://api.lever.co/v1"
 #define DEFAULT_AUTH_URL "https://auth.lever.co"
 #define DEFAULT_PAGE_SIZE 100
+/* A chain of 100-record pages this long holds 10 million opportunities. */
+#define DEFAULT_MAX_PAGES 100000
 /* Refresh an access token this long before it expires, so it cannot lapse mid-request. */
 #define REFRESH_MARGIN 60
 /* Listings restarted after rejected offset tokens before we give up. */
@@ -50,6 +53,7 @@ struct lever_client {
 	bool confidential;
 	bool dry_run;
 	int page_size;
+	int max_pages; /* per chain of pages */
 	struct lever_stats stats;
 };
 
@@ -66,6 +70,8 @@ const char *lever_status_text(enum lever_status status)
 		return "malformed data";
 	case LEVER_ERR_DRY_RUN:
 		return "refused in dry run";
+	case LEVER_ERR_NOT_FOUND:
+		return "not found";
 	case LEVER_ERR_CANCELLED:
 		return "cancelled";
 	case LEVER_ERR_LOCAL:
@@ -120,6 +126,7 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 	c->auth = opts->auth;
 	c->confidential = opts->confidential;
 	c->dry_run = opts->dry_run;
+	c->max_pages = opts->max_pages > 0 ? opts->max_pages : DEFAULT_MAX_PAGES;
 	c->page_size = opts->page_size > 0 && opts->page_size <= 100 ? opts->page_size
 								      : DEFAULT_PAGE_SIZE;
 	if (opts->auth == LEVER_AUTH_API_KEY) {
@@ -691,6 +698,11 @@ struct record_kind {
 	void (*finish)(void *rec);
 	const char *(*id)(const void *rec);
 	bool (*deliver)(void *cb, void *ud, const void *rec);
+	/*
+	 * Optional: why rec cannot belong to the listing asked for with query (a
+	 * filter it fails), written to why; false when it fits.
+	 */
+	bool (*outside)(const void *rec, const void *query, char *why, size_t size);
 	/* Records copy what they keep, so the parsed document can go before delivery. */
 	bool owns_data;
 };
@@ -871,6 +883,42 @@ static bool deliver_opportunity(void *cb, void *ud, const void *rec)
 	return ((struct opportunity_cb *)cb)->fn(ud, rec);
 }
 
+static bool outside_range(int64_t t, int64_t lo, int64_t hi)
+{
+	return (lo != 0 && t < lo) || (hi != 0 && t > hi);
+}
+
+static bool opportunity_outside(const void *rec, const void *query, char *why, size_t size)
+{
+	const struct opportunity *o = rec;
+	const struct lever_opportunity_query *q = query;
+	if (outside_range(o->created_at, q->created_at_start, q->created_at_end)) {
+		snprintf(why, size, "createdAt %" PRId64 " outside created_at_start %" PRId64
+				    " .. created_at_end %" PRId64,
+			o->created_at, q->created_at_start, q->created_at_end);
+		return true;
+	}
+	// updatedAt is not checked: Lever filters updated_at_* on every change, and
+	// the field tracks only some of them (and is often null).
+	if ((q->archived == LEVER_ARCHIVED_NONE && o->archived) ||
+		(q->archived == LEVER_ARCHIVED_ONLY && !o->archived)) {
+		snprintf(why, size, "%s although archived=%s was asked for",
+			o->archived ? "archived" : "not archived",
+			q->archived == LEVER_ARCHIVED_NONE ? "false" : "true");
+		return true;
+	}
+	if (q->n_posting_ids > 0 && o->posting_id) {
+		for (size_t i = 0; i < q->n_posting_ids; i++) {
+			if (strcmp(q->posting_ids[i], o->posting_id) == 0) {
+				return false;
+			}
+		}
+		snprintf(why, size, "a posting that was not asked for");
+		return true;
+	}
+	return false;
+}
+
 static const struct record_kind opportunity_kind = {
 	.name = "opportunity",
 	.size = sizeof(struct opportunity),
@@ -878,6 +926,7 @@ static const struct record_kind opportunity_kind = {
 	.finish = finish_opportunity,
 	.id = opportunity_id,
 	.deliver = deliver_opportunity,
+	.outside = opportunity_outside,
 	.owns_data = true,
 };
 
@@ -915,6 +964,24 @@ static bool deliver_deleted(void *cb, void *ud, const void *rec)
 	return ((struct deleted_cb *)cb)->fn(ud, rec);
 }
 
+/* The window of a deleted listing, in ms (0: unset). */
+struct deleted_query {
+	int64_t start, end;
+};
+
+static bool deleted_outside(const void *rec, const void *query, char *why, size_t size)
+{
+	const struct deleted_opportunity *d = rec;
+	const struct deleted_query *q = query;
+	if (d->deleted_at != OPP_TIME_NONE && outside_range(d->deleted_at, q->start, q->end)) {
+		snprintf(why, size, "deletedAt %" PRId64 " outside deleted_at_start %" PRId64
+				    " .. deleted_at_end %" PRId64,
+			d->deleted_at, q->start, q->end);
+		return true;
+	}
+	return false;
+}
+
 static const struct record_kind deleted_kind = {
 	.name = "deleted opportunity",
 	.size = sizeof(struct deleted_opportunity),
@@ -922,6 +989,7 @@ static const struct record_kind deleted_kind = {
 	.finish = finish_deleted,
 	.id = deleted_id,
 	.deliver = deliver_deleted,
+	.outside = deleted_outside,
 	.owns_data = true,
 };
 
@@ -991,11 +1059,19 @@ static const struct record_kind posting_kind = {
 	.deliver = deliver_posting,
 };
 
+/* A record that could not be read, and why; it is quarantined, not delivered. */
+struct unreadable {
+	char *id;
+	char *reason;
+};
+
 /* One parsed page: its records, validated, and where the next page starts. */
 struct page {
 	struct json_object *root; /* NULL once records own their data */
 	char *records;
 	size_t n;
+	struct unreadable *bad; /* only when the caller quarantines */
+	size_t n_bad;
 	char *next;
 };
 
@@ -1005,9 +1081,34 @@ static void page_finish(struct page *p, const struct record_kind *kind)
 		kind->finish(p->records + i * kind->size);
 	}
 	free(p->records);
+	for (size_t i = 0; i < p->n_bad; i++) {
+		free(p->bad[i].id);
+		free(p->bad[i].reason);
+	}
+	free(p->bad);
 	free(p->next);
 	json_free(p->root);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Ids longer than this are not Lever's: a record carrying one is not quarantined by it. */
+#define MAX_ID_LEN 200
+
+/* The element's id when it is a readable string fit to name it by, else NULL. Borrowed. */
+static const char *readable_id(const struct json_node *elem)
+{
+	struct json_error ignored;
+	const char *id = NULL;
+	if (!json_expect_object(elem, &ignored) || !json_opt_string(elem, "id", &id, &ignored)
+		|| !id || !id[0] || strlen(id) > MAX_ID_LEN) {
+		return NULL;
+	}
+	for (const char *p = id; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			return NULL;
+		}
+	}
+	return id;
 }
 
 /* Adds "(<kind> '<id>')" to err when the broken element has a readable id. */
@@ -1026,8 +1127,13 @@ static void add_record_context(struct json_error *err, const struct record_kind 
 	free(clean);
 }
 
+/*
+ * Parses a list page. With quarantine, an element that cannot be read but has a readable id
+ * goes to page->bad with the reason instead of failing the page; an element without one
+ * still fails it (there is nothing to name it by, or to fetch it again with).
+ */
 static bool parse_page(const char *body, size_t len, const struct record_kind *kind,
-	struct page *page, struct json_error *err)
+	bool quarantine, struct page *page, struct json_error *err)
 {
 	memset(page, 0, sizeof(*page));
 	page->root = json_parse(body, len, err);
@@ -1055,13 +1161,24 @@ static bool parse_page(const char *body, size_t len, const struct record_kind *k
 	for (size_t i = 0; i < n; i++) {
 		struct json_node elem;
 		json_array_at(&data, i, &elem);
-		void *rec = page->records + i * kind->size;
+		void *rec = page->records + page->n * kind->size;
 		bool ok = kind->parse(&elem, rec, err);
 		page->n++; // a partly filled record still needs freeing
-		if (!ok) {
+		if (ok) {
+			continue;
+		}
+		const char *id = quarantine ? readable_id(&elem) : NULL;
+		if (!id) {
 			add_record_context(err, kind, &elem);
 			goto fail;
 		}
+		page->n--;
+		kind->finish(rec);
+		memset(rec, 0, kind->size);
+		if (page->n_bad == 0) {
+			page->bad = xcalloc(n, sizeof(*page->bad));
+		}
+		page->bad[page->n_bad++] = (struct unreadable){xstrdup(id), xstrdup(err->text)};
 	}
 	if (kind->owns_data) {
 		// Concurrent listings would otherwise each hold a whole document
@@ -1081,7 +1198,7 @@ enum lever_status lever_parse_opportunities(const char *body, size_t len,
 {
 	*next = NULL;
 	struct page page;
-	if (!parse_page(body, len, &opportunity_kind, &page, err)) {
+	if (!parse_page(body, len, &opportunity_kind, false, &page, err)) {
 		return LEVER_ERR_DATA;
 	}
 	enum lever_status status = LEVER_OK;
@@ -1116,16 +1233,47 @@ static bool mentions_offset(const struct http_response *resp)
 	return found;
 }
 
+/* Where a listing's records go. */
+struct sink {
+	void *cb; /* the kind's callback struct */
+	bool (*unreadable)(void *ud, const struct lever_unreadable *u); /* NULL: none kept */
+	void *ud;
+};
+
+/* Drops the "data[N]." a page's parser put before the field's path. */
+static const char *field_reason(const char *text)
+{
+	if (strncmp(text, "data[", 5) == 0) {
+		const char *p = strstr(text, "].");
+		if (p) {
+			return p + 2;
+		}
+	}
+	return text;
+}
+
 /*
  * Walks a paged listing: base is the path with its fixed query; offset tokens are appended.
+ * query (the kind's filter struct, or NULL) lets each record be checked against what was
+ * asked for.
+ *
+ * A chain with the same query and its own tokens is the one guarantee Lever gives, so a
+ * chain that cannot be one is stopped as malformed rather than followed: a token seen before
+ * (a cycle), a page that says more follow but brings nothing the chain has not delivered,
+ * a record outside the query's filter, or more than max_pages pages.
  */
 static enum lever_status list(struct lever_client *c, const char *what, const char *base,
-	const struct record_kind *kind, void *cb, void *ud)
+	const struct record_kind *kind, const struct sink *sink, const void *query)
 {
 	struct http_response resp;
 	http_response_init(&resp);
-	struct id_set seen;
+	// seen: what the listing delivered. chain: what the current chain of pages brought, the
+	// same set until a rejected token makes the listing start a new chain.
+	struct id_set seen, restarted, tokens;
 	id_set_init(&seen);
+	id_set_init(&tokens);
+	struct id_set *chain = &seen;
+	bool have_restarted = false;
 	char *offset = NULL;
 	int page_no = 1;
 	int restarts = 0;
@@ -1137,12 +1285,25 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 		if (offset) {
 			http_query_add(&path, "offset", offset);
 		}
+		char *where = path_only(path.data);
+		if (page_no > c->max_pages) {
+			log_error("cannot %s: '%s%s' is still not finished after %d pages "
+				  "(lever.max_pages), so the listing looks endless; nothing after it was "
+				  "recorded. If the account really is that large, raise lever.max_pages",
+				what, c->url, where, c->max_pages);
+			status = LEVER_ERR_DATA;
+			free(where);
+			strbuf_finish(&path);
+			break;
+		}
 		status = get(c, path.data, &resp);
 		if (status != LEVER_OK) {
+			free(where);
 			strbuf_finish(&path);
 			break;
 		}
 		if (resp.status == 400 && offset && mentions_offset(&resp)) {
+			free(where);
 			strbuf_finish(&path);
 			if (++restarts > MAX_RESTARTS) {
 				log_error("cannot %s: Lever rejected the offset token %d times; giving up",
@@ -1159,17 +1320,26 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 			free(offset);
 			offset = NULL;
 			page_no = 1;
+			if (have_restarted) {
+				id_set_finish(&restarted);
+			}
+			id_set_init(&restarted);
+			have_restarted = true;
+			chain = &restarted;
+			id_set_finish(&tokens);
+			id_set_init(&tokens);
 			continue;
 		}
 		if (resp.status < 200 || resp.status > 299) {
 			status = status_error(c, what, path.data, &resp);
+			free(where);
 			strbuf_finish(&path);
 			break;
 		}
 		struct json_error err;
 		struct page page;
-		if (!parse_page(resp.body.data, resp.body.len, kind, &page, &err)) {
-			char *where = path_only(path.data);
+		if (!parse_page(resp.body.data, resp.body.len, kind, sink->unreadable != NULL, &page,
+			    &err)) {
 			log_error("cannot %s: malformed page %d from '%s%s': %s", what, page_no, c->url,
 				where, err.text);
 			free(where);
@@ -1184,26 +1354,54 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 		pthread_mutex_lock(&c->lock);
 		c->stats.pages++;
 		pthread_mutex_unlock(&c->lock);
+		size_t fresh = 0;
 		for (size_t i = 0; i < page.n && status == LEVER_OK; i++) {
 			const void *rec = page.records + i * kind->size;
-			if (id_set_add(&seen, kind->id(rec)) && !kind->deliver(cb, ud, rec)) {
+			char why[256];
+			if (query && kind->outside && kind->outside(rec, query, why, sizeof(why))) {
+				char *id = log_sanitize(kind->id(rec));
+				log_error("cannot %s: page %d of '%s%s' holds %s '%s' with %s; a listing "
+					  "that ignores its own filter cannot be trusted, so nothing after "
+					  "it was recorded",
+					what, page_no, c->url, where, kind->name, id, why);
+				free(id);
+				status = LEVER_ERR_DATA;
+				break;
+			}
+			bool new_in_chain = id_set_add(chain, kind->id(rec));
+			fresh += new_in_chain;
+			bool new_in_listing = chain == &seen ? new_in_chain : id_set_add(&seen, kind->id(rec));
+			if (new_in_listing && !kind->deliver(sink->cb, sink->ud, rec)) {
 				status = LEVER_ERR_CANCELLED;
 			}
 		}
-		if (status != LEVER_OK) {
-			page_finish(&page, kind);
-			break;
+		for (size_t i = 0; i < page.n_bad && status == LEVER_OK; i++) {
+			const struct unreadable *b = &page.bad[i];
+			bool new_in_chain = id_set_add(chain, b->id);
+			fresh += new_in_chain;
+			bool new_in_listing = chain == &seen ? new_in_chain : id_set_add(&seen, b->id);
+			struct lever_unreadable u = {b->id, field_reason(b->reason)};
+			if (new_in_listing && !sink->unreadable(sink->ud, &u)) {
+				status = LEVER_ERR_CANCELLED;
+			}
 		}
-		if (!page.next) {
-			page_finish(&page, kind);
-			break;
-		}
-		if (offset && strcmp(offset, page.next) == 0) {
-			log_error("cannot %s: Lever returned the same offset token for page %d as for "
-				  "page %d",
-				what, page_no + 1, page_no);
-			page_finish(&page, kind);
+		if (status == LEVER_OK && page.next && fresh == 0) {
+			log_error("cannot %s: page %d of '%s%s' brought no %s the listing had not "
+				  "already delivered, yet says more follow, so the listing would never "
+				  "end; nothing after it was recorded",
+				what, page_no, c->url, where, kind->name);
 			status = LEVER_ERR_DATA;
+		}
+		if (status == LEVER_OK && page.next && !id_set_add(&tokens, page.next)) {
+			log_error("cannot %s: page %d of '%s%s' leads back to an earlier page (its "
+				  "offset token repeats), so the listing would never end; nothing after "
+				  "it was recorded",
+				what, page_no, c->url, where);
+			status = LEVER_ERR_DATA;
+		}
+		free(where);
+		if (status != LEVER_OK || !page.next) {
+			page_finish(&page, kind);
 			break;
 		}
 		free(offset);
@@ -1216,6 +1414,10 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 	}
 	free(offset);
 	id_set_finish(&seen);
+	id_set_finish(&tokens);
+	if (have_restarted) {
+		id_set_finish(&restarted);
+	}
 	http_response_finish(&resp);
 	return status;
 }
@@ -1227,9 +1429,24 @@ static void add_time(struct strbuf *path, const char *key, int64_t ms)
 	}
 }
 
+static void add_opportunity_filters(struct strbuf *path, const struct lever_opportunity_query *q)
+{
+	add_time(path, "updated_at_start", q->updated_at_start);
+	add_time(path, "updated_at_end", q->updated_at_end);
+	add_time(path, "created_at_start", q->created_at_start);
+	add_time(path, "created_at_end", q->created_at_end);
+	for (size_t i = 0; i < q->n_posting_ids; i++) {
+		http_query_add(path, "posting_id", q->posting_ids[i]);
+	}
+	if (q->archived == LEVER_ARCHIVED_ONLY) {
+		http_query_add(path, "archived", "true");
+	} else if (q->archived == LEVER_ARCHIVED_NONE) {
+		http_query_add(path, "archived", "false");
+	}
+}
+
 enum lever_status lever_list_opportunities(struct lever_client *c,
-	const struct lever_opportunity_query *q,
-	bool (*cb)(void *ud, const struct opportunity *o), void *ud)
+	const struct lever_opportunity_query *q, const struct lever_opportunity_sink *sink)
 {
 	static const struct lever_opportunity_query none = {0};
 	if (!q) {
@@ -1243,20 +1460,66 @@ enum lever_status lever_list_opportunities(struct lever_client *c,
 	if (c->confidential) {
 		http_query_add(&path, "confidentiality", "all");
 	}
-	add_time(&path, "updated_at_start", q->updated_at_start);
-	add_time(&path, "updated_at_end", q->updated_at_end);
-	add_time(&path, "created_at_start", q->created_at_start);
-	add_time(&path, "created_at_end", q->created_at_end);
-	for (size_t i = 0; i < q->n_posting_ids; i++) {
-		http_query_add(&path, "posting_id", q->posting_ids[i]);
+	add_opportunity_filters(&path, q);
+	struct opportunity_cb fn = {sink->record};
+	struct sink out = {&fn, sink->unreadable, sink->ud};
+	enum lever_status status = list(c, "list opportunities", path.data, &opportunity_kind, &out, q);
+	strbuf_finish(&path);
+	return status;
+}
+
+enum lever_status lever_get_opportunity(struct lever_client *c, const char *id,
+	const struct lever_opportunity_sink *sink)
+{
+	struct strbuf path;
+	strbuf_init(&path);
+	char *escaped = http_url_escape(id);
+	strbuf_printf(&path, "/opportunities/%s", escaped);
+	free(escaped);
+	http_query_add(&path, "expand", "applications");
+	struct http_response resp;
+	http_response_init(&resp);
+	enum lever_status status = get(c, path.data, &resp);
+	char *clean = log_sanitize(id);
+	if (status == LEVER_OK && resp.status == 404) {
+		log_debug("opportunity '%s' is no longer in Lever", clean);
+		status = LEVER_ERR_NOT_FOUND;
+	} else if (status == LEVER_OK && (resp.status < 200 || resp.status > 299)) {
+		char *what = xasprintf("get opportunity '%s'", clean);
+		status = status_error(c, what, path.data, &resp);
+		free(what);
+	} else if (status == LEVER_OK) {
+		struct json_error err;
+		struct json_object *root = json_parse(resp.body.data, resp.body.len, &err);
+		struct json_node node, data;
+		struct opportunity o = {0};
+		if (!root) {
+			log_error("cannot get opportunity '%s': malformed answer from '%s': %s", clean,
+				c->url, err.text);
+			status = LEVER_ERR_DATA;
+		} else {
+			json_root(&node, root);
+			bool read = json_req_object(&node, "data", &data, &err) &&
+				    parse_opportunity(&data, &o, &err);
+			if (read && strcmp(o.id, id) != 0) {
+				read = json_fail(&err, &data, "is opportunity '%.64s', not the one asked for",
+					o.id);
+			}
+			if (!read && sink->unreadable) {
+				struct lever_unreadable u = {id, err.text};
+				status = sink->unreadable(sink->ud, &u) ? LEVER_OK : LEVER_ERR_CANCELLED;
+			} else if (!read) {
+				log_error("cannot get opportunity '%s': %s", clean, err.text);
+				status = LEVER_ERR_DATA;
+			} else if (!sink->record(sink->ud, &o)) {
+				status = LEVER_ERR_CANCELLED;
+			}
+		}
+		opportunity_finish(&o);
+		json_free(root);
 	}
-	if (q->archived == LEVER_ARCHIVED_ONLY) {
-		http_query_add(&path, "archived", "true");
-	} else if (q->archived == LEVER_ARCHIVED_NONE) {
-		http_query_add(&path, "archived", "false");
-	}
-	struct opportunity_cb fn = {cb};
-	enum lever_status status = list(c, "list opportunities", path.data, &opportunity_kind, &fn, ud);
+	free(clean);
+	http_response_finish(&resp);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1272,8 +1535,10 @@ enum lever_status lever_list_deleted(struct lever_client *c, int64_t deleted_at_
 	add_time(&path, "deleted_at_start", deleted_at_start);
 	add_time(&path, "deleted_at_end", deleted_at_end);
 	struct deleted_cb fn = {cb};
+	struct sink out = {&fn, NULL, ud};
+	struct deleted_query q = {deleted_at_start, deleted_at_end};
 	enum lever_status status =
-		list(c, "list deleted opportunities", path.data, &deleted_kind, &fn, ud);
+		list(c, "list deleted opportunities", path.data, &deleted_kind, &out, &q);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1286,7 +1551,8 @@ enum lever_status lever_list_stages(struct lever_client *c,
 	strbuf_puts(&path, "/stages");
 	http_query_add_int64(&path, "limit", c->page_size);
 	struct stage_cb fn = {cb};
-	enum lever_status status = list(c, "list stages", path.data, &stage_kind, &fn, ud);
+	struct sink out = {&fn, NULL, ud};
+	enum lever_status status = list(c, "list stages", path.data, &stage_kind, &out, NULL);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1302,7 +1568,8 @@ enum lever_status lever_list_postings(struct lever_client *c,
 		http_query_add(&path, "confidentiality", "all");
 	}
 	struct posting_cb fn = {cb};
-	enum lever_status status = list(c, "list postings", path.data, &posting_kind, &fn, ud);
+	struct sink out = {&fn, NULL, ud};
+	enum lever_status status = list(c, "list postings", path.data, &posting_kind, &out, NULL);
 	strbuf_finish(&path);
 	return status;
 }

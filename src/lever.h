@@ -29,6 +29,7 @@ enum lever_status {
 	LEVER_ERR_DRY_RUN,   /* would have to change something (a POST, a token refresh) */
 	LEVER_ERR_CANCELLED, /* a callback returned false */
 	LEVER_ERR_LOCAL,     /* the token store failed */
+	LEVER_ERR_NOT_FOUND, /* lever_get_opportunity: Lever has no such opportunity (404) */
 };
 
 /** "ok", "authentication error", ... for summaries. */
@@ -92,6 +93,7 @@ struct lever_options {
 	double backoff_base;
 	double backoff_cap;
 	int page_size;              /* 0: 100 */
+	int max_pages;              /* per chain of pages; 0: 100000 (10 million records) */
 };
 
 struct lever_client;
@@ -135,13 +137,42 @@ struct lever_opportunity_query {
  * the call only; cb returns false to stop, which yields LEVER_ERR_CANCELLED. A page is
  * delivered only once all of it has been validated. If Lever rejects an offset token the
  * listing starts again from the first page and records already delivered are not delivered
- * again. Failures are logged (once) before returning.
+ * again. Nothing is assumed about the order of a listing. A listing that cannot end or
+ * cannot be what was asked for stops with LEVER_ERR_DATA: an offset token that repeats (a
+ * cycle), a page that says more follow but brings nothing new, a record outside the query's
+ * filter (created_at_*, archived, posting_id; deleted_at_* for deleted ones), or a chain
+ * longer than max_pages. Failures are logged (once) before returning.
  */
+
+/** A record Lever sent that cannot be read: a wrong type, a NUL character, invalid UTF-8. */
+struct lever_unreadable {
+	const char *id;     /* the record's id as Lever sent it (printable, at most 200 bytes) */
+	const char *reason; /* the field and what is wrong with it */
+};
+
+/** Where opportunities go. Callbacks may come from any thread that lists. */
+struct lever_opportunity_sink {
+	bool (*record)(void *ud, const struct opportunity *o);
+	/**
+	 * Optional. A record that cannot be read but carries a readable id is handed here (and
+	 * not logged) instead of failing the whole listing; false stops the listing as record's
+	 * false does. NULL: such a record fails the listing with LEVER_ERR_DATA.
+	 */
+	bool (*unreadable)(void *ud, const struct lever_unreadable *u);
+	void *ud;
+};
 
 /** GET /opportunities?expand=applications with the query's filters (q may be NULL). */
 enum lever_status lever_list_opportunities(struct lever_client *c,
-	const struct lever_opportunity_query *q,
-	bool (*cb)(void *ud, const struct opportunity *o), void *ud);
+	const struct lever_opportunity_query *q, const struct lever_opportunity_sink *sink);
+
+/**
+ * GET /opportunities/:id?expand=applications: the one opportunity goes to sink->record, or,
+ * when it cannot be read, to sink->unreadable (if set). LEVER_ERR_NOT_FOUND (not logged) when
+ * Lever answers 404; other failures are logged.
+ */
+enum lever_status lever_get_opportunity(struct lever_client *c, const char *id,
+	const struct lever_opportunity_sink *sink);
 
 /** GET /opportunities/deleted, deleted_at_start/_end in ms (0 = unset). */
 enum lever_status lever_list_deleted(struct lever_client *c, int64_t deleted_at_start,

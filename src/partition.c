@@ -27,7 +27,7 @@ struct partition {
 	struct window *queue;
 	size_t n_queue, cap_queue;
 	int busy;   /* workers listing a window now */
-	bool abort;
+	atomic_bool abort; /* read by listing threads without the lock */
 	enum lever_status status;
 	struct partition_stats stats;
 };
@@ -98,106 +98,88 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 
 /* Windows narrower than this are listed whole: splitting them gains nothing. */
 #define MIN_SPLIT_MS 2000
+#define MAX_PARTS 16
 
-static size_t halve(int64_t start, int64_t end, struct partition_interval *out)
+static int compare_times(const void *pa, const void *pb)
 {
-	if (start > end) {
-		return 0;
-	}
-	if (end - start < MIN_SPLIT_MS) {
-		out[0] = (struct partition_interval){start, end};
-		return 1;
-	}
-	int64_t mid = start + (end - start) / 2;
-	out[0] = (struct partition_interval){start, mid};
-	out[1] = (struct partition_interval){mid + 1, end};
-	return 2;
+	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+	return (a > b) - (a < b);
 }
 
-size_t partition_split(const struct partition_interval *w, int64_t pmin, int64_t pmax,
-	struct partition_interval out[5])
+size_t partition_split(const struct partition_interval *w, const int64_t *sample, size_t n_sample,
+	size_t want, struct partition_interval *out)
 {
-	if (pmin < w->start) {
-		pmin = w->start;
+	if (want > MAX_PARTS) {
+		want = MAX_PARTS;
 	}
-	if (pmax > w->end) {
-		pmax = w->end;
+	if (want < 2 || w->end <= w->start) {
+		out[0] = *w;
+		return 1;
 	}
+	// A part ends at each boundary and the next starts just after it. Half
+	// the boundaries divide the window evenly; the other half sit at the
+	// quantiles of the creation times seen so far. Neither says where the
+	// window's records are (nothing in Lever's listing order does), but
+	// together they balance the parts when the sample is representative and
+	// still shrink the window geometrically when it is not.
+	int64_t bounds[MAX_PARTS];
+	size_t nb = 0;
+	size_t even = (want + 1) / 2;
+	size_t quant = want + 1 - even;
+	int64_t width = w->end - w->start;
+	for (size_t i = 1; i < even; i++) {
+		bounds[nb++] = w->start + (int64_t)((double)width * (double)i / (double)even);
+	}
+	if (n_sample > 0 && quant > 1) {
+		int64_t *sorted = xcalloc(n_sample, sizeof(*sorted));
+		memcpy(sorted, sample, n_sample * sizeof(*sorted));
+		qsort(sorted, n_sample, sizeof(*sorted), compare_times);
+		for (size_t j = 1; j < quant; j++) {
+			int64_t t = sorted[j * n_sample / quant];
+			bounds[nb++] = t > INT64_MIN ? t - 1 : t;
+		}
+		free(sorted);
+	}
+	qsort(bounds, nb, sizeof(*bounds), compare_times);
 	size_t n = 0;
-	if (pmin > w->start) {
-		n += halve(w->start, pmin - 1, out + n);
+	int64_t cur = w->start;
+	for (size_t i = 0; i < nb; i++) {
+		if (bounds[i] < cur || bounds[i] >= w->end) {
+			continue;
+		}
+		out[n++] = (struct partition_interval){cur, bounds[i]};
+		cur = bounds[i] + 1;
 	}
-	out[n++] = (struct partition_interval){pmin, pmax};
-	if (pmax < w->end) {
-		n += halve(pmax + 1, w->end, out + n);
-	}
+	out[n++] = (struct partition_interval){cur, w->end};
 	return n;
 }
 
 struct listing {
 	struct partition *p;
 	struct window *w;
-	struct seen *first; /* records of the first page, kept for a split */
+	struct seen *first; /* records delivered before a split, kept for the parts */
 	size_t n_first;
 	size_t delivered;
 	bool split;
-	struct partition_interval parts[16]; /* what the window is split into */
+	struct partition_interval parts[MAX_PARTS]; /* what the window is split into */
 	size_t n_parts;
 };
 
-#define MAX_PARTS 16
-
 /*
- * Decides how to split a window after its full first page, into at most
- * `want` parts. When the page came in creation order (as Lever's listings do)
- * the rest of the window lies after its newest record (or before its oldest,
- * for a descending order): only that remainder is split, into as many parts
- * as the page's density suggests it needs. Otherwise the window is split
- * around the span the page covered. Returns false when splitting is not
- * worth it and the window should just be paged on.
+ * Decides how to split a window once a full page of it was delivered, into at
+ * most `want` parts covering all of it: the records delivered so far say
+ * nothing about where the rest lies, because Lever promises no order.
+ * Returns false when splitting is not worth it and the window is paged on.
  */
 static bool plan_split(struct listing *l, size_t want)
 {
-	const struct partition_interval *w = &l->w->range;
-	bool ascending = true, descending = true;
-	int64_t pmin = INT64_MAX, pmax = INT64_MIN;
+	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
 	for (size_t i = 0; i < l->n_first; i++) {
-		int64_t t = l->first[i].created_at;
-		if (i > 0) {
-			ascending = ascending && t >= l->first[i - 1].created_at;
-			descending = descending && t <= l->first[i - 1].created_at;
-		}
-		pmin = t < pmin ? t : pmin;
-		pmax = t > pmax ? t : pmax;
+		sample[i] = l->first[i].created_at;
 	}
-	if (want < 2) {
-		return false;
-	}
-	if (want > MAX_PARTS) {
-		want = MAX_PARTS;
-	}
-	if (ascending == descending) {
-		// Unordered (or a page of one instant): split around what it covered.
-		l->n_parts = partition_split(w, pmin, pmax, l->parts);
-		return l->n_parts > 1;
-	}
-	int64_t rest_start = ascending ? pmax : w->start;
-	int64_t rest_end = ascending ? w->end : pmin;
-	// Records per millisecond seen on the first page, applied to the rest.
-	double span = (double)(pmax - pmin) + 1.0;
-	double est_pages = (double)(rest_end - rest_start + 1) / span;
-	size_t k = est_pages < 1.0 ? 1 : est_pages > (double)want ? want : (size_t)est_pages;
-	if (k < 2 || rest_end - rest_start < MIN_SPLIT_MS) {
-		return false;
-	}
-	int64_t width = (rest_end - rest_start + 1) / (int64_t)k;
-	l->n_parts = 0;
-	for (size_t i = 0; i < k; i++) {
-		int64_t a = rest_start + (int64_t)i * width;
-		int64_t b = i + 1 == k ? rest_end : a + width - 1;
-		l->parts[l->n_parts++] = (struct partition_interval){a, b};
-	}
-	return true;
+	l->n_parts = partition_split(&l->w->range, sample, l->n_first, want, l->parts);
+	free(sample);
+	return l->n_parts > 1;
 }
 
 static bool skipped(const struct window *w, const char *id)
@@ -236,7 +218,7 @@ static bool on_record(void *ud, const struct opportunity *o)
 	}
 	l->delivered++;
 	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
-		// A full first page: more may follow. Split while workers would
+		// A full page delivered: more may follow. Split while workers would
 		// otherwise sit idle; else keep paging this window to its end.
 		pthread_mutex_lock(&p->lock);
 		int windows = (int)p->n_queue + p->busy;
@@ -246,6 +228,28 @@ static bool on_record(void *ud, const struct opportunity *o)
 		if (l->split) {
 			return false;
 		}
+	}
+	return true;
+}
+
+static bool on_unreadable(void *ud, const struct lever_unreadable *u)
+{
+	struct listing *l = ud;
+	struct partition *p = l->p;
+	if (p->abort) {
+		return false;
+	}
+	// Quarantined records are not kept for a split: handing one over twice is
+	// harmless (the journal records it once), and its creation time is unknown.
+	if (!p->opts->unreadable(p->opts->ud, u)) {
+		pthread_mutex_lock(&p->lock);
+		p->abort = true;
+		if (p->status == LEVER_OK) {
+			p->status = LEVER_ERR_CANCELLED;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		return false;
 	}
 	return true;
 }
@@ -286,7 +290,12 @@ static void list_window(struct partition *p, struct window *w)
 	struct lever_opportunity_query q = *p->opts->base;
 	q.created_at_start = w->range.start;
 	q.created_at_end = w->range.end;
-	enum lever_status st = lever_list_opportunities(p->opts->lever, &q, on_record, &l);
+	struct lever_opportunity_sink sink = {
+		.record = on_record,
+		.unreadable = p->opts->unreadable ? on_unreadable : NULL,
+		.ud = &l,
+	};
+	enum lever_status st = lever_list_opportunities(p->opts->lever, &q, &sink);
 	if (l.split && st == LEVER_ERR_CANCELLED) {
 		split_window(p, &l);
 	} else if (st == LEVER_OK) {

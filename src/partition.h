@@ -10,10 +10,12 @@
 
 /* Lists opportunities in parallel creation-time windows, so that a long
  * listing runs at Lever's rate limit rather than at one page per round trip.
- * Workers share the Lever client (and so its rate limiter). A window whose
- * first page is full is split while there are fewer windows waiting than
- * workers, so the work spreads out however the data is distributed; the
- * records of that first page are not delivered again by its parts. */
+ * Workers share the Lever client (and so its rate limiter). Correctness rests
+ * only on what Lever promises: created_at filters are inclusive ranges, and
+ * one chain of pages returns each matching record once. Nothing is inferred
+ * from the order of a listing, which Lever does not document. A window that
+ * delivered a full page is split, while fewer windows wait than workers, into
+ * parts that cover all of it; the parts skip what it already delivered. */
 
 struct partition_interval {
 	int64_t start; /* createdAt, ms, inclusive */
@@ -32,6 +34,8 @@ struct partition_options {
 	size_t n_done;
 	/** Called for every opportunity, from any worker thread; false aborts. */
 	bool (*cb)(void *ud, const struct opportunity *o);
+	/** Optional: records that cannot be read (see lever_opportunity_sink); false aborts. */
+	bool (*unreadable)(void *ud, const struct lever_unreadable *u);
 	/**
 	 * Called (from a worker thread) when a window has been listed completely, after
 	 * every record of it went through cb; false aborts.
@@ -63,12 +67,12 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 	size_t n_done, struct partition_interval **out);
 
 /**
- * Splits w around the creation times [pmin, pmax] seen on its first page:
- * the part before, the seen span, and the part after, the outer parts halved
- * when wide enough. Writes at most 5 intervals to out; returns how many.
- * Exposed for tests.
+ * Splits w into at most want (2..16) contiguous parts that cover it exactly:
+ * half the boundaries even, half at the quantiles of sample (creation times
+ * already seen in w, in any order; may be empty). Writes the parts to out
+ * (room for 16); returns how many, 1 when w cannot be split. Exposed for tests.
  */
-size_t partition_split(const struct partition_interval *w, int64_t pmin, int64_t pmax,
-	struct partition_interval out[5]);
+size_t partition_split(const struct partition_interval *w, const int64_t *sample, size_t n_sample,
+	size_t want, struct partition_interval *out);
 
 #endif

@@ -226,7 +226,7 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 }
 
 static void draft_update(struct draft *dr, const struct resolved_rule *rule,
-	const struct opportunity *opp, const struct plan_enrolment *enrolled)
+	const struct opportunity *opp, const struct diff *d, const struct plan_enrolment *enrolled)
 {
 	bool name = !same_value(enrolled->name, opp->name);
 	bool email = !same_value(enrolled->email, opportunity_email(opp));
@@ -236,10 +236,11 @@ static void draft_update(struct draft *dr, const struct resolved_rule *rule,
 	}
 	base_action(&dr->update, PLAN_UPDATE_CONTACT, rule, opp);
 	// updated_at moves with every contact change, so a change back to an old
-	// value still gets a new key; records without it fall back to the values.
-	if (opp->updated_at != OPP_TIME_NONE) {
+	// value still gets a new key; records without a believable one fall back
+	// to the values.
+	if (d->updated_at != OPP_TIME_NONE) {
 		dr->update.key = xasprintf("lever:%s:%s:contact:%" PRId64, opp->id, rule->sequence_id,
-			opp->updated_at);
+			d->updated_at);
 	} else {
 		dr->update.key = xasprintf("lever:%s:%s:contact:h%016" PRIx64, opp->id,
 			rule->sequence_id, contact_hash(opp));
@@ -287,7 +288,7 @@ static void draft_sends(struct draft *dr, const struct plan_context *ctx,
 	}
 	if (backfilled && ctx->trigger_current) {
 		const struct resolved_link *link = rules_link_for_stage(rule, opp->stage_id);
-		int64_t at = diff_current_entry_ms(opp);
+		int64_t at = d->current_entry_ms;
 		if (link && at != OPP_TIME_NONE) {
 			draft_send(dr, rule, opp, link, at, true);
 		}
@@ -361,7 +362,7 @@ size_t plan_opportunity(const struct plan_context *ctx, const struct resolved_ru
 		free(stage);
 	}
 	if (is_enrolled) {
-		draft_update(&dr, rule, opp, enrolled);
+		draft_update(&dr, rule, opp, d, enrolled);
 	}
 
 	size_t n = 0;

@@ -595,7 +595,11 @@ static const char *const kind_names[] = {
 	[ACTION_UPDATE_CONTACT] = "update_contact",
 	[ACTION_SEND_STEP] = "send_step",
 	[ACTION_SKIP] = "skip",
+	[ACTION_UNREADABLE] = "unreadable",
+	[ACTION_UNTRUSTED] = "untrusted",
 };
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == ACTION_KIND_COUNT,
+	"a name for every action kind");
 
 static const char *const state_names[] = {
 	[ACTION_PENDING] = "pending",
@@ -605,6 +609,8 @@ static const char *const state_names[] = {
 	[ACTION_SKIPPED] = "skipped",
 	[ACTION_ABANDONED] = "abandoned",
 };
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == ACTION_STATE_COUNT,
+	"a name for every action state");
 
 const char *action_kind_name(enum action_kind kind)
 {
@@ -788,6 +794,19 @@ bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
 	return each_action(snap, s, cb, ud);
 }
 
+bool snapshot_actions_of_kind(struct snapshot *snap, enum action_kind kind,
+	enum action_state state, snapshot_action_cb cb, void *ud)
+{
+	sqlite3_stmt *s = prepare(snap, "SELECT " ACTION_COLUMNS " FROM actions WHERE state = ?1"
+					" AND kind = ?2 ORDER BY id");
+	if (!s) {
+		return false;
+	}
+	bind_text(s, 1, state_names[state]);
+	bind_text(s, 2, kind_names[kind]);
+	return each_action(snap, s, cb, ud);
+}
+
 bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
 	snapshot_action_cb cb, void *ud)
 {
@@ -875,13 +894,16 @@ bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *
 	return ok;
 }
 
+/* Quarantine entries are not Refty work: every sync fetches those records again itself. */
+#define NOT_QUARANTINE " AND kind NOT IN ('unreadable', 'untrusted')"
+
 int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids)
 {
 	int64_t total = 0;
 	sqlite3_stmt *s;
 	if (!ids) {
 		s = prepare(snap, "UPDATE actions SET state = 'pending', requeued = 1, updated_at = ?1"
-				  " WHERE state = 'failed'");
+				  " WHERE state = 'failed'" NOT_QUARANTINE);
 		if (!s) {
 			return -1;
 		}
@@ -891,7 +913,7 @@ int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size
 		return ok ? sqlite3_changes(snap->db) : -1;
 	}
 	s = prepare(snap, "UPDATE actions SET state = 'pending', requeued = 1, updated_at = ?1"
-			  " WHERE state = 'failed' AND id = ?2");
+			  " WHERE state = 'failed' AND id = ?2" NOT_QUARANTINE);
 	if (!s) {
 		return -1;
 	}

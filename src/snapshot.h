@@ -60,7 +60,12 @@ enum action_kind {
 	ACTION_UPDATE_CONTACT,
 	ACTION_SEND_STEP,
 	ACTION_SKIP,
+	/* Quarantine, not Refty work: a record Lever sent that cannot be read (state failed
+	 * until a later fetch reads it, then done), and a time that cannot be true (skipped). */
+	ACTION_UNREADABLE,
+	ACTION_UNTRUSTED,
 };
+#define ACTION_KIND_COUNT (ACTION_UNTRUSTED + 1)
 
 enum action_state {
 	ACTION_PENDING,       /* intended, not yet confirmed done */
@@ -70,6 +75,7 @@ enum action_state {
 	ACTION_SKIPPED,       /* recorded but deliberately not performed */
 	ACTION_ABANDONED,     /* waited for an email, candidate left the stage */
 };
+#define ACTION_STATE_COUNT (ACTION_ABANDONED + 1)
 
 struct action {
 	int64_t id;
@@ -113,6 +119,9 @@ typedef bool (*snapshot_action_cb)(void *ud, const struct action *a);
 /** Calls cb for every action in state (oldest first). cb returning false stops. */
 bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
 	snapshot_action_cb cb, void *ud);
+/** Calls cb for every action of kind in state (oldest first). */
+bool snapshot_actions_of_kind(struct snapshot *snap, enum action_kind kind,
+	enum action_state state, snapshot_action_cb cb, void *ud);
 /** Every journal entry of one opportunity, oldest first. */
 bool snapshot_actions_for_opp(struct snapshot *snap, const char *opportunity_id,
 	snapshot_action_cb cb, void *ud);
@@ -124,7 +133,10 @@ int snapshot_action_get(struct snapshot *snap, int64_t id, struct action *out);
 bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6]);
 /** Replaces an action's journalled request body (and clears requeued). */
 bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *payload);
-/** Moves failed actions back to pending: all when ids is NULL. Returns how many, or -1. */
+/**
+ * Moves failed actions back to pending: all when ids is NULL. Quarantine entries are left as
+ * they are. Returns how many, or -1.
+ */
 int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids);
 
 /* What refty-lever last gave Refty for a candidate (per opportunity and sequence). */

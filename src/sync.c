@@ -30,7 +30,7 @@
 
 struct counts {
 	int64_t seen, changed, planned, enrolled, sent, updated, waiting, skipped, failed, pending,
-		abandoned, deleted;
+		abandoned, deleted, unreadable, untrusted;
 };
 
 /* The actions of one opportunity, performed in order by one worker. */
@@ -136,9 +136,19 @@ struct engine {
 	const struct sync_options *opts;
 	const char *command; /* "sync" or "backfill" */
 	struct plan_context ctx;
+	struct diff_trust trust; /* the times this poll believes */
+	const char *origin;      /* journal origin: "sync", "seed" or "backfill" */
 	struct run_record run;
 	struct counts n;
 	int64_t poll_start;
+	/* Quarantine: ids found unreadable in this run (each counted once, though a
+	 * split window may hand one over twice), the first record with a time not
+	 * believed (for the run's one warning), and a refetched record quarantined
+	 * by a seeding run, which is seeded rather than acted on. */
+	char **unreadable;
+	size_t n_unreadable;
+	char *untrusted_example;
+	bool seeding_one;
 	long max_actions;
 	size_t in_batch;
 	bool failed_local;
@@ -258,6 +268,10 @@ static char *describe_action(const struct app *app, const struct action *a)
 		return xasprintf("send '%s'", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
 	case ACTION_SKIP:
 		return xasprintf("skip: %s", a->reason ? a->reason : "");
+	case ACTION_UNREADABLE:
+		return xstrdup("quarantined");
+	case ACTION_UNTRUSTED:
+		return xstrdup("time not believed");
 	}
 	return xstrdup("?");
 }
@@ -361,7 +375,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 		.refty_stage_name = pa->refty_stage_name,
 		.lever_stage_id = pa->lever_stage_id,
 		.entry_at_ms = pa->entry_at_ms,
-		.origin = xstrdup(e->opts->backfill ? "backfill" : "sync"),
+		.origin = xstrdup(e->origin),
 		.reason = pa->reason,
 		.run_id = e->run.id,
 	};
@@ -414,6 +428,141 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 
 static bool plan_one(struct engine *e, const struct opportunity *o);
 
+/*
+ * Journals a quarantine entry a (kind, state and key set). In a dry run nothing is
+ * written, and *inserted says whether the journal lacks it. Called with db held.
+ */
+static bool note(struct engine *e, struct action *a, bool *inserted)
+{
+	if (e->app.dry_run) {
+		int64_t id = snapshot_action_id_by_key(e->app.snap, a->key);
+		*inserted = id == 0;
+		return id >= 0;
+	}
+	return batch_begin(e) && snapshot_action_add(e->app.snap, a, inserted);
+}
+
+/* Records each time of o that the poll does not believe, once per opportunity and time. */
+static bool flag_untrusted(struct engine *e, const struct opportunity *o, const struct diff *d)
+{
+	for (size_t i = 0; i < d->n_untrusted; i++) {
+		const struct diff_untrusted *u = &d->untrusted[i];
+		char when[48];
+		plan_format_time(u->at_ms, when, sizeof(when));
+		const char *where = u->at_ms < e->trust.not_before_ms ? "before 2000"
+								   : "more than a day after this poll began";
+		char *reason = u->stage_id
+			? xasprintf("%s entry into '%s' at %s is %s: not believed, so it sends nothing and "
+				    "does not move what has been handled",
+				  u->field, app_stage_name(&e->app, u->stage_id), when, where)
+			: xasprintf("%s %s is %s: not believed", u->field, when, where);
+		struct action a = {
+			.key = xasprintf("lever:%s:untrusted:%s:%s:%" PRId64, o->id, u->field,
+				u->stage_id ? u->stage_id : "-", u->at_ms),
+			.kind = ACTION_UNTRUSTED,
+			.state = ACTION_SKIPPED,
+			.opportunity_id = o->id,
+			.lever_stage_id = u->stage_id,
+			.entry_at_ms = u->at_ms,
+			.origin = xstrdup(e->origin),
+			.reason = reason,
+			.run_id = e->run.id,
+		};
+		bool inserted = false;
+		bool ok = note(e, &a, &inserted);
+		free(a.origin);
+		if (ok && inserted) {
+			e->n.untrusted++;
+			if (!e->untrusted_example) {
+				e->untrusted_example = xstrdup(o->id);
+			}
+			struct line l = {
+				.opportunity_id = o->id,
+				.candidate = o->name,
+				.action = "time not believed",
+				.key = a.key,
+				.outcome = "untrusted",
+				.detail = reason,
+			};
+			emit(e, &l);
+		}
+		free(a.key);
+		free(reason);
+		if (!ok) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Quarantines a record Lever sent that cannot be read: one journal entry per
+ * opportunity, failed while it stays unreadable (every later run fetches it
+ * again by id), done once it reads cleanly. Called with db held.
+ */
+static bool quarantine(struct engine *e, const struct lever_unreadable *u)
+{
+	for (size_t i = 0; i < e->n_unreadable; i++) {
+		if (strcmp(e->unreadable[i], u->id) == 0) {
+			return true;
+		}
+	}
+	e->unreadable = xrealloc(e->unreadable, (e->n_unreadable + 1) * sizeof(*e->unreadable));
+	e->unreadable[e->n_unreadable++] = xstrdup(u->id);
+	e->n.seen++;
+	e->n.unreadable++;
+	char *reason = xasprintf("Lever sent a record that cannot be read (%s); it is fetched again "
+				 "on every run until it reads cleanly",
+		u->reason);
+	struct action a = {
+		.key = xasprintf("lever:%s:unreadable", u->id),
+		.kind = ACTION_UNREADABLE,
+		.state = ACTION_FAILED,
+		.opportunity_id = xstrdup(u->id),
+		.origin = xstrdup(e->origin),
+		.reason = reason,
+		.last_error = xstrdup(u->reason),
+		.run_id = e->run.id,
+	};
+	bool inserted = false;
+	bool ok = note(e, &a, &inserted);
+	free(a.opportunity_id);
+	free(a.origin);
+	free(a.last_error);
+	if (ok && !inserted && !e->app.dry_run) {
+		// Read cleanly once, unreadable again: the same entry is reopened.
+		ok = snapshot_action_update(e->app.snap, a.id, ACTION_FAILED, u->reason, NULL, false);
+	}
+	char *id = log_sanitize(u->id);
+	log_warn("opportunity '%s' from Lever cannot be read (%s): skipped and kept in the journal; "
+		 "it is fetched again on every run",
+		id, u->reason);
+	struct line l = {
+		.opportunity_id = id,
+		.action = "quarantined",
+		.key = a.key,
+		.outcome = "unreadable",
+		.detail = u->reason,
+	};
+	emit(e, &l);
+	free(id);
+	free(a.key);
+	free(reason);
+	if (!ok) {
+		e->failed_local = true;
+	}
+	return ok;
+}
+
+static bool on_unreadable(void *ud, const struct lever_unreadable *u)
+{
+	struct engine *e = ud;
+	pthread_mutex_lock(&e->db);
+	bool ok = !e->failed_local && quarantine(e, u);
+	pthread_mutex_unlock(&e->db);
+	return ok;
+}
+
 static int compare_ids(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -454,7 +603,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	}
 	struct diff d;
 	diff_init(&d);
-	diff_compute(found ? &prev : NULL, o, &d);
+	diff_compute(found ? &prev : NULL, o, &e->trust, &d);
 	if (d.is_new || d.posting_changed || d.contact_changed || d.stage_changed || d.archived_now ||
 		d.anonymized_now || d.n_entries > 0) {
 		e->n.changed++;
@@ -480,6 +629,10 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	struct plan plan;
 	plan_init(&plan);
 	struct plan_context ctx = e->ctx;
+	if (e->seeding_one) {
+		ctx.seeding = true;
+		ctx.backfill = false;
+	}
 	if (e->full_seed && out_of_scope(e, o, rule)) {
 		// Seeded like any other, so that a later sync does not take it for
 		// a new candidate; the backfill itself leaves it alone.
@@ -488,7 +641,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	}
 	plan_opportunity(&ctx, rule, o, &d, enrolled == 1 ? &pe : NULL, &plan);
 
-	bool ok = true;
+	bool ok = flag_untrusted(e, o, &d);
 	for (size_t i = 0; ok && i < plan.n; i++) {
 		const struct plan_action *pa = &plan.actions[i];
 		bool inserted = false;
@@ -700,6 +853,7 @@ static enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_q
 		.done = e->done,
 		.n_done = e->n_done,
 		.cb = on_opportunity,
+		.unreadable = on_unreadable,
 		.window_done = on_window_done,
 		.ud = e,
 		.windows_known = &e->windows_known,
@@ -738,11 +892,99 @@ static enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_q
 	return EXIT_OK;
 }
 
+/* Quarantined records, to fetch again: their ids, and whether a seeding run put them there. */
+struct quarantined {
+	char **ids;
+	bool *seeded;
+	size_t n;
+};
+
+static bool collect_quarantined(void *ud, const struct action *a)
+{
+	struct quarantined *q = ud;
+	q->ids = xrealloc(q->ids, (q->n + 1) * sizeof(*q->ids));
+	q->seeded = xrealloc(q->seeded, (q->n + 1) * sizeof(*q->seeded));
+	q->ids[q->n] = xstrdup(a->opportunity_id);
+	q->seeded[q->n] = a->origin && strcmp(a->origin, "seed") == 0;
+	q->n++;
+	return true;
+}
+
+/* Closes a quarantine entry: the record reads cleanly now, or is gone. Called with db held. */
+static bool release(struct engine *e, const char *id, const char *why)
+{
+	char *key = xasprintf("lever:%s:unreadable", id);
+	int64_t row = snapshot_action_id_by_key(e->app.snap, key);
+	free(key);
+	bool ok = row >= 0;
+	if (row > 0 && !e->app.dry_run) {
+		ok = batch_begin(e) && snapshot_action_update(e->app.snap, row, ACTION_DONE, NULL, NULL,
+					       false);
+	}
+	char *clean = log_sanitize(id);
+	log_info("opportunity '%s' %s: out of quarantine", clean, why);
+	free(clean);
+	return ok;
+}
+
+static bool on_refetched(void *ud, const struct opportunity *o)
+{
+	struct engine *e = ud;
+	pthread_mutex_lock(&e->db);
+	bool ok = !e->failed_local && plan_one(e, o) && release(e, o->id, "reads cleanly again");
+	if (!ok) {
+		e->failed_local = true;
+	}
+	pthread_mutex_unlock(&e->db);
+	return ok;
+}
+
+/*
+ * Fetches every quarantined record again by id: one that reads cleanly now is
+ * handled as any other (and leaves quarantine), one still unreadable stays.
+ * An incremental listing would not bring it back unless it changed.
+ */
+static enum exit_code refetch_quarantined(struct engine *e)
+{
+	struct quarantined q = {0};
+	if (!snapshot_actions_of_kind(e->app.snap, ACTION_UNREADABLE, ACTION_FAILED,
+		    collect_quarantined, &q)) {
+		return EXIT_LOCAL;
+	}
+	enum exit_code rc = EXIT_OK;
+	struct lever_opportunity_sink sink = {on_refetched, on_unreadable, e};
+	for (size_t i = 0; i < q.n && rc == EXIT_OK; i++) {
+		e->seeding_one = q.seeded[i];
+		enum lever_status ls = lever_get_opportunity(e->app.lever, q.ids[i], &sink);
+		e->seeding_one = false;
+		if (e->failed_local) {
+			rc = EXIT_LOCAL;
+		} else if (ls == LEVER_ERR_NOT_FOUND) {
+			pthread_mutex_lock(&e->db);
+			if (!release(e, q.ids[i], "is no longer in Lever")) {
+				rc = EXIT_LOCAL;
+			}
+			pthread_mutex_unlock(&e->db);
+		} else if (ls != LEVER_OK) {
+			rc = app_lever_exit(ls);
+		}
+	}
+	for (size_t i = 0; i < q.n; i++) {
+		free(q.ids[i]);
+	}
+	free(q.ids);
+	free(q.seeded);
+	return rc;
+}
+
 static enum exit_code poll(struct engine *e, int64_t cursor)
 {
 	struct lever_opportunity_query q = {0};
 	const char **postings = NULL;
-	enum exit_code rc = EXIT_OK;
+	enum exit_code rc = refetch_quarantined(e);
+	if (rc != EXIT_OK) {
+		return rc;
+	}
 	if (e->opts->backfill) {
 		q.archived = LEVER_ARCHIVED_NONE;
 		const struct resolved_rule *only =
@@ -763,7 +1005,8 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
 		q.updated_at_start = start > 0 ? start : 1;
 	}
-	int ls = lever_list_opportunities(e->app.lever, &q, on_opportunity, e);
+	struct lever_opportunity_sink sink = {on_opportunity, on_unreadable, e};
+	int ls = lever_list_opportunities(e->app.lever, &q, &sink);
 	if (ls == LEVER_OK && cursor > 0) {
 		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
 		ls = lever_list_deleted(e->app.lever, start > 0 ? start : 1, 0, on_deleted, e);
@@ -1037,6 +1280,11 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	bool patch = false;
 	const char *language = NULL;
 
+	if (a->kind == ACTION_UNREADABLE || a->kind == ACTION_UNTRUSTED) {
+		// Quarantine is never Refty work (retry leaves it alone); refuse, don't guess.
+		*detail = xstrdup("a quarantine entry is not performed");
+		return OUT_FAILED;
+	}
 	char *refreshed = NULL;
 	pthread_mutex_lock(&e->db);
 	if (a->kind == ACTION_CREATE_CANDIDATE && a->requeued && a->payload && a->rule) {
@@ -1099,6 +1347,8 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 		out = from_result(&res);
 		break;
 	case ACTION_SKIP:
+	case ACTION_UNREADABLE:
+	case ACTION_UNTRUSTED:
 		break;
 	}
 
@@ -1347,13 +1597,16 @@ static void summary(const struct engine *e, enum exit_code rc)
 		jsonw_kv_int(&w, "pending", e->n.pending);
 		jsonw_kv_int(&w, "abandoned", e->n.abandoned);
 		jsonw_kv_int(&w, "deleted", e->n.deleted);
+		jsonw_kv_int(&w, "unreadable", e->n.unreadable);
+		jsonw_kv_int(&w, "untrusted", e->n.untrusted);
 		jsonw_kv_int(&w, "exit_status", rc);
 		jsonw_line_end(&w, stdout);
 		return;
 	}
 	// Under -q a run that did nothing says nothing, so cron mails only news.
 	bool eventless = e->n.planned == 0 && e->n.failed == 0 && e->n.pending == 0 &&
-			 e->n.waiting == 0 && e->n.abandoned == 0 && e->n.skipped == 0;
+			 e->n.waiting == 0 && e->n.abandoned == 0 && e->n.skipped == 0 &&
+			 e->n.unreadable == 0 && e->n.untrusted == 0;
 	if (!log_enabled(LOG_INFO) && rc == EXIT_OK && eventless) {
 		return;
 	}
@@ -1367,6 +1620,12 @@ static void summary(const struct engine *e, enum exit_code rc)
 	}
 	if (e->n.pending) {
 		printf(", pending retry %" PRId64, e->n.pending);
+	}
+	if (e->n.unreadable) {
+		printf(", unreadable %" PRId64, e->n.unreadable);
+	}
+	if (e->n.untrusted) {
+		printf(", untrusted times %" PRId64, e->n.untrusted);
 	}
 	putchar('\n');
 }
@@ -1418,6 +1677,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	}
 
 	e.poll_start = now_ms();
+	e.trust = diff_trust_for_poll(e.poll_start);
 	e.full_seed = opts->backfill && cursor == 0;
 	e.ctx = (struct plan_context){
 		.seeding = cursor == 0 && !opts->backfill,
@@ -1428,6 +1688,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		.only_rule = opts->only_rule,
 		.watched_since_ms = seeded_at,
 	};
+	e.origin = opts->backfill ? "backfill" : e.ctx.seeding ? "seed" : "sync";
 	e.run = (struct run_record){
 		.command = xstrdup(e.command),
 		.started_at = e.poll_start,
@@ -1508,8 +1769,16 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 			rc = perform(&e);
 		}
 	}
-	if (rc == EXIT_OK && (e.n.failed > 0 || e.n.pending > 0)) {
+	if (rc == EXIT_OK && (e.n.failed > 0 || e.n.pending > 0 || e.n.unreadable > 0)) {
 		rc = EXIT_PARTIAL;
+	}
+	if (e.n.untrusted > 0) {
+		char *id = log_sanitize(e.untrusted_example);
+		log_warn("%" PRId64 " time%s from Lever cannot be true (more than a day ahead, or before "
+			 "2000) and %s not acted on; 'refty-lever explain %s' shows the first",
+			e.n.untrusted, e.n.untrusted == 1 ? "" : "s", e.n.untrusted == 1 ? "was" : "were",
+			id);
+		free(id);
 	}
 	summary(&e, rc);
 
@@ -1541,6 +1810,11 @@ out:
 		opportunity_state_finish(&e.seen[i]);
 	}
 	free(e.seen);
+	for (size_t i = 0; i < e.n_unreadable; i++) {
+		free(e.unreadable[i]);
+	}
+	free(e.unreadable);
+	free(e.untrusted_example);
 	pthread_mutex_destroy(&e.db);
 	run_record_finish(&e.run);
 	app_finish(&e.app);

@@ -194,7 +194,8 @@ static bool count_only(void *ud, const struct opportunity *o)
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	w->status = lever_list_opportunities(w->client, w->query, count_only, w);
+	struct lever_opportunity_sink sink = {.record = count_only, .ud = w};
+	w->status = lever_list_opportunities(w->client, w->query, &sink);
 	return NULL;
 }
 
@@ -475,7 +476,8 @@ int main(int argc, char **argv)
 	if (strcmp(command, "list-opportunities") == 0 && parallel > 0) {
 		status = run_parallel(client, &query, parallel, &probe);
 	} else if (strcmp(command, "list-opportunities") == 0) {
-		status = lever_list_opportunities(client, &query, on_opportunity, &probe);
+		struct lever_opportunity_sink sink = {.record = on_opportunity, .ud = &probe};
+		status = lever_list_opportunities(client, &query, &sink);
 	} else if (strcmp(command, "list-deleted") == 0) {
 		status = lever_list_deleted(client, 0, 0, on_deleted, &probe);
 	} else if (strcmp(command, "list-stages") == 0) {

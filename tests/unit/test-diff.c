@@ -1,5 +1,7 @@
 /* Unit tests for src/diff.c: what changed in one opportunity since the snapshot saw it. */
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,9 @@
 #define T0 1767225600000
 #define MIN 60000
 #define T(n) (T0 + (n) * MIN)
+
+/* What a poll started at T(60) believes: up to a day later, nothing before 2000. */
+static struct diff_trust trust;
 
 struct change_spec {
 	const char *stage;
@@ -330,7 +335,7 @@ static void check_case(const struct diff_case *c)
 	}
 	struct diff d;
 	diff_init(&d);
-	diff_compute(c->prev.present ? &prev : NULL, &cur, &d);
+	diff_compute(c->prev.present ? &prev : NULL, &cur, &trust, &d);
 
 	char label[256];
 	size_t n = 0;
@@ -403,7 +408,7 @@ static void test_next_state(void)
 	make_state(&prev_spec, &prev);
 	struct diff d;
 	diff_init(&d);
-	diff_compute(&prev, &cur, &d);
+	diff_compute(&prev, &cur, &trust, &d);
 	struct opportunity_state next;
 	diff_next_state(&cur, &d, &next);
 	is_str(next.id, "opp-1", "next state: id");
@@ -420,14 +425,14 @@ static void test_next_state(void)
 	// A rerun on the next state finds nothing new.
 	struct diff again;
 	diff_init(&again);
-	diff_compute(&next, &cur, &again);
+	diff_compute(&next, &cur, &trust, &again);
 	is_int(again.n_entries, 0, "next state: a rerun finds no new entry");
 	ok(!again.contact_changed && !again.posting_changed && !again.stage_changed,
 		"next state: a rerun finds no change");
 	diff_finish(&again);
 
 	// A diff can be reused: compute frees what it held.
-	diff_compute(NULL, &cur, &d);
+	diff_compute(NULL, &cur, &trust, &d);
 	is_int(d.n_entries, 2, "reuse: a second compute replaces the first");
 	diff_finish(&d);
 	diff_finish(&d);
@@ -443,7 +448,7 @@ static void test_next_state(void)
 	make_opp(&bare, &cur);
 	cur.created_at = NONE;
 	diff_init(&d);
-	diff_compute(NULL, &cur, &d);
+	diff_compute(NULL, &cur, &trust, &d);
 	is_int(d.n_entries, 0, "no times at all: no entry");
 	is_int(d.new_seen_until_ms, NONE, "no times at all: nothing seen");
 	diff_finish(&d);
@@ -474,17 +479,116 @@ static void test_current_entry(void)
 	for (size_t i = 0; i < sizeof(current_cases) / sizeof(current_cases[0]); i++) {
 		struct opportunity cur;
 		make_opp(&current_cases[i].cur, &cur);
-		is_int(diff_current_entry_ms(&cur), current_cases[i].want, current_cases[i].what);
+		struct diff d;
+		diff_init(&d);
+		diff_compute(NULL, &cur, &trust, &d);
+		is_int(d.current_entry_ms, current_cases[i].want, current_cases[i].what);
+		diff_finish(&d);
 		opportunity_finish(&cur);
 	}
 }
 
+#define YEAR_2100 INT64_C(4102444800000)
+#define YEAR_1999 INT64_C(915148800000)
+
+struct untrusted_case {
+	const char *what;
+	struct state_spec prev;
+	struct opp_spec cur;
+	size_t entries;       /* new entries believed */
+	int64_t seen_until;   /* what the snapshot handles afterwards */
+	size_t untrusted;     /* times not believed */
+	int64_t current;      /* current_entry_ms */
+	int64_t updated;      /* updated_at */
+};
+
+static const struct untrusted_case untrusted_cases[] = {
+	{"a far-future entry neither fires nor moves what is handled",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-refs",
+			.changes = {{"st-phone", T(2)}, {"st-refs", INT64_MAX}}},
+		0, T(2), 1, NONE, NONE},
+	{"an entry in 2100 is not believed, a real one after it is",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-refs",
+			.changes = {{"st-phone", T(2)}, {"st-onsite", YEAR_2100}, {"st-refs", T(30)}}},
+		1, T(30), 1, T(30), NONE},
+	{"an entry before 2000 is not believed",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-refs",
+			.changes = {{"st-phone", T(2)}, {"st-refs", YEAR_1999}}},
+		0, T(2), 1, NONE, NONE},
+	{"just under a day ahead is clock skew, believed",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-refs",
+			.changes = {{"st-phone", T(2)}, {"st-refs", T(60) + 86400000 - 1}}},
+		1, T(60) + 86400000 - 1, 0, T(60) + 86400000 - 1, NONE},
+	{"a future updatedAt is dropped, the rest is read",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-phone", .changes = {{"st-phone", T(2)}},
+			.updated = INT64_MAX},
+		0, T(2), 1, T(2), NONE},
+	{"legacy record: a future lastAdvancedAt is no entry, and not replaced by createdAt",
+		{true, "p1", "st-phone", T(2)},
+		{.posting = "p1", .stage = "st-refs", .no_changes = true, .created = T(1),
+			.last_advanced = YEAR_2100, .updated = T(40)},
+		0, T(2), 1, NONE, T(40)},
+};
+
+static void test_untrusted(void)
+{
+	for (size_t i = 0; i < sizeof(untrusted_cases) / sizeof(untrusted_cases[0]); i++) {
+		const struct untrusted_case *c = &untrusted_cases[i];
+		struct opportunity cur;
+		make_opp(&c->cur, &cur);
+		struct opportunity_state prev;
+		make_state(&c->prev, &prev);
+		struct diff d;
+		diff_init(&d);
+		diff_compute(&prev, &cur, &trust, &d);
+		char what[200];
+		snprintf(what, sizeof(what), "%s: entries", c->what);
+		is_int(d.n_entries, c->entries, what);
+		snprintf(what, sizeof(what), "%s: handled up to", c->what);
+		is_int(d.new_seen_until_ms, c->seen_until, what);
+		snprintf(what, sizeof(what), "%s: times not believed", c->what);
+		is_int(d.n_untrusted, c->untrusted, what);
+		snprintf(what, sizeof(what), "%s: current entry", c->what);
+		is_int(d.current_entry_ms, c->current, what);
+		snprintf(what, sizeof(what), "%s: updatedAt", c->what);
+		is_int(d.updated_at, c->updated, what);
+		diff_finish(&d);
+		opportunity_state_finish(&prev);
+		opportunity_finish(&cur);
+	}
+
+	// The same untrusted time in two places of one record is one flag.
+	struct opp_spec twice = {.posting = "p1", .stage = "st-refs",
+		.changes = {{"st-refs", YEAR_2100}, {"st-refs", YEAR_2100}}};
+	struct opportunity cur;
+	make_opp(&twice, &cur);
+	struct diff d;
+	diff_init(&d);
+	diff_compute(NULL, &cur, &trust, &d);
+	is_int(d.n_untrusted, 1, "a repeated untrusted time is flagged once");
+	ok(d.n_untrusted == 1 && strcmp(d.untrusted[0].field, "stageChanges") == 0 &&
+			d.untrusted[0].stage_id && strcmp(d.untrusted[0].stage_id, "st-refs") == 0,
+		"the flag names the field and the stage");
+	diff_finish(&d);
+	diff_compute(NULL, &cur, NULL, &d);
+	is_int(d.n_untrusted, 0, "without bounds every time is believed");
+	diff_finish(&d);
+	opportunity_finish(&cur);
+}
+
 int main(void)
 {
+	trust = diff_trust_for_poll(T(60));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		check_case(&cases[i]);
 	}
 	test_next_state();
 	test_current_entry();
+	test_untrusted();
 	return tap_done();
 }

@@ -41,12 +41,55 @@ static void test_parse_errors(void)
 	}
 
 	struct json_error err;
-	const char with_nul[] = "{\"a\": \"x\0y\"}";
-	ok(json_parse(with_nul, sizeof(with_nul) - 1, &err) == NULL, "NUL byte refused");
-	is_str(err.text, "invalid JSON at byte 8: NUL byte in input", "NUL byte message");
+	// A raw NUL or bad UTF-8 inside a string spoils that value, not the document.
+	struct json_node r, v;
+	const char *str;
+	const char with_nul[] = "{\"a\": \"x\0y\", \"b\": \"ok\"}";
+	struct json_object *doc = json_parse(with_nul, sizeof(with_nul) - 1, &err);
+	ok(doc != NULL, "a raw NUL inside a string leaves the document readable");
+	json_root(&r, doc);
+	ok(!json_req_string(&r, "a", &str, &err), "the string with a raw NUL is refused");
+	is_str(err.text, "a: contains a NUL character", "raw NUL message");
+	ok(json_req_string(&r, "b", &str, &err) && strcmp(str, "ok") == 0, "its neighbour reads");
+	json_free(doc);
 
-	const char bad_utf8[] = "{\"a\": \"\xff\"}";
-	ok(json_parse(bad_utf8, strlen(bad_utf8), &err) == NULL, "invalid UTF-8 refused");
+	const char nul_outside[] = "{\"a\": 1\0}";
+	ok(json_parse(nul_outside, sizeof(nul_outside) - 1, &err) == NULL,
+		"a raw NUL outside a string is invalid JSON");
+
+	const char escaped_nul[] = "{\"a\": \"x\\u0000y\"}";
+	doc = json_parse(escaped_nul, strlen(escaped_nul), &err);
+	json_root(&r, doc);
+	ok(doc && !json_req_string(&r, "a", &str, &err), "an escaped NUL is refused, not truncated");
+	json_free(doc);
+
+	const char bad_utf8[] = "{\"a\": [\"\xff\"]}";
+	doc = json_parse(bad_utf8, strlen(bad_utf8), &err);
+	ok(doc != NULL, "invalid UTF-8 inside a string leaves the document readable");
+	json_root(&r, doc);
+	ok(json_req_array(&r, "a", &v, &err) && !json_array_string(&v, 0, &str, &err),
+		"the string with invalid UTF-8 is refused");
+	is_str(err.text, "a[0]: is not valid UTF-8", "invalid UTF-8 message");
+	json_free(doc);
+
+	static const struct {
+		const char *bytes;
+		bool valid;
+	} utf8[] = {
+		{"plain ascii", true},
+		{"caf\xc3\xa9", true},
+		{"\xe2\x82\xac \xf0\x9f\x98\x80", true},
+		{"\xc0\xaf", false},         // overlong '/'
+		{"\xed\xa0\x80", false},     // a UTF-16 surrogate
+		{"\xf4\x90\x80\x80", false}, // past U+10FFFF
+		{"\xe2\x82", false},         // cut short
+		{"\x80", false},             // a lone continuation byte
+	};
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+		char what[64];
+		snprintf(what, sizeof(what), "UTF-8 case %zu", i);
+		ok(json_utf8_valid(utf8[i].bytes, strlen(utf8[i].bytes)) == utf8[i].valid, what);
+	}
 
 	// Only len bytes count: what follows is not part of the document.
 	const char *prefix = "{\"a\": 1}garbage";

@@ -1,5 +1,7 @@
 /* The pure parts of partitioned listing: the windows left to list after a
  * resumed backfill's checkpoints, and how a window is split. */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "partition.h"
@@ -29,25 +31,76 @@ static void test_gaps(void)
 	free(g);
 }
 
+static bool covers(const struct partition_interval *w, const struct partition_interval *out,
+	size_t n)
+{
+	if (n == 0 || out[0].start != w->start || out[n - 1].end != w->end) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].start > out[i].end || (i > 0 && out[i].start != out[i - 1].end + 1)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static uint64_t rng = 88172645463325252ULL;
+
+static uint64_t next_random(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
 static void test_split(void)
 {
 	struct partition_interval w = {0, 1000000};
-	struct partition_interval out[5];
-	size_t n = partition_split(&w, 400000, 500000, out);
-	is_int(n, 5, "before and after halved, the seen span kept whole");
-	ok(out[0].start == 0 && out[n - 1].end == 1000000, "the parts cover the window");
-	bool contiguous = true;
-	for (size_t i = 1; i < n; i++) {
-		contiguous = contiguous && out[i].start == out[i - 1].end + 1;
+	struct partition_interval out[16];
+	size_t n = partition_split(&w, NULL, 0, 4, out);
+	ok(n == 2 && covers(&w, out, n), "no sample: even parts that cover the window");
+
+	// A page that looks ordered says nothing about the rest of the window:
+	// the parts still cover all of it, before and after what was seen.
+	int64_t newest[100];
+	for (int i = 0; i < 100; i++) {
+		newest[i] = 999900 - i;
 	}
-	ok(contiguous, "the parts neither overlap nor leave holes");
+	n = partition_split(&w, newest, 100, 8, out);
+	ok(n >= 4 && n <= 8 && covers(&w, out, n), "a descending page: parts cover the window");
+	bool early = false;
+	for (size_t i = 0; i < n; i++) {
+		early = early || (out[i].end < 600000);
+	}
+	ok(early, "the part before what was seen is split too");
 
-	n = partition_split(&w, 0, 1000000, out);
-	is_int(n, 1, "a page spanning the whole window leaves nothing to split");
+	n = partition_split(&w, newest, 100, 1, out);
+	ok(n == 1 && out[0].start == 0 && out[0].end == 1000000, "want 1: not split");
 
-	struct partition_interval narrow = {0, 10};
-	n = partition_split(&narrow, 4, 5, out);
-	ok(n == 3 && out[0].end == 3 && out[2].start == 6, "narrow outer parts are not halved");
+	struct partition_interval one = {5, 5};
+	n = partition_split(&one, NULL, 0, 16, out);
+	ok(n == 1 && covers(&one, out, n), "a one-millisecond window cannot be split");
+
+	bool all_cover = true, all_within = true;
+	for (int round = 0; round < 2000; round++) {
+		int64_t a = (int64_t)(next_random() % 2000000000000ULL);
+		int64_t b = a + (int64_t)(next_random() % 100000000ULL);
+		struct partition_interval x = {a, b};
+		size_t want = 1 + next_random() % 20;
+		size_t k = next_random() % 120;
+		int64_t sample[120];
+		for (size_t i = 0; i < k; i++) {
+			// Inside the window, at its edges, and outside it.
+			sample[i] = a - 10 + (int64_t)(next_random() % (uint64_t)(b - a + 21));
+		}
+		n = partition_split(&x, sample, k, want, out);
+		all_cover = all_cover && covers(&x, out, n);
+		all_within = all_within && n >= 1 && n <= (want < 2 ? 1 : want > 16 ? 16 : want);
+	}
+	ok(all_cover, "random windows and samples: the parts always cover the window exactly");
+	ok(all_within, "random windows and samples: never more parts than asked for");
 }
 
 int main(void)

@@ -605,7 +605,7 @@ static void plan_case(const struct plan_case *c, const struct rule_set *rules, s
 	}
 	struct diff d;
 	diff_init(&d);
-	diff_compute(c->prev.present ? &prev : NULL, &cur, &d);
+	diff_compute(c->prev.present ? &prev : NULL, &cur, NULL, &d);
 	struct plan_context ctx = {
 		.seeding = has(c->ctx, 'S'),
 		.backfill = has(c->ctx, 'B'),
@@ -759,7 +759,7 @@ static void test_polls(const struct rule_set *rules)
 		make_opp(&polls[p], &cur);
 		struct diff d;
 		diff_init(&d);
-		diff_compute(have_state ? &state : NULL, &cur, &d);
+		diff_compute(have_state ? &state : NULL, &cur, NULL, &d);
 		struct plan_context ctx = {.seeding = p == 0, .rules = rules};
 		struct plan_enrolment e = {"seq-eng", "Ada Example", "ada@example.org", NULL};
 		struct plan plan;
