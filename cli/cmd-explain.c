@@ -10,6 +10,7 @@
 #include "plan.h"
 #include "rules.h"
 #include "snapshot.h"
+#include "xalloc.h"
 
 static bool print_action(void *ud, const struct action *a)
 {
@@ -127,6 +128,20 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 	} else {
 		printf("  not in the snapshot: Lever has not shown it to refty-lever (yet), or it was "
 		       "deleted\n");
+	}
+	struct action q;
+	char *key = xasprintf("lever:%s:unreadable", id);
+	int64_t qid = snapshot_action_id_by_key(app.snap, key);
+	free(key);
+	if (qid > 0 && snapshot_action_get(app.snap, qid, &q) == 1) {
+		if (q.state == ACTION_FAILED) {
+			char *why = log_sanitize(q.last_error ? q.last_error : "");
+			printf("  quarantined: Lever's record cannot be read (%s); every sync fetches it "
+			       "again and handles it once it reads cleanly\n",
+				why);
+			free(why);
+		}
+		action_finish(&q);
 	}
 	printf("  journal:\n");
 	if (!snapshot_actions_for_opp(app.snap, id, print_action, &app)) {

@@ -89,6 +89,52 @@ static bool first_id(void *ud, const struct action *a)
 	return false;
 }
 
+/* Records in quarantine: how many, and the first few ids to name. */
+struct quarantine {
+	int64_t n;
+	char *ids[5];
+};
+
+static bool count_quarantine(void *ud, const struct action *a)
+{
+	struct quarantine *q = ud;
+	if (q->n < (int64_t)(sizeof(q->ids) / sizeof(q->ids[0]))) {
+		q->ids[q->n] = log_sanitize(a->opportunity_id);
+	}
+	q->n++;
+	return true;
+}
+
+static void quarantine_finish(struct quarantine *q)
+{
+	for (size_t i = 0; i < sizeof(q->ids) / sizeof(q->ids[0]); i++) {
+		free(q->ids[i]);
+	}
+}
+
+static void print_quarantine(const char *label, const struct quarantine *q)
+{
+	printf("%s %" PRId64, label, q->n);
+	for (size_t i = 0; i < sizeof(q->ids) / sizeof(q->ids[0]) && q->ids[i]; i++) {
+		printf("%s%s", i ? ", " : " (", q->ids[i]);
+	}
+	printf("%s\n", q->n > (int64_t)(sizeof(q->ids) / sizeof(q->ids[0])) ? ", ...)" : q->n ? ")" : "");
+}
+
+static void json_quarantine(struct jsonw *w, const char *key, const struct quarantine *q)
+{
+	jsonw_key(w, key);
+	jsonw_object_begin(w);
+	jsonw_kv_int(w, "count", q->n);
+	jsonw_key(w, "first");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < sizeof(q->ids) / sizeof(q->ids[0]) && q->ids[i]; i++) {
+		jsonw_string(w, q->ids[i]);
+	}
+	jsonw_array_end(w);
+	jsonw_object_end(w);
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
 	const struct cli_command *self = cli_find_command("status");
@@ -146,13 +192,25 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	int64_t oldest_id = 0;
 	struct action oldest = {0};
 	int have_oldest = 0;
+	struct quarantine unreadable = {0}, untrusted = {0};
+	if (!snapshot_actions_of_kind(snap, ACTION_UNREADABLE, ACTION_FAILED, count_quarantine,
+		    &unreadable) ||
+		!snapshot_actions_of_kind(snap, ACTION_UNTRUSTED, ACTION_SKIPPED, count_quarantine,
+			&untrusted)) {
+		err = true;
+	}
 	if (err || size < 0 || have_last < 0 || !snapshot_action_counts(snap, counts) ||
 		!snapshot_actions_in_state(snap, ACTION_PENDING, first_id, &oldest_id) ||
 		(oldest_id > 0 && (have_oldest = snapshot_action_get(snap, oldest_id, &oldest)) < 0)) {
 		rc = EXIT_LOCAL;
 		run_record_finish(&last);
+		quarantine_finish(&unreadable);
+		quarantine_finish(&untrusted);
 		goto out;
 	}
+	// Quarantine is not Refty work: it is shown on its own, not as failed or skipped actions.
+	counts[ACTION_FAILED] -= unreadable.n;
+	counts[ACTION_SKIPPED] -= untrusted.n;
 	int64_t now = now_ms();
 	bool stale = max_age > 0 && (have_last != 1 || now - last.started_at > max_age);
 	char t1[40], t2[40];
@@ -174,6 +232,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			jsonw_kv_int(&w, action_state_name((enum action_state)i), counts[i]);
 		}
 		jsonw_object_end(&w);
+		json_quarantine(&w, "unreadable", &unreadable);
+		json_quarantine(&w, "untrusted_times", &untrusted);
 		jsonw_key(&w, "oldest_pending");
 		if (have_oldest == 1) {
 			jsonw_object_begin(&w);
@@ -222,6 +282,17 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			printf("failed actions need attention: 'refty-lever explain ID' shows why, "
 			       "'refty-lever retry --all' re-queues them\n");
 		}
+		if (unreadable.n > 0) {
+			print_quarantine("unreadable records:", &unreadable);
+			printf("  Lever sent records that cannot be read; every sync fetches them again "
+			       "and handles them once they read cleanly ('refty-lever explain ID' says "
+			       "what is wrong)\n");
+		}
+		if (untrusted.n > 0) {
+			print_quarantine("times not believed:", &untrusted);
+			printf("  stage entries or updates dated more than a day ahead or before 2000 "
+			       "were not acted on ('refty-lever explain ID')\n");
+		}
 		printf("recent runs:\n");
 		struct status st = {.snap = snap};
 		if (!snapshot_runs_recent(snap, 5, print_run, &st)) {
@@ -237,6 +308,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		rc = EXIT_PARTIAL;
 	}
 	run_record_finish(&last);
+	quarantine_finish(&unreadable);
+	quarantine_finish(&untrusted);
 	if (have_oldest == 1) {
 		action_finish(&oldest);
 	}
