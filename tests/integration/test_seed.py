@@ -8,6 +8,7 @@ Run: REFTY_LEVER=/path/to/refty-lever python3 test_seed.py   (or pass the path a
 argument). Both emulators run once for the whole file on ephemeral loopback ports.
 """
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -167,6 +168,31 @@ class MissingOrEmpty(SeedTestCase):
 		after = self.ws.sync()
 		self.assertEqual(after.rc, OK, after)
 		self.assertFalse(after.summary["seeding"], after)
+
+	def test_status_says_not_seeded(self):
+		for setup in ("missing", "empty"):
+			with self.subTest(state=setup):
+				if setup == "empty":
+					os.makedirs(self.state_dir(), mode=0o700)
+					with open(self.ws.state, "wb"):
+						pass
+				result = self.ws.run("status")
+				self.assertEqual(result.rc, OK, result)
+				self.assertIn("not seeded", result.out)
+				self.assertIn("refty-lever sync --seed", result.out)
+				as_json = self.ws.run("status", "--json")
+				self.assertEqual(as_json.rc, OK, as_json)
+				self.assertFalse(json.loads(as_json.out)["seeded"], as_json)
+				stale = self.ws.run("status", "--max-age", "1h")
+				self.assertEqual(stale.rc, PARTIAL, stale)
+				self.assertIn("not seeded", stale.err)
+				if setup == "missing":
+					self.assertFalse(os.path.exists(self.state_dir()))
+				else:
+					self.assertEqual(os.path.getsize(self.ws.state), 0)
+		self.seed()
+		result = self.ws.run("status", "--json")
+		self.assertTrue(json.loads(result.out)["seeded"], result)
 
 
 class AlreadySeeded(SeedTestCase):
