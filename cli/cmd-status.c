@@ -43,6 +43,18 @@ static const char *when(int64_t ms, char *buf, size_t size)
 	return ms > 0 ? plan_format_time(ms, buf, size) : "never";
 }
 
+static const char *presence_name(enum snapshot_presence p)
+{
+	switch (p) {
+	case SNAPSHOT_MISSING:
+		return "missing";
+	case SNAPSHOT_ZERO_BYTES:
+		return "empty file";
+	default:
+		return "present";
+	}
+}
+
 struct status {
 	struct snapshot *snap;
 	bool json;
@@ -176,6 +188,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	}
 	struct app app;
 	app_init(&app, cfg, false);
+	// Before the open, which reads a missing or 0-byte file as an empty database.
+	enum snapshot_presence presence = snapshot_presence(cfg->state);
 	int rc = app_open_state(&app, APP_STATE_READ);
 	if (rc != EXIT_OK) {
 		goto out;
@@ -185,6 +199,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	char *cursor = snapshot_meta_get(snap, "cursor", &err);
 	int64_t cursor_ms = cursor ? strtoll(cursor, NULL, 10) : 0;
 	free(cursor);
+	int64_t seeded_at = err ? -1 : snapshot_seeded_at(snap);
+	err = err || seeded_at < 0;
 	int64_t size = snapshot_opp_count(snap);
 	int64_t counts[6];
 	struct run_record last = {0};
@@ -219,6 +235,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		struct jsonw w;
 		jsonw_line_begin(&w, &out);
 		jsonw_kv_string(&w, "state", cfg->state);
+		jsonw_kv_string(&w, "state_file", presence_name(presence));
+		jsonw_kv_bool(&w, "seeded", seeded_at > 0);
+		jsonw_kv_string(&w, "seeded_at", seeded_at > 0 ? when(seeded_at, t1, sizeof(t1)) : NULL);
 		jsonw_kv_int(&w, "snapshot_size", size);
 		jsonw_kv_string(&w, "cursor", cursor_ms > 0 ? when(cursor_ms, t1, sizeof(t1)) : NULL);
 		jsonw_kv_string(&w, "last_successful_sync",
@@ -256,9 +275,19 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		jsonw_array_end(&w);
 		jsonw_line_end(&w, stdout);
 	} else {
-		printf("state:     %s (%" PRId64 " opportunities)\n", cfg->state, size);
-		printf("cursor:    %s\n", cursor_ms > 0 ? when(cursor_ms, t1, sizeof(t1))
-						 : "none (the first sync will seed the snapshot)");
+		if (presence == SNAPSHOT_PRESENT) {
+			printf("state:     %s (%" PRId64 " opportunities)\n", cfg->state, size);
+		} else {
+			printf("state:     %s (%s)\n", cfg->state, presence_name(presence));
+		}
+		if (seeded_at > 0) {
+			printf("seeded:    %s\n", when(seeded_at, t1, sizeof(t1)));
+		} else {
+			printf("seeded:    not seeded: run 'refty-lever sync --seed' (or "
+			       "'refty-lever backfill') on a first run or after an interrupted seeding; "
+			       "if the state should exist, restore it instead\n");
+		}
+		printf("cursor:    %s\n", cursor_ms > 0 ? when(cursor_ms, t1, sizeof(t1)) : "none");
 		if (have_last == 1) {
 			printf("last sync: %s, %" PRId64 " min ago, exit %d\n",
 				when(last.started_at, t2, sizeof(t2)), (now - last.started_at) / 60000,
@@ -300,7 +329,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (rc == EXIT_OK && stale) {
-		if (have_last == 1) {
+		if (seeded_at == 0) {
+			log_error("no sync has succeeded yet: state '%s' is not seeded", cfg->state);
+		} else if (have_last == 1) {
 			log_error("the last successful sync is older than the allowed maximum age");
 		} else {
 			log_error("no sync has succeeded yet");

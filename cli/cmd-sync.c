@@ -47,11 +47,12 @@ static bool parse_date(const char *s, int64_t *out)
 static int run(struct cli *cli, int argc, char **argv, bool backfill)
 {
 	const struct cli_command *self = cli_find_command(backfill ? "backfill" : "sync");
-	enum { OPT_JSON = 256, OPT_MAX, OPT_RULE, OPT_SINCE, OPT_TRIGGER };
+	enum { OPT_JSON = 256, OPT_MAX, OPT_RULE, OPT_SINCE, OPT_TRIGGER, OPT_SEED };
 	static const struct option sync_options[] = {
 		{"dry-run", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"max-actions", required_argument, NULL, OPT_MAX},
+		{"seed", no_argument, NULL, OPT_SEED},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -93,6 +94,9 @@ static int run(struct cli *cli, int argc, char **argv, bool backfill)
 			break;
 		case OPT_TRIGGER:
 			o.trigger_current = true;
+			break;
+		case OPT_SEED:
+			o.seed = true;
 			break;
 		case 'h':
 			cli_print_command_help(self);

@@ -16,16 +16,21 @@ static const struct cli_command commands[] = {
 	{
 		.name = "sync",
 		.run = cmd_sync,
-		.synopsis = "[--dry-run] [--json] [--max-actions N]",
+		.synopsis = "[--dry-run] [--json] [--max-actions N] [--seed]",
 		.summary = "poll Lever, diff against the snapshot, act in Refty (the cron job)",
 		.help = "Polls Lever for opportunities updated since the last successful poll, compares\n"
 			"each with the snapshot and performs what the rules say: candidates on covered\n"
 			"jobs are created in Refty, and a candidate entering a linked stage is sent that\n"
-			"step. The first run on an empty database only records the current state.\n"
+			"step. Seeding is explicit: on a missing or empty state (no file, a 0-byte file,\n"
+			"a seeding that did not finish) plain sync does nothing and exits 4, so that a\n"
+			"state lost to an unmounted volume is never taken for a first run.\n"
 			"\n"
 			"  -n, --dry-run        print the plan; change nothing anywhere\n"
 			"      --json           print JSON Lines on stdout (actions, then a summary)\n"
-			"      --max-actions N  override max_actions for this run (0 = no limit)\n",
+			"      --max-actions N  override max_actions for this run (0 = no limit)\n"
+			"      --seed           start a new state: record every opportunity's current\n"
+			"                       state and send nothing (the first run; run it again if\n"
+			"                       it was interrupted). Refused on a seeded state (exit 2)\n",
 	},
 	{
 		.name = "backfill",
@@ -34,6 +39,7 @@ static const struct cli_command commands[] = {
 			    "[--max-actions N]",
 		.summary = "enrol candidates that existed before refty-lever was set up",
 		.help = "Enrols every active opportunity on a covered job in Refty, once. Resumable.\n"
+			"On a missing or empty state it seeds it too, so it may be the first command.\n"
 			"\n"
 			"  -n, --dry-run        print the plan; change nothing anywhere\n"
 			"      --json           print JSON Lines on stdout\n"

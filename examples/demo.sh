@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole job on one machine, with no account anywhere: starts the bundled
 # Lever and Refty emulators with sample data, then walks through
-#   seed -> changes in Lever -> sync --dry-run -> sync -> status -> explain.
+#   sync --seed -> changes in Lever -> sync --dry-run -> sync -> status -> explain.
 #
 # Usage: examples/demo.sh            (after: meson setup build && ninja -C build)
 #        REFTY_LEVER=/path/to/refty-lever examples/demo.sh
@@ -102,8 +102,8 @@ rl() {
 step "check: the rules as refty-lever understands them, resolved against Lever and Refty"
 rl check --online
 
-step "the first sync seeds the snapshot and sends nothing"
-rl sync
+step "sync --seed: the first run records the current state and sends nothing"
+rl sync --seed
 
 step "meanwhile in Lever: a new candidate applies, and another moves through the pipeline"
 posting=$(rl lever postings --json | python3 -c '

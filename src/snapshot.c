@@ -238,6 +238,23 @@ static int64_t col_time(sqlite3_stmt *s, int i)
 	return sqlite3_column_type(s, i) == SQLITE_NULL ? OPP_TIME_NONE : sqlite3_column_int64(s, i);
 }
 
+enum snapshot_presence snapshot_presence(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		return errno == ENOENT ? SNAPSHOT_MISSING : SNAPSHOT_PRESENT;
+	}
+	if (st.st_size > 0) {
+		return SNAPSHOT_PRESENT;
+	}
+	// SQLite writes the header before anything reaches the log, but a log
+	// with pages beside an empty file is data all the same.
+	char *wal = xasprintf("%s-wal", path);
+	bool logged = stat(wal, &st) == 0 && st.st_size > 0;
+	free(wal);
+	return logged ? SNAPSHOT_PRESENT : SNAPSHOT_ZERO_BYTES;
+}
+
 /* Creates each missing directory of path's parent with mode 0700. */
 bool snapshot_make_dirs(const char *path)
 {
@@ -322,8 +339,8 @@ static struct snapshot *open_memory(const char *path)
 
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
 {
-	if (mode == SNAPSHOT_READ_ONLY && access(path, F_OK) != 0) {
-		log_debug("no database at '%s' yet: reading as empty", path);
+	if (mode == SNAPSHOT_READ_ONLY && snapshot_presence(path) != SNAPSHOT_PRESENT) {
+		log_debug("no database at '%s', or an empty file: reading as empty", path);
 		return open_memory(path);
 	}
 	if (mode == SNAPSHOT_READ_WRITE && !snapshot_make_dirs(path)) {
@@ -501,6 +518,27 @@ bool snapshot_meta_delete(struct snapshot *snap, const char *key)
 	bool ok = run_done(snap, s, "cannot delete setting");
 	sqlite3_finalize(s);
 	return ok;
+}
+
+int64_t snapshot_seeded_at(struct snapshot *snap)
+{
+	// Both are written in one transaction at the very end of a seeding run,
+	// so either marks a completed one; the cursor is read too so that a
+	// database that has one is never taken for a new one.
+	static const char *const keys[] = {"seeded_at", "cursor"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		bool err = false;
+		char *v = snapshot_meta_get(snap, keys[i], &err);
+		if (err) {
+			return -1;
+		}
+		long long ms = v ? strtoll(v, NULL, 10) : 0;
+		free(v);
+		if (ms > 0) {
+			return ms;
+		}
+	}
+	return 0;
 }
 
 int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out)

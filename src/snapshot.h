@@ -24,6 +24,20 @@ enum snapshot_mode {
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode);
 void snapshot_close(struct snapshot *snap);
 
+enum snapshot_presence {
+	SNAPSHOT_MISSING,    /* no file at the path */
+	SNAPSHOT_ZERO_BYTES, /* a file of 0 bytes (and no write-ahead log with pages) */
+	SNAPSHOT_PRESENT,    /* anything else, including a path that cannot be examined */
+};
+
+/**
+ * What is at the database path, without opening or creating anything: a
+ * read-write open would silently turn a missing or 0-byte file (a volume
+ * that failed to mount, a truncated file) into a new, empty database. An
+ * error other than a missing file reads as present, for the open to report.
+ */
+enum snapshot_presence snapshot_presence(const char *path);
+
 /** Creates the missing directories above the database path, mode 0700. */
 bool snapshot_make_dirs(const char *path);
 
@@ -45,6 +59,11 @@ void snapshot_rollback(struct snapshot *snap);
 char *snapshot_meta_get(struct snapshot *snap, const char *key, bool *err);
 bool snapshot_meta_set(struct snapshot *snap, const char *key, const char *value);
 bool snapshot_meta_delete(struct snapshot *snap, const char *key);
+/**
+ * When seeding completed (ms), or 0 if it never did: the database is new, or
+ * a seeding run was interrupted. -1 on error (logged).
+ */
+int64_t snapshot_seeded_at(struct snapshot *snap);
 
 /* The opportunity snapshot. */
 /** 1 found (out filled, caller finishes it), 0 absent, -1 error (logged). */

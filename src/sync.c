@@ -1636,6 +1636,53 @@ static bool count_pending(void *ud, const struct action *a)
 	return true;
 }
 
+static void log_not_seeded(const char *path, const char *why)
+{
+	log_error("state '%s' %s: nothing done. On a first run (or to finish an interrupted "
+		  "seeding), run 'refty-lever sync --seed', which records every opportunity's current "
+		  "state and sends nothing, or 'refty-lever backfill', which also enrols existing "
+		  "candidates. If the state should exist (a volume not mounted, a lost or truncated "
+		  "file), mount it or restore it from a backup instead: seeding would skip every stage "
+		  "entry due since the last run",
+		path, why);
+}
+
+/* Plain sync on a missing or 0-byte state stops before anything (the lock,
+ * its directory, the database) is created. */
+static enum exit_code check_state_present(const struct config *cfg, const struct sync_options *opts)
+{
+	if (opts->backfill || opts->seed) {
+		return EXIT_OK;
+	}
+	enum snapshot_presence p = snapshot_presence(cfg->state);
+	if (p == SNAPSHOT_PRESENT) {
+		return EXIT_OK;
+	}
+	log_not_seeded(cfg->state, p == SNAPSHOT_MISSING ? "does not exist" : "is empty (0 bytes)");
+	return EXIT_LOCAL;
+}
+
+/* Seeding is explicit: plain sync needs a seeded state, sync --seed an unseeded one. */
+static enum exit_code check_seeded(const struct engine *e, int64_t seeded)
+{
+	const char *path = e->app.cfg->state;
+	if (e->opts->backfill) {
+		return EXIT_OK;
+	}
+	if (e->opts->seed && seeded > 0) {
+		char t[40];
+		log_error("state '%s' is already seeded (since %s): nothing done. Plain 'refty-lever "
+			  "sync' continues from it; to start over, move the database away first",
+			path, plan_format_time(seeded, t, sizeof(t)));
+		return EXIT_USAGE;
+	}
+	if (!e->opts->seed && seeded == 0) {
+		log_not_seeded(path, "has not been seeded (or its seeding did not finish)");
+		return EXIT_LOCAL;
+	}
+	return EXIT_OK;
+}
+
 enum exit_code sync_run(const struct config *cfg, const struct sync_options *opts)
 {
 	struct engine e = {
@@ -1646,7 +1693,18 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	app_init(&e.app, cfg, opts->dry_run);
 	pthread_mutex_init(&e.db, NULL);
 	workq_init(&e.queue);
-	enum exit_code rc = app_open_state(&e.app, APP_STATE_WRITE);
+	enum exit_code rc = check_state_present(cfg, opts);
+	if (rc == EXIT_OK) {
+		rc = app_open_state(&e.app, APP_STATE_WRITE);
+	}
+	// Under the lock, and before the clients and the name cache touch anything.
+	int64_t seeded = rc == EXIT_OK ? snapshot_seeded_at(e.app.snap) : 0;
+	if (seeded < 0) {
+		rc = EXIT_LOCAL;
+	}
+	if (rc == EXIT_OK) {
+		rc = check_seeded(&e, seeded);
+	}
 	if (rc == EXIT_OK) {
 		rc = app_open_lever(&e.app);
 	}
@@ -1678,9 +1736,9 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 
 	e.poll_start = now_ms();
 	e.trust = diff_trust_for_poll(e.poll_start);
-	e.full_seed = opts->backfill && cursor == 0;
+	e.full_seed = opts->backfill && seeded == 0;
 	e.ctx = (struct plan_context){
-		.seeding = cursor == 0 && !opts->backfill,
+		.seeding = seeded == 0 && !opts->backfill,
 		.backfill = opts->backfill,
 		.trigger_current = opts->trigger_current,
 		.include_confidential = cfg->lever.confidential,
@@ -1700,7 +1758,11 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		rc = EXIT_LOCAL;
 		goto out;
 	}
-	if (e.ctx.seeding) {
+	if (e.ctx.seeding && opts->dry_run) {
+		log_info("first run (dry run): would record the current state of every opportunity "
+			 "seen, and send nothing; nothing is recorded now. Run 'refty-lever sync --seed' "
+			 "to seed, then 'refty-lever backfill' to enrol existing candidates");
+	} else if (e.ctx.seeding) {
 		log_info("first run: recording the current state of every opportunity; nothing will "
 			 "be sent. Run 'refty-lever backfill' to enrol existing candidates");
 	}
@@ -1730,11 +1792,13 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		// The cursor moves only once everything the poll saw is committed.
 		char ms[32];
 		snprintf(ms, sizeof(ms), "%" PRId64, e.poll_start);
+		// seeded_at marks a completed seeding, so it is written here only, with the
+		// cursor: a seeding run killed between batches leaves the state unseeded.
 		bool ok = batch_begin(&e);
-		if (ok && (cursor == 0 || !opts->backfill)) {
+		if (ok && (seeded == 0 || !opts->backfill)) {
 			ok = snapshot_meta_set(e.app.snap, "cursor", ms);
 		}
-		if (ok && cursor == 0) {
+		if (ok && seeded == 0) {
 			ok = snapshot_meta_set(e.app.snap, "seeded_at", ms);
 		}
 		ok = ok && batch_commit(&e);

@@ -17,6 +17,7 @@ struct sync_options {
 	bool json;          /* JSON Lines on stdout instead of text */
 	long max_actions;   /* < 0: the configuration's max_actions; 0: no limit */
 	bool backfill;
+	bool seed;             /* sync --seed: start a new state, firing nothing */
 	const char *only_rule; /* backfill --rule */
 	int64_t since_ms;      /* backfill --since; 0: all */
 	bool trigger_current;  /* backfill --trigger-current */

@@ -140,8 +140,9 @@ rules = ( {{ name = "eng"; jobs = [ "*" ]; sequence = "Engineering references";
         # another command refreshes them meanwhile; Lever rotates the refresh
         # token, so the sync's copy is dead when its own access token is refused.
         self.lever.control("POST", "/_control/settings", {"latency": 0.5})
-        sync = subprocess.Popen([BINARY, "-v", "-c", self.conf, "sync"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env)
+        sync = subprocess.Popen([BINARY, "-v", "-c", self.conf, "sync", "--seed"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env)
         deadline = time.time() + 20
         while time.time() < deadline and not any(
                 e["path"] == "/v1/opportunities" for e in self.lever.requests()):

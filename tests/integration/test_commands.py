@@ -250,7 +250,7 @@ class Status(CommandTestCase):
 		# Design candidates fail at Refty (unsupported language) and what follows them
 		# waits; an engineering candidate without an email waits for one.
 		self.ws.write_config(rules=[GOOD_RULE, dict(DESIGN_RULE, language="xx")])
-		self.ws.sync()
+		self.ws.sync("--seed")
 		fine = new_opportunity(LEVER)
 		no_email = new_opportunity(LEVER, stage="Phone screen", emails=[])
 		designer = new_opportunity(LEVER, job=UNCOVERED_JOB, stage="References")
@@ -280,7 +280,7 @@ class Status(CommandTestCase):
 			self.assertNotIn(opp, text)
 
 	def test_max_age(self):
-		self.ws.sync()
+		self.ws.sync("--seed")
 		self.run_ok("status", "--max-age", "1h")
 		self.run_ok("status", "--max-age", "1d")
 		fresh = json.loads(self.run_ok("status", "--json", "--max-age", "2h").out)
@@ -307,7 +307,7 @@ class Status(CommandTestCase):
 
 class Explain(CommandTestCase):
 	def test_unknown_id_is_not_in_the_snapshot(self):
-		self.ws.sync()
+		self.ws.sync("--seed")
 		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000")
 		self.assertIn("not in the snapshot", result.out)
 
@@ -316,7 +316,7 @@ class Explain(CommandTestCase):
 		self.assertIn("not in the snapshot", result.out)
 
 	def test_known_id_shows_rule_journal_keys_and_refty_ids(self):
-		self.ws.sync()
+		self.ws.sync("--seed")
 		opp = new_opportunity(LEVER, name="Grace Hopper")
 		self.ws.sync()
 		entered = move(LEVER, opp, "Phone screen")
@@ -338,7 +338,7 @@ class Explain(CommandTestCase):
 		self.assertIn("send_step done", out)
 
 	def test_uncovered_job_says_no_rule_covers_it(self):
-		self.ws.sync()
+		self.ws.sync("--seed")
 		opp = new_opportunity(LEVER, job=UNCOVERED_JOB)
 		self.ws.sync()
 		result = self.run_ok("explain", opp)
@@ -352,7 +352,7 @@ class Retry(CommandTestCase):
 		"""An enrolment Refty refuses for good (an unsupported language): returns the
 		opportunity id and its failed journal entry, after checking status shows it."""
 		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
-		self.ws.sync()
+		self.ws.sync("--seed")
 		opp = new_opportunity(LEVER)
 		failing = self.ws.sync()
 		self.assertEqual(failing.rc, PARTIAL, failing)
@@ -399,7 +399,7 @@ class Retry(CommandTestCase):
 
 	def test_retry_of_given_ids(self):
 		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
-		self.ws.sync()
+		self.ws.sync("--seed")
 		first = new_opportunity(LEVER)
 		second = new_opportunity(LEVER)
 		self.ws.sync()
@@ -412,7 +412,7 @@ class Retry(CommandTestCase):
 		self.assertEqual(a2["state"], "failed")
 
 	def test_retry_of_an_action_that_has_not_failed_warns(self):
-		self.ws.sync()
+		self.ws.sync("--seed")
 		opp = new_opportunity(LEVER)
 		self.ws.sync()
 		[done] = self.ws.actions(opportunity_id=opp)
@@ -441,7 +441,7 @@ class Quiet(CommandTestCase):
 		return proc.returncode, proc.stdout, proc.stderr
 
 	def test_quiet_sync_says_nothing_when_nothing_happened_and_reports_news(self):
-		self.ws.sync()  # seeds
+		self.ws.sync("--seed")
 		rc, out, err = self.quiet_sync()
 		self.assertEqual((rc, out, err), (OK, "", ""), "a -q sync with nothing to do is silent")
 		plain = self.run_ok("sync")

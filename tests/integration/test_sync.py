@@ -69,7 +69,7 @@ class SyncTestCase(unittest.TestCase):
 
 	def seed(self):
 		"""The first run: records what Lever has, sends nothing."""
-		result = self.sync()
+		result = self.sync("--seed")
 		self.assertTrue(result.summary["seeding"], result)
 		REFTY.control("DELETE", "/requests")
 		LEVER.control("DELETE", "/requests")
@@ -121,7 +121,7 @@ class Seeding(SyncTestCase):
 		in_trigger = new_opportunity(LEVER, stage="Phone screen")
 		in_references = new_opportunity(LEVER, stage="References")
 		uncovered = new_opportunity(LEVER, job=UNCOVERED_JOB, stage="Phone screen")
-		result = self.ws.run("sync")
+		result = self.ws.run("sync", "--seed")
 		self.assertEqual(result.rc, OK, result)
 		self.assertIn("first run", result.err)
 		self.assertIn("backfill", result.err)
@@ -442,7 +442,7 @@ class DryRun(SyncTestCase):
 
 	def test_dry_run_before_the_first_run_creates_no_database(self):
 		new_opportunity(LEVER, stage="Phone screen")
-		result = self.sync("--dry-run")
+		result = self.sync("--seed", "--dry-run")
 		self.assertTrue(result.summary["dry_run"], result)
 		self.assertFalse(os.path.exists(self.ws.state))
 		self.assertEqual(writes(LEVER), [])
@@ -719,7 +719,7 @@ class Secrets(SyncTestCase):
 			self.assertNotIn(secret, result.err, result)
 
 	def test_no_secret_in_output_at_any_verbosity(self):
-		results = [self.ws.run("sync", verbose=2)]
+		results = [self.ws.run("sync", "--seed", verbose=2)]
 		opp = new_opportunity(LEVER, stage="Phone screen", emails=())
 		# Errors and retries log more: a 503 on the way, and a parked step.
 		REFTY.fault(path="/v1/candidates", methods=["POST"], kind="503", count=1)
