@@ -143,12 +143,14 @@ struct engine {
 	int64_t poll_start;
 	/* Quarantine: ids found unreadable in this run (each counted once, though a
 	 * split window may hand one over twice), the first record with a time not
-	 * believed (for the run's one warning), and a refetched record quarantined
-	 * by a seeding run, which is seeded rather than acted on. */
+	 * believed (for the run's one warning), and the origin of the quarantine
+	 * entry of a record being fetched again: it is planned as the run that
+	 * met it would have (a seeding records it, a backfill enrols it without
+	 * firing its history). */
 	char **unreadable;
 	size_t n_unreadable;
 	char *untrusted_example;
-	bool seeding_one;
+	const char *refetch_origin;
 	long max_actions;
 	size_t in_batch;
 	bool failed_local;
@@ -629,9 +631,14 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	struct plan plan;
 	plan_init(&plan);
 	struct plan_context ctx = e->ctx;
-	if (e->seeding_one) {
+	if (e->refetch_origin && strcmp(e->refetch_origin, "seed") == 0) {
 		ctx.seeding = true;
 		ctx.backfill = false;
+	} else if (e->refetch_origin && strcmp(e->refetch_origin, "backfill") == 0) {
+		ctx.seeding = false;
+		ctx.backfill = true;
+		ctx.trigger_current = false;
+		ctx.only_rule = NULL;
 	}
 	if (e->full_seed && out_of_scope(e, o, rule)) {
 		// Seeded like any other, so that a later sync does not take it for
@@ -892,10 +899,10 @@ static enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_q
 	return EXIT_OK;
 }
 
-/* Quarantined records, to fetch again: their ids, and whether a seeding run put them there. */
+/* Quarantined records, to fetch again: their ids, and the kind of run that met them. */
 struct quarantined {
 	char **ids;
-	bool *seeded;
+	char **origins;
 	size_t n;
 };
 
@@ -903,9 +910,9 @@ static bool collect_quarantined(void *ud, const struct action *a)
 {
 	struct quarantined *q = ud;
 	q->ids = xrealloc(q->ids, (q->n + 1) * sizeof(*q->ids));
-	q->seeded = xrealloc(q->seeded, (q->n + 1) * sizeof(*q->seeded));
+	q->origins = xrealloc(q->origins, (q->n + 1) * sizeof(*q->origins));
 	q->ids[q->n] = xstrdup(a->opportunity_id);
-	q->seeded[q->n] = a->origin && strcmp(a->origin, "seed") == 0;
+	q->origins[q->n] = xstrdup(a->origin ? a->origin : "sync");
 	q->n++;
 	return true;
 }
@@ -954,9 +961,9 @@ static enum exit_code refetch_quarantined(struct engine *e)
 	enum exit_code rc = EXIT_OK;
 	struct lever_opportunity_sink sink = {on_refetched, on_unreadable, e};
 	for (size_t i = 0; i < q.n && rc == EXIT_OK; i++) {
-		e->seeding_one = q.seeded[i];
+		e->refetch_origin = q.origins[i];
 		enum lever_status ls = lever_get_opportunity(e->app.lever, q.ids[i], &sink);
-		e->seeding_one = false;
+		e->refetch_origin = NULL;
 		if (e->failed_local) {
 			rc = EXIT_LOCAL;
 		} else if (ls == LEVER_ERR_NOT_FOUND) {
@@ -971,9 +978,10 @@ static enum exit_code refetch_quarantined(struct engine *e)
 	}
 	for (size_t i = 0; i < q.n; i++) {
 		free(q.ids[i]);
+		free(q.origins[i]);
 	}
 	free(q.ids);
-	free(q.seeded);
+	free(q.origins);
 	return rc;
 }
 

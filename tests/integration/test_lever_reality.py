@@ -117,6 +117,7 @@ class UntrustedTimes(Base):
 		                                                         kind="untrusted"))
 		self.assertIn("before 2000", reasons)
 		self.assertIn("more than a day after this poll began", reasons)
+		move(LEVER, opp, "On-site")
 		at = move(LEVER, opp, "References")
 		res = self.ws.sync()
 		self.assertEqual(res.rc, OK, res)
