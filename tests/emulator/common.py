@@ -97,6 +97,8 @@ class Request:
 		self.emulator = emulator
 		# Whatever an app wants added to this request's log entry (e.g. "replayed": true).
 		self.notes = {}
+		# The fired rule of an app-defined fault kind; the app carries it out.
+		self.fault = None
 		self._json = None
 		self._json_parsed = False
 		self._json_error = None
@@ -184,9 +186,15 @@ class App:
 	def rate_limited(self, retry_after):
 		raise NotImplementedError
 
+	# Fault kinds the app itself carries out (e.g. hostile list pages), on top of the common ones.
+	fault_kinds = ()
+
 	def control(self, req, route):
 		"""App-specific control route (path below /_control/): a Response, or None if unknown."""
 		return None
+
+	def faults_cleared(self):
+		"""Called after DELETE /_control/faults: forget any state the app's fault kinds keep."""
 
 	def loggable_body(self, req):
 		"""The request body as it may appear in the log; apps redact secrets here."""
@@ -242,7 +250,7 @@ class TokenBucket:
 class FaultRule:
 	KINDS = ("garbage", "truncated", "reset", "hang", "json")
 
-	def __init__(self, spec, number):
+	def __init__(self, spec, number, app_kinds=()):
 		if not isinstance(spec, dict):
 			raise ControlError("a fault rule must be an object")
 		self.number = number
@@ -252,9 +260,13 @@ class FaultRule:
 		kind = spec.get("kind")
 		if isinstance(kind, int):
 			kind = str(kind)
-		if not isinstance(kind, str) or not (kind in self.KINDS or (kind.isdigit() and len(kind) == 3)):
-			raise ControlError("fault 'kind' must be a 3-digit status or one of %s" % ", ".join(self.KINDS))
+		kinds = self.KINDS + tuple(app_kinds)
+		if not isinstance(kind, str) or not (kind in kinds or (kind.isdigit() and len(kind) == 3)):
+			raise ControlError("fault 'kind' must be a 3-digit status or one of %s" % ", ".join(kinds))
 		self.kind = kind
+		# App kinds act on one endpoint (a list route), so their path must match exactly.
+		self.app_kind = kind in app_kinds
+		self.spec = dict(spec)
 		self.count = spec.get("count")
 		if self.count is not None and (not isinstance(self.count, int) or self.count < 0):
 			raise ControlError("fault 'count' must be a non-negative integer or null")
@@ -283,7 +295,10 @@ class FaultRule:
 		self.fired = 0
 
 	def matches(self, req):
-		if not req.path.startswith(self.path):
+		if self.app_kind:
+			if req.path.rstrip("/") != self.path.rstrip("/"):
+				return False
+		elif not req.path.startswith(self.path):
 			return False
 		return self.methods is None or req.method in self.methods
 
@@ -299,13 +314,15 @@ class FaultRule:
 			"retry_after": self.retry_after,
 			"seconds": self.seconds,
 			"process": self.process,
+			"period": self.spec.get("period"),
 			"seen": self.seen,
 			"fired": self.fired,
 		}
 
 
 class FaultTable:
-	def __init__(self, seed=None):
+	def __init__(self, seed=None, app_kinds=()):
+		self.app_kinds = tuple(app_kinds)
 		self.lock = threading.Lock()
 		self.rules = []
 		self.numbered = 0
@@ -322,7 +339,7 @@ class FaultTable:
 			rules = []
 			for spec in specs:
 				self.numbered += 1
-				rules.append(FaultRule(spec, self.numbered))
+				rules.append(FaultRule(spec, self.numbered, self.app_kinds))
 			self.rules.extend(rules)
 			return [r.describe() for r in rules]
 
@@ -464,7 +481,7 @@ class Emulator:
 		rate = args.rate if args.rate is not None else app.default_rate
 		burst = args.burst if args.burst is not None else app.default_burst
 		self.limiter = TokenBucket(rate, burst)
-		self.faults = FaultTable(args.fault_seed)
+		self.faults = FaultTable(args.fault_seed, app.fault_kinds)
 		self.log = RequestLog(args.request_log, args.log_limit)
 		self.stats = Stats()
 		self.port = None
@@ -513,7 +530,10 @@ class Emulator:
 			rule = self.faults.pick(req)
 			if rule is not None:
 				entry["fault"] = rule.kind
-				resp = self.fault_response(rule, req)
+				if rule.app_kind:
+					req.fault = rule
+				else:
+					resp = self.fault_response(rule, req)
 		if resp is None:
 			resp = self.call_app(req)
 		entry["status"] = resp.status if resp.special is None else resp.params.get("status", 0)
@@ -630,6 +650,7 @@ class Emulator:
 				return Response.json(200, {"data": added})
 			if m == "DELETE":
 				self.faults.clear()
+				self.app.faults_cleared()
 				return Response.json(200, {"ok": True})
 		if route == "settings":
 			if m == "GET":

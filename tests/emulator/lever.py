@@ -6,6 +6,7 @@ control API under /_control/. See README.md in this folder.
 """
 
 import bisect
+import collections
 import hashlib
 import hmac
 import itertools
@@ -13,6 +14,7 @@ import json
 import operator
 import os
 import random
+import re
 import secrets
 import sys
 import threading
@@ -134,6 +136,28 @@ ORIGINS_APPLIED = ["applied", "applied", "applied", "applied", "referred", "agen
                    "internal"]
 
 EMPTY = ()
+M64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+INT64_MAX = (1 << 63) - 1
+# Open ends of time windows: beyond any int64 millisecond value a record can carry.
+TIME_MIN = -(1 << 80)
+TIME_MAX = 1 << 80
+
+# List orders (README "List order"). `real` imitates recorded Lever chains: an undocumented
+# primary key per record (these values, with these weights), then createdAt descending.
+LIST_ORDERS = ("real", "created", "random", "shuffle")
+REAL_KEY_WEIGHTS = [(3, 30), (5, 10), (101, 12), (201, 12), (230.5, 6), (231, 8), (231.5, 6),
+                    (261, 10), (265.5, 6)]
+REAL_KEYS = [k for k, w in REAL_KEY_WEIGHTS for _ in range(w)]
+LIST_FAULTS = ("cycle", "repeat", "endless", "outside")
+UNREADABLE_KINDS = ("invalid-utf8", "nul", "escaped-nul", "wrong-type")
+# Raw bytes are spliced into a serialised body where this marker stands (U+F8FF, private use).
+RAW_MARKER = "\uf8ffraw:%d\uf8ff"
+RAW_MARKER_RE = re.compile(rb"\xef\xa3\xbfraw:(\d+)\xef\xa3\xbf")
+CHAIN_CACHE_ENTRIES = 64
+CHAIN_CACHE_ITEMS = 1000000
+ISSUED_TOKENS = 500000
+HOSTILE_TOKENS = 20000
 INVALID_OFFSET = "Invalid offset token: Offset token is invalid for sort"
 OPP_PARAMS = {
 	"limit", "offset", "include", "expand", "tag", "email", "origin", "source", "confidentiality",
@@ -170,6 +194,57 @@ def id_int(opp_id):
 		return int.from_bytes(hashlib.sha256(opp_id.encode()).digest()[:16], "big")
 
 
+def id_hash(record_id):
+	"""64 bits of an id, the input of the seeded list orders."""
+	n = id_int(record_id)
+	return (n ^ (n >> 64)) & M64
+
+
+def mix64(x):
+	"""The splitmix64 finaliser: a cheap, well-spread hash of a 64-bit integer."""
+	x &= M64
+	x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+	x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+	return x ^ (x >> 31)
+
+
+def is_ms(value):
+	return isinstance(value, int) and not isinstance(value, bool)
+
+
+def spoil(d, spec, include=None):
+	"""Make one field of a rendered record unreadable as `spec` says (see unreadable_spec)."""
+	parts = spec["field"].split(".")
+	parent = d
+	for part in parts[:-1]:
+		if isinstance(parent, dict):
+			parent = parent.get(part)
+		elif isinstance(parent, list) and part.isdigit() and int(part) < len(parent):
+			parent = parent[int(part)]
+		else:
+			return
+	last = parts[-1]
+	if isinstance(parent, dict):
+		if last not in parent and include:
+			return
+		current = parent.get(last)
+	elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+		last = int(last)
+		current = parent[last]
+	else:
+		return
+	if spec["kind"] == "wrong-type":
+		parent[last] = spec["value"]
+		return
+	text = current if isinstance(current, str) else ""
+	if spec["kind"] == "escaped-nul":
+		piece = "\x00"  # json.dumps writes it as the escape \u0000
+	else:
+		piece = RAW_MARKER % spec["raw"]
+	half = len(text) // 2
+	parent[last] = text[:half] + piece + text[half:]
+
+
 class LeverError(Exception):
 	def __init__(self, status, code, message):
 		super().__init__(message)
@@ -187,7 +262,8 @@ class Opp:
 
 	__slots__ = ("id", "key", "created", "updated", "stage", "advanced", "changes", "start", "posting",
 	             "app_id", "app_created", "archived_at", "archive_reason", "confidential", "anonymized",
-	             "legacy", "gen", "name", "emails", "phones", "origin", "extra", "deleted")
+	             "legacy", "gen", "name", "emails", "phones", "origin", "extra", "deleted", "idh",
+	             "bad")
 
 
 KEY = operator.attrgetter("key")
@@ -477,8 +553,8 @@ class Store:
 			"urls": {"list": "https://hire.lever.co/candidates",
 			         "show": "https://hire.lever.co/candidates/%s" % o.id},
 			"dataProtection": None if (g >> 60) & 3 else {
-				"store": {"allowed": True, "expiresAt": o.created + 730 * DAY_MS},
-				"contact": {"allowed": True, "expiresAt": o.created + 730 * DAY_MS}},
+				"store": {"allowed": True, "expiresAt": min(o.created + 730 * DAY_MS, INT64_MAX)},
+				"contact": {"allowed": True, "expiresAt": min(o.created + 730 * DAY_MS, INT64_MAX)}},
 			"isAnonymized": anon,
 		}
 		if o.legacy:
@@ -523,6 +599,42 @@ class Store:
 			o.updated = updated
 			bisect.insort(self.upd, (o.updated, o.created, o.id))
 
+	def set_times(self, o, created=None, updated=None, advanced=None, archived=None, changes=None):
+		"""Set stored times as given, any integers (far future, before 2000), and reindex.
+
+		`changes` lists one time (or None: keep) per stage change, oldest first.
+		"""
+		if o.changes is None:
+			# Derived changes follow createdAt: freeze them before it moves.
+			o.changes = self.derived_changes(o)
+		if changes is not None and len(changes) > len(o.changes):
+			raise ControlError("'stageChanges' has %d entries but the record only %d"
+			                   % (len(changes), len(o.changes)))
+		live = o.deleted is None
+		if live:
+			self.unindex_updated(o)
+			i = bisect.bisect_left(self.order, o.key, key=KEY)
+			if i < len(self.order) and self.order[i] is o:
+				del self.order[i]
+		if created is not None:
+			o.created = created
+			o.key = (created, o.id)
+		if updated is not None:
+			o.updated = updated
+		if advanced is not None:
+			o.advanced = advanced
+		if archived is not None:
+			if o.archived_at is None:
+				o.archive_reason = DEFAULT_ARCHIVE_REASON
+			o.archived_at = archived
+		if changes is not None:
+			o.changes = [c if t is None else (c[0], c[1], c[2], t) for c, t in
+			             itertools.zip_longest(o.changes, changes)]
+		if live:
+			bisect.insort(self.order, o, key=KEY)
+			bisect.insort(self.upd, (o.updated, o.created, o.id))
+		self.bump()
+
 	def remove(self, o, at, by):
 		self.unindex_updated(o)
 		i = bisect.bisect_left(self.order, o.key, key=KEY)
@@ -559,6 +671,8 @@ class Store:
 		o.origin = None
 		o.extra = None
 		o.deleted = None
+		o.idh = id_hash(opp_id)
+		o.bad = None
 		return o
 
 	# -- seeding ----------------------------------------------------------------------------
@@ -694,6 +808,7 @@ class Lever(App):
 	default_rate = 10.0
 	default_burst = 20.0
 	default_retry_after = None
+	fault_kinds = LIST_FAULTS
 
 	@classmethod
 	def add_arguments(cls, parser):
@@ -720,6 +835,10 @@ class Lever(App):
 		g.add_argument("--access-ttl", type=float, default=3600.0, help="access token lifetime (s)")
 		g.add_argument("--lenient-params", action="store_true",
 		               help="ignore unknown query parameters instead of answering 400")
+		g.add_argument("--list-order", choices=LIST_ORDERS,
+		               default=os.environ.get("LEVER_EMULATOR_LIST_ORDER") or "real",
+		               help="order of list pages (default real, or $LEVER_EMULATOR_LIST_ORDER)")
+		g.add_argument("--list-order-seed", type=int, default=1, help="seed of the real/random orders")
 
 	def __init__(self, args):
 		super().__init__(args)
@@ -733,6 +852,17 @@ class Lever(App):
 		self.store = Store()
 		self.offset_secret = secrets.token_bytes(32)
 		self.oauth = OAuth(args)
+		self.list_order = args.list_order
+		self.list_order_seed = args.list_order_seed
+		self.chains = 0              # shuffle chains started: each gets its own salt
+		self.chain_cache = collections.OrderedDict()
+		self.issued = set()          # digests of the real-looking tokens handed out
+		self.issued_fifo = collections.deque()
+		self.hostile = collections.OrderedDict()
+		self.hostile_count = 0
+		self.raw_bytes = []          # byte strings that RAW_MARKER n stands for
+		if args.list_order not in LIST_ORDERS:
+			raise SystemExit("--list-order must be one of %s" % ", ".join(LIST_ORDERS))
 		if args.opportunities:
 			t0 = time.monotonic()
 			self.store.seed({
@@ -802,7 +932,11 @@ class Lever(App):
 			if req.method not in ("GET", "HEAD"):
 				raise LeverError(405, "MethodNotAllowed", "Method %s not allowed on %s"
 				                 % (req.method, path))
-			return Response(200, dumps(self.route(req, principal)))
+			body = dumps(self.route(req, principal))
+			if self.raw_bytes and b"\xef\xa3\xbfraw:" in body:
+				raw = self.raw_bytes
+				body = RAW_MARKER_RE.sub(lambda m: raw[int(m.group(1))], body)
+			return Response(200, body)
 		except LeverError as exc:
 			return self.error(exc.status, exc.code, exc.message)
 
@@ -916,9 +1050,15 @@ class Lever(App):
 			                 "This credential does not have access to confidential data")
 		return value
 
+	def order_tag(self):
+		"""The list order as tokens see it: a token of one order is refused by another."""
+		if self.list_order == "created":
+			return "created"
+		return "%s:%d" % (self.list_order, self.list_order_seed)
+
 	def query_hash(self, req):
 		items = sorted((k, sorted(v)) for k, v in req.query.items() if k != "offset")
-		text = json.dumps([req.path, items], separators=(",", ":"))
+		text = json.dumps([req.path, self.order_tag(), items], separators=(",", ":"))
 		return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 	def make_token(self, req, key):
@@ -949,7 +1089,7 @@ class Lever(App):
 			raise bad_request(INVALID_OFFSET)
 
 	def page(self, req, items, key_of, render, shape=(int,)):
-		"""Keyset paging over a small list already in order (stages, postings, ...)."""
+		"""Keyset paging over a small list already in order (stages, users, ...)."""
 		limit = self.limit(req)
 		after = self.read_token(req, shape)
 		start = 0
@@ -962,6 +1102,210 @@ class Lever(App):
 			out["next"] = self.make_token(req, key_of(chunk[-1]))
 		return out
 
+	# -- list orders ------------------------------------------------------------------------
+
+	def set_list_order(self, mode, seed):
+		with self.store.lock:
+			self.list_order = mode
+			self.list_order_seed = seed
+			self.invalidate_offsets()
+
+	def invalidate_offsets(self):
+		"""Every outstanding offset token (hostile ones included) now gets 400."""
+		with self.store.lock:
+			self.offset_secret = secrets.token_bytes(32)
+			self.issued.clear()
+			self.issued_fifo.clear()
+			self.chain_cache.clear()
+			self.hostile.clear()
+
+	def base_salt(self):
+		return mix64(self.list_order_seed * 0x9E3779B97F4A7C15 + 0x5851F42D4C957F2D)
+
+	def sort_keys(self, mode, salt, naturals):
+		"""The sort keys, in `mode`, of records given as (ms, id hash, id)."""
+		if mode == "real":
+			keys = REAL_KEYS
+			n = len(keys)
+			return [(keys[((((h ^ salt) * GOLDEN) & M64) >> 32) % n], -ms, i) for ms, h, i in naturals]
+		if mode == "created":
+			return [(ms, i) for ms, h, i in naturals]
+		return [((((h ^ salt) * GOLDEN) & M64) >> 1, i) for ms, h, i in naturals]
+
+	def real_digest(self, qh, text):
+		return hashlib.blake2b(("%s\n%s" % (qh, text)).encode("utf-8"), key=self.offset_secret,
+		                       digest_size=8).digest()
+
+	def position_token(self, req, qh, mode, salt, key, rec):
+		"""The `next` token after the record `rec` (ms, id hash, id) whose sort key is `key`."""
+		if mode == "real":
+			# As recorded from Lever: the JSON array [k, ms, "id"], URL-encoded once. It carries no
+			# signature, so the server remembers (a keyed digest of) every one it hands out.
+			text = urllib.parse.quote(json.dumps([key[0], rec[0], rec[2]], separators=(",", ":")),
+			                          safe="")
+			digest = self.real_digest(qh, text)
+			if digest not in self.issued:
+				self.issued.add(digest)
+				self.issued_fifo.append(digest)
+				if len(self.issued_fifo) > ISSUED_TOKENS:
+					self.issued.discard(self.issued_fifo.popleft())
+			return text
+		if mode == "shuffle":
+			return self.make_token(req, [salt, key[0], key[1]])
+		return self.make_token(req, list(key))
+
+	def read_position(self, req, qh, mode):
+		"""(the key after which the page starts, or None; the chain's salt) in a seeded mode."""
+		token = req.qs_one("offset")
+		if token is None:
+			if mode == "shuffle":
+				# Every chain start gets its own order; its tokens carry the salt.
+				self.chains += 1
+				return None, mix64(self.base_salt() ^ (self.chains * 0xD1B54A32D192ED03))
+			return None, self.base_salt()
+		if mode == "real":
+			try:
+				if token.startswith("["):
+					# Sent without URL-encoding: the server saw it decoded once more.
+					token = urllib.parse.quote(token, safe="")
+				if self.real_digest(qh, token) not in self.issued:
+					raise ValueError("not issued for this query")
+				k, ms, rid = json.loads(urllib.parse.unquote(token))
+				if isinstance(k, bool) or not isinstance(k, (int, float)) or not is_ms(ms) or \
+				   not isinstance(rid, str):
+					raise ValueError("shape")
+			except (ValueError, TypeError):
+				raise bad_request(INVALID_OFFSET)
+			return (k, -ms, rid), self.base_salt()
+		if mode == "shuffle":
+			key = self.read_token(req, (int, int, str))
+			return key[1:], key[0]
+		return self.read_token(req, (int, str)), self.base_salt()
+
+	def ordered_page(self, req, qh, limit, collect, still, natural, render, cache=True):
+		"""One page of a list in a seeded order (real, random, shuffle).
+
+		collect() returns every record matching the query, in any order. Sorted by the order's key,
+		they are computed once per chain and cached by (query, store version, order, salt), so a
+		later page costs a bisection. still(r) re-checks a record when it is served and natural(r)
+		gives its (ms, id hash, id). Keys never change while a record lives, so a chain is keyset
+		paging: changes between pages never make it skip or repeat a record.
+		"""
+		mode = self.list_order
+		after, salt = self.read_position(req, qh, mode)
+		ck = (qh, self.store.version, mode, salt)
+		entry = self.chain_cache.get(ck) if cache else None
+		if entry is None:
+			recs = collect()
+			keys = self.sort_keys(mode, salt, [natural(r) for r in recs])
+			perm = sorted(range(len(keys)), key=keys.__getitem__)
+			entry = ([keys[j] for j in perm], [recs[j] for j in perm])
+			if cache:
+				self.cache_chain(ck, entry)
+		else:
+			self.chain_cache.move_to_end(ck)
+		keys, recs = entry
+		i = 0 if after is None else bisect.bisect_right(keys, after)
+		n = len(keys)
+		found = []
+		while i < n and len(found) <= limit:
+			if still(recs[i]):
+				found.append(i)
+			i += 1
+		has_next = len(found) > limit
+		found = found[:limit]
+		out = {"data": [render(recs[j]) for j in found], "hasNext": has_next}
+		if has_next:
+			last = found[-1]
+			out["next"] = self.position_token(req, qh, mode, salt, keys[last], natural(recs[last]))
+		return out
+
+	def cache_chain(self, ck, entry):
+		cache = self.chain_cache
+		# An entry of an older store version can never be used again.
+		for old in [k for k in cache if k[1] != ck[1]]:
+			del cache[old]
+		cache[ck] = entry
+		total = sum(len(e[0]) for e in cache.values())
+		while len(cache) > 1 and (len(cache) > CHAIN_CACHE_ENTRIES or total > CHAIN_CACHE_ITEMS):
+			_, old = cache.popitem(last=False)
+			total -= len(old[0])
+
+	# -- listing faults ---------------------------------------------------------------------
+
+	def faults_cleared(self):
+		with self.store.lock:
+			self.hostile.clear()
+
+	def hostile_state(self, req, qh):
+		"""The state of the hostile chain that the request's offset continues, if any."""
+		token = req.qs_one("offset")
+		if token is None or not self.hostile:
+			return None
+		state = self.hostile.get((qh, token))
+		if state is None and token.startswith("["):
+			state = self.hostile.get((qh, urllib.parse.quote(token, safe="")))
+		return state
+
+	def remember_hostile(self, qh, token, state):
+		self.hostile[(qh, token)] = state
+		while len(self.hostile) > HOSTILE_TOKENS:
+			self.hostile.popitem(last=False)
+
+	def hostile_token(self, qh, state):
+		"""A new token continuing a hostile chain, shaped like the order's own tokens."""
+		self.hostile_count += 1
+		n = self.hostile_count
+		if self.list_order == "real":
+			text = urllib.parse.quote(json.dumps(
+				[REAL_KEYS[n % len(REAL_KEYS)], 1491435120000 + n, uuid_from_int(secrets.randbits(128))],
+				separators=(",", ":")), safe="")
+		else:
+			text = "%s.%s" % (b64url(secrets.token_bytes(40)), b64url(secrets.token_bytes(12)))
+		self.remember_hostile(qh, text, state)
+		return text
+
+	def hostile_page(self, req, qh, limit, out, state, synth=None, outside=None):
+		"""Carry out a listing fault: continue a hostile chain (`state`), or start one when a rule
+		fired on this request (req.fault). `out` is the normal page (None when not needed),
+		synth() a new record matching the query, outside() one outside its time window."""
+		if state is None:
+			rule = req.fault
+			if rule is None:
+				return out
+			kind = rule.kind
+			if kind == "cycle":
+				if out.get("next"):
+					period = rule.spec.get("period", 2)
+					if not is_ms(period) or period < 1:
+						period = 2
+					self.remember_hostile(qh, out["next"], {"kind": "cycle", "first": out["next"],
+					                                        "depth": 1, "period": period})
+			elif kind == "repeat":
+				state = {"kind": "repeat", "data": out["data"]}
+				out = {"data": out["data"], "hasNext": True, "next": self.hostile_token(qh, state)}
+			elif kind == "endless" and synth is not None:
+				out = {"data": out["data"], "hasNext": True,
+				       "next": self.hostile_token(qh, {"kind": "endless"})}
+			elif kind == "outside" and outside is not None:
+				extra = outside()
+				if extra is not None:
+					data = list(out["data"])
+					data.insert(len(data) // 2, extra)
+					out = dict(out, data=data)
+			return out
+		kind = state["kind"]
+		if kind == "cycle":
+			if state["depth"] >= state["period"]:
+				return dict(out, hasNext=True, next=state["first"])
+			if out.get("next"):
+				self.remember_hostile(qh, out["next"], dict(state, depth=state["depth"] + 1))
+			return out
+		if kind == "repeat":
+			return {"data": state["data"], "hasNext": True, "next": self.hostile_token(qh, state)}
+		return {"data": [synth() for _ in range(limit)], "hasNext": True,
+		        "next": self.hostile_token(qh, state)}
+
 	# -- opportunities ----------------------------------------------------------------------
 
 	def expand(self, req):
@@ -971,6 +1315,14 @@ class Lever(App):
 				raise bad_request("Invalid expand '%s'" % value)
 		return expand
 
+	def api_render(self, o, expand=EMPTY, include=None):
+		"""A record as the API sends it: rendered, then spoiled if made unreadable."""
+		d = self.store.render(o, expand, include)
+		if o.bad:
+			for spec in o.bad.values():
+				spoil(d, spec, include)
+		return d
+
 	def list_opportunities(self, req, principal):
 		self.check_params(req, OPP_PARAMS)
 		store = self.store
@@ -978,68 +1330,174 @@ class Lever(App):
 		conf = self.confidentiality(req, principal)
 		expand = self.expand(req)
 		include = req.query.get("include")
-		after = self.read_token(req, (int, str))
 		c_start = self.ms_param(req, "created_at_start")
 		c_end = self.ms_param(req, "created_at_end")
 		u_start = self.ms_param(req, "updated_at_start")
 		u_end = self.ms_param(req, "updated_at_end")
 		preds = self.predicates(req, conf)
 		if u_start is not None or u_end is not None:
-			lo_u = u_start if u_start is not None else -(1 << 62)
-			hi_u = u_end if u_end is not None else (1 << 62)
+			lo_u = u_start if u_start is not None else TIME_MIN
+			hi_u = u_end if u_end is not None else TIME_MAX
 			preds.append(lambda o: lo_u <= o.updated <= hi_u)
 		else:
 			lo_u = hi_u = None
-		with store.lock:
+		c_lo = c_start if c_start is not None else TIME_MIN
+		c_hi = c_end if c_end is not None else TIME_MAX
+
+		def render(o):
+			return self.api_render(o, expand, include)
+
+		def collect():
 			order = store.order
-			start = 0
-			if c_start is not None:
-				start = bisect.bisect_left(order, (c_start,), key=KEY)
-			if after is not None:
-				start = max(start, bisect.bisect_right(order, after, key=KEY))
-			stop = len(order)
-			if c_end is not None:
-				stop = bisect.bisect_left(order, (c_end + 1,), key=KEY)
-			scan = max(0, stop - start)
-			found = []
-			use_updated = False
+			start = 0 if c_start is None else bisect.bisect_left(order, (c_start,), key=KEY)
+			stop = len(order) if c_end is None else bisect.bisect_left(order, (c_end + 1,), key=KEY)
+			cands = itertools.islice(order, start, stop)
 			if lo_u is not None:
 				upd = store.upd
 				ulo = bisect.bisect_left(upd, (lo_u,))
 				uhi = bisect.bisect_left(upd, (hi_u + 1,))
-				# Recently updated records sit at the end of the creation order, so walking that
-				# order to find them can cost O(N): use the updatedAt window when it is smaller.
-				use_updated = uhi - ulo <= scan // 2
-			if use_updated:
-				keys = store.updated_window(ulo, uhi)
-				i = 0
-				if c_start is not None:
-					i = bisect.bisect_left(keys, (c_start,))
-				if after is not None:
-					i = max(i, bisect.bisect_right(keys, after))
-				opps = store.opps
-				for key in itertools.islice(keys, i, None):
-					if c_end is not None and key[0] > c_end:
+				if uhi - ulo <= (stop - start) // 2:
+					opps = store.opps
+					cands = (opps[e[2]] for e in itertools.islice(upd, ulo, uhi) if c_lo <= e[1] <= c_hi)
+			for p in preds:
+				cands = filter(p, cands)
+			return list(cands)
+
+		def still(o):
+			return o.deleted is None and c_lo <= o.created <= c_hi and all(p(o) for p in preds)
+
+		def synth(created=None, updated=None):
+			return self.synthetic_opportunity(req, conf, expand, include, (c_start, c_end),
+			                                  (u_start, u_end), created, updated)
+
+		def outside():
+			if c_start is not None:
+				return synth(created=c_start - 1)
+			if c_end is not None:
+				return synth(created=c_end + 1)
+			if u_start is not None:
+				return synth(updated=u_start - 1)
+			if u_end is not None:
+				return synth(updated=u_end + 1)
+			return None
+
+		with store.lock:
+			qh = self.query_hash(req)
+			state = self.hostile_state(req, qh)
+			out = None
+			if state is None or state["kind"] == "cycle":
+				if self.list_order == "created":
+					out = self.created_page(req, limit, c_start, c_end, lo_u, hi_u, preds, render)
+				else:
+					out = self.ordered_page(req, qh, limit, collect, still,
+					                        lambda o: (o.created, o.idh, o.id), render)
+			return self.hostile_page(req, qh, limit, out, state, synth, outside)
+
+	def created_page(self, req, limit, c_start, c_end, lo_u, hi_u, preds, render):
+		"""A page in (createdAt, id) order: keyset paging with signed tokens."""
+		store = self.store
+		after = self.read_token(req, (int, str))
+		order = store.order
+		start = 0
+		if c_start is not None:
+			start = bisect.bisect_left(order, (c_start,), key=KEY)
+		if after is not None:
+			start = max(start, bisect.bisect_right(order, after, key=KEY))
+		stop = len(order)
+		if c_end is not None:
+			stop = bisect.bisect_left(order, (c_end + 1,), key=KEY)
+		scan = max(0, stop - start)
+		found = []
+		use_updated = False
+		if lo_u is not None:
+			upd = store.upd
+			ulo = bisect.bisect_left(upd, (lo_u,))
+			uhi = bisect.bisect_left(upd, (hi_u + 1,))
+			# Recently updated records sit at the end of the creation order, so walking that
+			# order to find them can cost O(N): use the updatedAt window when it is smaller.
+			use_updated = uhi - ulo <= scan // 2
+		if use_updated:
+			keys = store.updated_window(ulo, uhi)
+			i = 0
+			if c_start is not None:
+				i = bisect.bisect_left(keys, (c_start,))
+			if after is not None:
+				i = max(i, bisect.bisect_right(keys, after))
+			opps = store.opps
+			for key in itertools.islice(keys, i, None):
+				if c_end is not None and key[0] > c_end:
+					break
+				o = opps[key[1]]
+				if all(p(o) for p in preds):
+					found.append(o)
+					if len(found) > limit:
 						break
-					o = opps[key[1]]
-					if all(p(o) for p in preds):
-						found.append(o)
-						if len(found) > limit:
-							break
-			else:
-				for i in range(start, stop):
-					o = order[i]
-					if all(p(o) for p in preds):
-						found.append(o)
-						if len(found) > limit:
-							break
-			has_next = len(found) > limit
-			found = found[:limit]
-			data = [store.render(o, expand, include) for o in found]
-		out = {"data": data, "hasNext": has_next}
+		else:
+			for i in range(start, stop):
+				o = order[i]
+				if all(p(o) for p in preds):
+					found.append(o)
+					if len(found) > limit:
+						break
+		has_next = len(found) > limit
+		found = found[:limit]
+		out = {"data": [render(o) for o in found], "hasNext": has_next}
 		if has_next:
 			out["next"] = self.make_token(req, found[-1].key)
 		return out
+
+	def synthetic_opportunity(self, req, conf, expand, include, created_window, updated_window,
+	                          created=None, updated=None):
+		"""A new opportunity that is in no list, matching the query's main filters (the time
+		windows, posting, stage, archived, confidentiality, tag, source, origin, email,
+		location), with createdAt or updatedAt forced when given."""
+		store = self.store
+		q = req.query
+		rng = random.Random(secrets.randbits(64))
+		now = now_ms()
+
+		def pick(lo, hi, lo_default, hi_default):
+			lo = lo_default if lo is None else lo
+			hi = hi_default if hi is None else hi
+			return lo if hi <= lo else rng.randint(lo, hi)
+		c_lo, c_hi = created_window
+		if created is None:
+			created = pick(c_lo, c_hi, store.start_ms - 365 * DAY_MS, now)
+		u_lo, u_hi = updated_window
+		if updated is None:
+			updated = pick(u_lo, u_hi, created, max(created, now))
+		o = store.new_opp(uuid_from_int(rng.getrandbits(128)), created, rng.getrandbits(64))
+		o.updated = updated
+		lo = self.ms_param(req, "advanced_at_start")
+		hi = self.ms_param(req, "advanced_at_end")
+		o.advanced = pick(lo, hi, created, max(created, updated))
+		o.posting = COVERED_POSTING
+		for name in ("posting_id", "archived_posting_id"):
+			if q.get(name):
+				o.posting = q[name][0]
+		if q.get("stage_id"):
+			o.stage = q["stage_id"][0]
+		o.changes = [(o.stage, store.stage_pos.get(o.stage, 0), store.owner(o), o.advanced)]
+		o.start = o.stage
+		o.confidential = conf == "confidential"
+		lo = self.ms_param(req, "archived_at_start")
+		hi = self.ms_param(req, "archived_at_end")
+		if req.qs_one("archived") == "true" or lo is not None or hi is not None or \
+		   q.get("archived_posting_id") or q.get("archive_reason_id"):
+			o.archived_at = pick(lo, hi, updated, updated)
+			o.archive_reason = (q.get("archive_reason_id") or [DEFAULT_ARCHIVE_REASON])[0]
+		if q.get("origin"):
+			o.origin = q["origin"][0]
+		if q.get("email"):
+			o.emails = (q["email"][0],)
+		extra = {}
+		for name, field in (("tag", "tags"), ("source", "sources")):
+			if q.get(name):
+				extra[field] = [q[name][0]]
+		if q.get("location"):
+			extra["location"] = q["location"][0]
+		o.extra = extra or None
+		return store.render(o, expand, include)
 
 	def predicates(self, req, conf):
 		q = req.query
@@ -1068,8 +1526,8 @@ class Lever(App):
 			lo = self.ms_param(req, name + "_start")
 			hi = self.ms_param(req, name + "_end")
 			if lo is not None or hi is not None:
-				lo = lo if lo is not None else -(1 << 62)
-				hi = hi if hi is not None else (1 << 62)
+				lo = lo if lo is not None else TIME_MIN
+				hi = hi if hi is not None else TIME_MAX
 				get = operator.attrgetter(attr)
 				preds.append(lambda o, get=get, lo=lo, hi=hi: get(o) is not None and lo <= get(o) <= hi)
 		snoozed = self.bool_param(req, "snoozed")
@@ -1106,33 +1564,61 @@ class Lever(App):
 			if o.confidential and not principal.confidential:
 				raise LeverError(403, "ForbiddenError",
 				                 "This credential does not have access to confidential data")
-			return {"data": store.render(o, expand, req.query.get("include"))}
+			return {"data": self.api_render(o, expand, req.query.get("include"))}
 
 	def list_deleted(self, req):
 		self.check_params(req, {"limit", "offset", "deleted_at_start", "deleted_at_end"})
 		limit = self.limit(req)
-		after = self.read_token(req, (int, str))
 		lo = self.ms_param(req, "deleted_at_start")
 		hi = self.ms_param(req, "deleted_at_end")
 		store = self.store
 		key = lambda e: (e[0], e[1])  # noqa: E731
-		with store.lock:
+
+		def render(e):
+			return {"id": e[1], "deletedBy": e[3], "deletedAt": e[0]}
+
+		def bounds():
 			items = store.deleted
-			start = 0
+			start = 0 if lo is None else bisect.bisect_left(items, (lo,), key=key)
+			stop = len(items) if hi is None else bisect.bisect_left(items, (hi + 1,), key=key)
+			return start, stop
+
+		def synth(at=None):
+			if at is None:
+				low = store.start_ms - 365 * DAY_MS if lo is None else lo
+				high = now_ms() if hi is None else hi
+				at = low if high <= low else random.randint(low, high)
+			return {"id": uuid_from_int(secrets.randbits(128)), "deletedBy": USER_IDS[3], "deletedAt": at}
+
+		def outside():
 			if lo is not None:
-				start = bisect.bisect_left(items, (lo,), key=key)
-			if after is not None:
-				start = max(start, bisect.bisect_right(items, after, key=key))
-			stop = len(items)
+				return synth(lo - 1)
 			if hi is not None:
-				stop = bisect.bisect_left(items, (hi + 1,), key=key)
-			chunk = items[start:min(stop, start + limit)]
-			has_next = start + limit < stop
-			data = [{"id": e[1], "deletedBy": e[3], "deletedAt": e[0]} for e in chunk]
-		out = {"data": data, "hasNext": has_next}
-		if has_next:
-			out["next"] = self.make_token(req, [chunk[-1][0], chunk[-1][1]])
-		return out
+				return synth(hi + 1)
+			return None
+
+		with store.lock:
+			qh = self.query_hash(req)
+			state = self.hostile_state(req, qh)
+			out = None
+			if state is None or state["kind"] == "cycle":
+				if self.list_order == "created":
+					after = self.read_token(req, (int, str))
+					items = store.deleted
+					start, stop = bounds()
+					if after is not None:
+						start = max(start, bisect.bisect_right(items, after, key=key))
+					chunk = items[start:min(stop, start + limit)]
+					out = {"data": [render(e) for e in chunk], "hasNext": start + limit < stop}
+					if out["hasNext"]:
+						out["next"] = self.make_token(req, [chunk[-1][0], chunk[-1][1]])
+				else:
+					def collect():
+						start, stop = bounds()
+						return store.deleted[start:stop]
+					out = self.ordered_page(req, qh, limit, collect, lambda e: True,
+					                        lambda e: (e[0], e[2].idh, e[1]), render)
+			return self.hostile_page(req, qh, limit, out, state, synth, outside)
 
 	def list_postings(self, req, principal):
 		self.check_params(req, POSTING_PARAMS)
@@ -1141,29 +1627,40 @@ class Lever(App):
 		states = set(q.get("state", []))
 		u_lo = self.ms_param(req, "updated_at_start")
 		u_hi = self.ms_param(req, "updated_at_end")
+		limit = self.limit(req)
 		with self.store.lock:
 			items = sorted(self.store.postings.values(), key=lambda p: (p["createdAt"], p["id"]))
-		out = []
-		for p in items:
-			if conf == "non-confidential" and p["confidentiality"] == "confidential":
-				continue
-			if conf == "confidential" and p["confidentiality"] != "confidential":
-				continue
-			if states and p["state"] not in states:
-				continue
-			if u_lo is not None and p["updatedAt"] < u_lo:
-				continue
-			if u_hi is not None and p["updatedAt"] > u_hi:
-				continue
-			cats = p["categories"]
-			if any(name in q and cats.get(name) not in q[name]
-			       for name in ("team", "department", "location", "commitment")):
-				continue
-			if "distributionChannel" in q and \
-			   not set(q["distributionChannel"]) & set(p["distributionChannels"]):
-				continue
-			out.append(p)
-		return self.page(req, out, lambda p: [p["createdAt"], p["id"]], lambda p: p, (int, str))
+			out = []
+			for p in items:
+				if conf == "non-confidential" and p["confidentiality"] == "confidential":
+					continue
+				if conf == "confidential" and p["confidentiality"] != "confidential":
+					continue
+				if states and p["state"] not in states:
+					continue
+				if u_lo is not None and p["updatedAt"] < u_lo:
+					continue
+				if u_hi is not None and p["updatedAt"] > u_hi:
+					continue
+				cats = p["categories"]
+				if any(name in q and cats.get(name) not in q[name]
+				       for name in ("team", "department", "location", "commitment")):
+					continue
+				if "distributionChannel" in q and \
+				   not set(q["distributionChannel"]) & set(p["distributionChannels"]):
+					continue
+				out.append(p)
+			qh = self.query_hash(req)
+			state = self.hostile_state(req, qh)
+			page = None
+			if state is None or state["kind"] == "cycle":
+				if self.list_order == "created":
+					page = self.page(req, out, lambda p: [p["createdAt"], p["id"]], lambda p: p, (int, str))
+				else:
+					page = self.ordered_page(req, qh, limit, lambda: out, lambda p: True,
+					                         lambda p: (p["createdAt"], id_hash(p["id"]), p["id"]),
+					                         lambda p: p, cache=False)
+			return self.hostile_page(req, qh, limit, page, state)
 
 	# -- control ----------------------------------------------------------------------------
 
@@ -1186,8 +1683,20 @@ class Lever(App):
 				store.reset()
 			return Response.json(200, {"ok": True})
 		if route == "invalidate-offsets" and m == "POST":
-			self.offset_secret = secrets.token_bytes(32)
+			self.invalidate_offsets()
 			return Response.json(200, {"ok": True})
+		if route == "list-order":
+			if m == "POST":
+				mode = body.get("mode", self.list_order)
+				seed = body.get("seed", self.list_order_seed)
+				if mode not in LIST_ORDERS:
+					raise ControlError("'mode' must be one of %s" % ", ".join(LIST_ORDERS))
+				if not is_ms(seed):
+					raise ControlError("'seed' must be an integer")
+				self.set_list_order(mode, seed)
+			elif m != "GET":
+				return None
+			return Response.json(200, {"mode": self.list_order, "seed": self.list_order_seed})
 		if route == "keys" and m == "POST":
 			key = body.get("key")
 			if not isinstance(key, str) or not key:
@@ -1215,14 +1724,19 @@ class Lever(App):
 			return self.oauth.control(req, parts[1:], body)
 		if parts[0] == "opportunities":
 			with store.lock:
-				return self.control_opportunity(m, parts[1:], body)
+				resp = self.control_opportunity(m, parts[1:], body)
+				if m == "POST":
+					# Whatever changed, cached list chains must see it.
+					store.bump()
+				return resp
 		return None
 
 	def control_view(self, o):
 		store = self.store
 		return {"data": store.render(o, ("applications",)), "posting": o.posting,
 		        "confidential": o.confidential, "legacy": o.legacy, "internalUpdatedAt": o.updated,
-		        "deleted": o.deleted is not None, "deletedAt": o.deleted}
+		        "deleted": o.deleted is not None, "deletedAt": o.deleted,
+		        "unreadable": [dict(spec) for spec in (o.bad or {}).values()]}
 
 	def control_opportunity(self, m, parts, body):
 		store = self.store
@@ -1257,6 +1771,21 @@ class Lever(App):
 		if action == "legacy":
 			# A test switch for the response shape, not a change Lever would record.
 			o.legacy = bool(body.get("legacy", True))
+			return Response.json(200, self.control_view(o))
+		if action == "unreadable":
+			spec = self.unreadable_spec(body)
+			o.bad = dict(o.bad or {})
+			o.bad[spec["field"]] = spec
+			return Response.json(200, self.control_view(o))
+		if action == "readable":
+			field = body.get("field")
+			if field is None:
+				o.bad = None
+			elif o.bad:
+				o.bad.pop(field, None)
+			return Response.json(200, self.control_view(o))
+		if action == "times":
+			self.set_times(o, body)
 			return Response.json(200, self.control_view(o))
 		store.touch(o, at)
 		if action == "move":
@@ -1302,6 +1831,48 @@ class Lever(App):
 		else:
 			raise ControlError("unknown action '%s'" % action, 404)
 		return Response.json(200, self.control_view(o))
+
+	def unreadable_spec(self, body):
+		"""{kind, field, value | bytes}: how a record's rendering is spoilt (README)."""
+		kind = body.get("kind")
+		if kind not in UNREADABLE_KINDS:
+			raise ControlError("'kind' must be one of %s" % ", ".join(UNREADABLE_KINDS))
+		field = body.get("field", "name")
+		if not isinstance(field, str) or not field or any(not p for p in field.split(".")):
+			raise ControlError("'field' must be a field name or a dotted path such as emails.0")
+		spec = {"kind": kind, "field": field}
+		if kind == "wrong-type":
+			spec["value"] = body.get("value", 5)
+		elif kind in ("invalid-utf8", "nul"):
+			default = "fffec328" if kind == "invalid-utf8" else "00"
+			text = body.get("bytes", default)
+			try:
+				raw = bytes.fromhex(text)
+			except (TypeError, ValueError):
+				raise ControlError("'bytes' must be hex digits")
+			spec["bytes"] = raw.hex()
+			spec["raw"] = len(self.raw_bytes)
+			self.raw_bytes.append(raw)
+		return spec
+
+	def set_times(self, o, body):
+		names = {"createdAt": "created", "updatedAt": "updated", "lastAdvancedAt": "advanced",
+		         "archivedAt": "archived"}
+		for key in body:
+			if key not in names and key != "stageChanges":
+				raise ControlError("unknown time '%s'" % key)
+		values = {}
+		for key, arg in names.items():
+			if body.get(key) is not None:
+				if not is_ms(body[key]):
+					raise ControlError("'%s' must be an integer" % key)
+				values[arg] = body[key]
+		changes = body.get("stageChanges")
+		if changes is not None:
+			if not isinstance(changes, list) or not all(c is None or is_ms(c) for c in changes):
+				raise ControlError("'stageChanges' must be a list of integers or nulls")
+			values["changes"] = changes
+		self.store.set_times(o, **values)
 
 	def phones_arg(self, phones):
 		if not isinstance(phones, list):

@@ -87,6 +87,7 @@ class LeverTest(unittest.TestCase):
 	def setUp(self):
 		LEVER.control("POST", "/reset")
 		LEVER.control("DELETE", "/faults")
+		LEVER.control("POST", "/list-order", {"mode": "real", "seed": 1})
 		LEVER.settings(rate=0, latency=0)
 		self.seeded = LEVER.control("POST", "/seed", {"count": 250, "seed": 7})
 
@@ -104,22 +105,167 @@ class LeverTest(unittest.TestCase):
 		self.assertEqual(self.get("/stages").status, 200)
 
 	def test_paging_each_record_once_while_data_changes(self):
-		ids = [o["id"] for o in walk(LEVER, {"limit": 100})[0]]
-		self.assertEqual(len(ids), 250)
+		for mode in ("created", "real", "random", "shuffle"):
+			LEVER.control("POST", "/reset")
+			LEVER.control("POST", "/seed", {"count": 250, "seed": 7})
+			LEVER.control("POST", "/list-order", {"mode": mode})
+			ids = [o["id"] for o in walk(LEVER, {"limit": 100})[0]]
+			self.assertEqual(len(ids), 250)
 
-		def mutate(page):
-			# Moves bump updatedAt and creations land before and after the cursor: paging
-			# by (createdAt, id) must neither skip nor repeat an existing record.
-			for opp_id in ids[page * 7: page * 7 + 5]:
-				LEVER.control("POST", "/opportunities/%s/move" % opp_id, {"stage": "References"})
-			LEVER.control("POST", "/opportunities", {"name": "Early", "created_at": 1000 + page})
-		seen, pages = walk(LEVER, {"limit": 30}, between=mutate)
-		seen_ids = [o["id"] for o in seen]
-		self.assertEqual(len(seen_ids), len(set(seen_ids)))
-		self.assertEqual(set(ids) - set(seen_ids), set())
-		self.assertEqual(pages, 9)
-		keys = [(o["createdAt"], o["id"]) for o in seen]
-		self.assertEqual(keys, sorted(keys))
+			def mutate(page):
+				# Moves bump updatedAt and creations land before and after the cursor: keyset
+				# paging must neither skip nor repeat an existing record.
+				for opp_id in ids[page * 7: page * 7 + 5]:
+					LEVER.control("POST", "/opportunities/%s/move" % opp_id, {"stage": "References"})
+				LEVER.control("POST", "/opportunities", {"name": "Early", "created_at": 1000 + page})
+			seen, pages = walk(LEVER, {"limit": 30}, between=mutate)
+			seen_ids = [o["id"] for o in seen]
+			self.assertEqual(len(seen_ids), len(set(seen_ids)), mode)
+			self.assertEqual(set(ids) - set(seen_ids), set(), mode)
+			self.assertIn(pages, (9, 10), mode)
+			keys = [(o["createdAt"], o["id"]) for o in seen]
+			if mode == "created":
+				self.assertEqual(pages, 9)
+				self.assertEqual(keys, sorted(keys))
+			else:
+				self.assertNotEqual(keys, sorted(keys), mode)
+
+	def test_list_orders_honour_windows(self):
+		everything = walk(LEVER, {"limit": 100})[0]
+		created = sorted(o["createdAt"] for o in everything)
+		lo, hi = created[40], created[160]
+		touched = [o["id"] for o in everything[::9]]
+		for i, opp_id in enumerate(touched):
+			LEVER.control("POST", "/opportunities/%s/touch" % opp_id, {"at": 1900000000000 + i})
+		deleted = [o["id"] for o in everything[1:40:3] if o["id"] not in touched]
+		for n, opp_id in enumerate(deleted):
+			LEVER.control("POST", "/opportunities/%s/delete" % opp_id, {"at": 1800000000000 + n})
+		want_created = {o["id"] for o in everything if lo <= o["createdAt"] <= hi}
+		self.assertEqual(len(want_created), 121)  # inclusive at both ends
+		want_created -= set(deleted)
+		want_updated = set(touched[3:12])
+		for mode in ("created", "real", "random", "shuffle"):
+			LEVER.control("POST", "/list-order", {"mode": mode, "seed": 5})
+			got = walk(LEVER, {"limit": 7, "created_at_start": lo, "created_at_end": hi})[0]
+			self.assertEqual(len(got), len(want_created), mode)
+			self.assertEqual({o["id"] for o in got}, want_created, mode)
+			got = walk(LEVER, {"limit": 2, "updated_at_start": 1900000000003,
+			                   "updated_at_end": 1900000000011})[0]
+			self.assertEqual(sorted(o["id"] for o in got), sorted(want_updated), mode)
+			got = walk(LEVER, {"limit": 3, "updated_at_start": 1900000000003,
+			                   "created_at_start": lo, "created_at_end": hi})[0]
+			self.assertEqual(sorted(o["id"] for o in got),
+			                 sorted(i for i in touched[3:] if i in want_created), mode)
+			chain = []
+			offset = None
+			while True:
+				q = {"limit": 4, "deleted_at_start": 1800000000002, "deleted_at_end": 1800000000009}
+				if offset:
+					q["offset"] = offset
+				body = self.get("/opportunities/deleted", **q).json()
+				chain += [d["id"] for d in body["data"]]
+				if not body["hasNext"]:
+					break
+				offset = body["next"]
+			self.assertEqual(sorted(chain), sorted(deleted[2:10]), mode)
+
+	def real_chain(self, query):
+		"""Pages and tokens of one chain; tokens are URL-encoded JSON arrays [k, ms, "id"]."""
+		pages, tokens = [], []
+		offset = None
+		while True:
+			q = dict(query)
+			if offset:
+				q["offset"] = offset
+			body = self.get("/opportunities", **q).json()
+			pages.append(body["data"])
+			if not body["hasNext"]:
+				return pages, tokens
+			offset = body["next"]
+			tokens.append(offset)
+
+	def test_real_order(self):
+		LEVER.control("POST", "/reset")
+		LEVER.control("POST", "/seed", {"count": 1004, "seed": 11})
+		pages, tokens = self.real_chain({"limit": 100})
+		self.assertEqual(len(pages), 11)
+		ids = [o["id"] for p in pages for o in p]
+		self.assertEqual(len(set(ids)), 1004)
+		arrays = [json.loads(urllib.parse.unquote(t)) for t in tokens]
+		self.assertTrue(all(t.startswith("%5B") for t in tokens), tokens)
+		for (k, ms, last), page in zip(arrays, pages):
+			self.assertEqual((ms, last), (page[-1]["createdAt"], page[-1]["id"]))
+			self.assertIn(k, (3, 5, 101, 201, 230.5, 231, 231.5, 261, 265.5))
+		ks = [a[0] for a in arrays]
+		self.assertEqual(ks, sorted(ks))
+		self.assertTrue(any(isinstance(k, float) for k in ks), ks)
+		created = [o["createdAt"] for o in ids and [o for p in pages for o in p]]
+		self.assertNotEqual(created, sorted(created))
+		self.assertNotEqual(created, sorted(created, reverse=True))
+		# A page wholly inside one k-run (its first and last records share k) is descending.
+		inside = 0
+		for n in range(1, len(arrays)):
+			if arrays[n - 1][0] == arrays[n][0]:
+				page = [o["createdAt"] for o in pages[n]]
+				self.assertEqual(page, sorted(page, reverse=True))
+				inside += 1
+		self.assertGreater(inside, 0)
+		self.assertTrue(any([o["createdAt"] for o in p] != sorted([o["createdAt"] for o in p], reverse=True)
+		                    for p in pages))
+		# Sent without URL-encoding (the server then sees the JSON itself), a token still works.
+		url = "/opportunities?limit=100&offset=" + tokens[0]
+		self.assertEqual([o["id"] for o in LEVER.request("GET", url).json()["data"]],
+		                 [o["id"] for o in pages[1]])
+		# The same seed gives the same order; another seed another one.
+		again = self.real_chain({"limit": 100})[0]
+		self.assertEqual([o["id"] for p in again for o in p], ids)
+		LEVER.control("POST", "/list-order", {"mode": "real", "seed": 2})
+		other = [o["id"] for p in self.real_chain({"limit": 100})[0] for o in p]
+		self.assertEqual(sorted(other), sorted(ids))
+		self.assertNotEqual(other, ids)
+
+	def test_random_and_shuffle_orders(self):
+		LEVER.control("POST", "/list-order", {"mode": "random", "seed": 9})
+		first = [o["id"] for o in walk(LEVER, {"limit": 40})[0]]
+		self.assertEqual([o["id"] for o in walk(LEVER, {"limit": 40})[0]], first)
+		LEVER.control("POST", "/list-order", {"mode": "shuffle", "seed": 9})
+		chains = [[o["id"] for o in walk(LEVER, {"limit": 40})[0]] for _ in range(2)]
+		for chain in chains + [first]:
+			self.assertEqual(len(chain), 250)
+			self.assertEqual(set(chain), set(first))
+		self.assertNotEqual(chains[0], chains[1])
+		self.assertNotEqual(chains[0][:40], chains[1][:40])
+		self.assertEqual(LEVER.control("GET", "/list-order"), {"mode": "shuffle", "seed": 9})
+		with self.assertRaises(RuntimeError):
+			LEVER.control("POST", "/list-order", {"mode": "sorted"})
+
+	def test_tokens_refused_across_orders_and_queries(self):
+		real = self.get("/opportunities", limit=10).json()["next"]
+		for bad in ("%5B3%2C1491435120000%2C%225599cc20-0000-4000-8000-000000000000%22%5D",
+		            '[3,1491435120000,"5599cc20-0000-4000-8000-000000000000"]', real[:-6] + "%5D",
+		            real.replace("%5B", "%5B1"), "garbage"):
+			res = self.get("/opportunities", limit=10, offset=bad)
+			self.assertEqual((res.status, res.json()["message"]), (400, INVALID_OFFSET), bad)
+		self.assertEqual(self.get("/opportunities", limit=10, offset=real).status, 200)
+		self.assertEqual(self.get("/opportunities", limit=20, offset=real).status, 400)
+		self.assertEqual(self.get("/opportunities", limit=10, offset=real, archived="false").status, 400)
+		self.assertEqual(self.get("/opportunities/deleted", limit=10, offset=real).status, 400)
+		tokens = {}
+		for mode in ("created", "random", "shuffle", "real"):
+			LEVER.control("POST", "/list-order", {"mode": mode})
+			token = self.get("/opportunities", limit=10).json()["next"]
+			self.assertEqual(self.get("/opportunities", limit=10, offset=token).status, 200, mode)
+			for old_mode, old in tokens.items():
+				res = self.get("/opportunities", limit=10, offset=old)
+				self.assertEqual((res.status, res.json()["message"]), (400, INVALID_OFFSET),
+				                 (old_mode, mode))
+			tokens[mode] = token
+		# Setting the order, even to the same one, invalidates: a chain must restart.
+		LEVER.control("POST", "/list-order", {"mode": "real"})
+		self.assertEqual(self.get("/opportunities", limit=10, offset=tokens["real"]).status, 400)
+		token = self.get("/opportunities", limit=10).json()["next"]
+		LEVER.control("POST", "/invalidate-offsets")
+		self.assertEqual(self.get("/opportunities", limit=10, offset=token).status, 400)
 
 	def test_last_page_has_no_next(self):
 		body = self.get("/opportunities", limit=100, stage_id="no-such-stage").json()
@@ -362,6 +508,171 @@ class LeverTest(unittest.TestCase):
 		LEVER.fault(path=path, kind="500", probability=0.5)
 		codes = [self.get("/opportunities", limit=1).status for _ in range(40)]
 		self.assertTrue(5 <= codes.count(500) <= 35, codes)
+
+	def chain(self, path, query, pages):
+		"""Up to `pages` pages of one chain: [(body, offset sent)]."""
+		out = []
+		offset = None
+		for _ in range(pages):
+			q = dict(query)
+			if offset is not None:
+				q["offset"] = offset
+			res = self.get(path, **q)
+			self.assertEqual(res.status, 200, res)
+			body = res.json()
+			out.append((body, offset))
+			if not body["hasNext"]:
+				break
+			offset = body["next"]
+		return out
+
+	def test_listing_faults(self):
+		path = "/v1/opportunities"
+		for mode in ("real", "created"):
+			LEVER.control("POST", "/list-order", {"mode": mode})
+			LEVER.control("DELETE", "/faults")
+			LEVER.fault(path=path, kind="cycle")
+			chain = self.chain("/opportunities", {"limit": 20}, 9)
+			self.assertEqual(len(chain), 9)
+			nexts = [b["next"] for b, _ in chain]
+			self.assertEqual(nexts[2:], [nexts[0], nexts[1]] * 3 + [nexts[0]])
+			self.assertNotEqual(nexts[0], nexts[1])
+			# Other endpoints are untouched: the rule matches its path exactly.
+			self.assertEqual(self.get("/opportunities/" + chain[0][0]["data"][0]["id"]).status, 200)
+			LEVER.control("DELETE", "/faults")
+			LEVER.fault(path=path, kind="cycle", period=1)
+			chain = self.chain("/opportunities", {"limit": 20}, 4)
+			self.assertEqual(len({b["next"] for b, _ in chain}), 1)
+			self.assertEqual(chain[1][0]["data"], chain[2][0]["data"])
+			LEVER.control("DELETE", "/faults")
+			# Cycle tokens are ordinary tokens: with the faults gone the chain goes on normally.
+			self.assertEqual(self.get("/opportunities", limit=20, offset=chain[-1][0]["next"]).status,
+			                 200)
+		LEVER.fault(path=path, kind="repeat", count=1)
+		chain = self.chain("/opportunities", {"limit": 100, "stage_id": "no-such-stage"}, 5)
+		self.assertEqual([(b["data"], b["hasNext"]) for b, _ in chain], [([], True)] * 5)
+		LEVER.fault(path=path, kind="repeat", count=1)
+		chain = self.chain("/opportunities", {"limit": 30}, 6)
+		self.assertEqual(len(chain), 6)
+		firsts = [[o["id"] for o in b["data"]] for b, _ in chain]
+		self.assertEqual(firsts, [firsts[0]] * 6)
+		self.assertEqual(len({b["next"] for b, _ in chain}), 6)
+		self.assertTrue(all(b["hasNext"] for b, _ in chain))
+		LEVER.control("DELETE", "/faults")
+		self.assertEqual(self.get("/opportunities", limit=30, offset=chain[-1][0]["next"]).status, 400)
+
+		everything = walk(LEVER, {"limit": 100})[0]
+		known = {o["id"] for o in everything}
+		lo, hi = 1600000000000, 1600000999999
+		LEVER.fault(path=path, kind="endless")
+		query = {"limit": 50, "created_at_start": lo, "created_at_end": hi, "posting_id": SBE,
+		         "expand": "applications"}
+		chain = self.chain("/opportunities", query, 6)
+		self.assertEqual(len(chain), 6)
+		self.assertEqual(chain[0][0]["data"], [])
+		ids = [o["id"] for b, _ in chain[1:] for o in b["data"]]
+		self.assertEqual(len(ids), 250)
+		self.assertEqual(len(set(ids)), 250)
+		self.assertFalse(set(ids) & known)
+		for b, _ in chain[1:]:
+			for o in b["data"]:
+				self.assertTrue(lo <= o["createdAt"] <= hi, o["createdAt"])
+				self.assertEqual(o["applications"][0]["posting"], SBE)
+		deleted = self.chain("/opportunities/deleted", {"limit": 10, "deleted_at_start": lo}, 3)
+		self.assertEqual(len(deleted), 1)  # the rule is armed on /v1/opportunities only
+		LEVER.control("DELETE", "/faults")
+		LEVER.fault(path="/v1/opportunities/deleted", kind="endless")
+		deleted = self.chain("/opportunities/deleted", {"limit": 10, "deleted_at_start": lo,
+		                                                "deleted_at_end": hi}, 3)
+		self.assertEqual(len(deleted), 3)
+		self.assertTrue(all(lo <= d["deletedAt"] <= hi for d in deleted[2][0]["data"]))
+		self.assertEqual(len(deleted[2][0]["data"]), 10)
+
+		LEVER.control("DELETE", "/faults")
+		created = sorted(o["createdAt"] for o in everything)
+		lo, hi = created[50], created[120]
+		LEVER.fault(path=path, kind="outside", count=1, after=1)
+		chain = self.chain("/opportunities", {"limit": 30, "created_at_start": lo, "created_at_end": hi}, 10)
+		records = [o for b, _ in chain for o in b["data"]]
+		self.assertEqual([len(b["data"]) for b, _ in chain], [30, 31, 11])
+		strays = [o for o in records if not lo <= o["createdAt"] <= hi]
+		self.assertEqual(len(strays), 1)
+		self.assertIn(strays[0]["createdAt"], (lo - 1, hi + 1))
+		self.assertEqual(len(records) - 1, sum(1 for c in created if lo <= c <= hi))
+		self.assertEqual([r["fired"] for r in LEVER.control("GET", "/faults")["data"]], [1])
+		log = [e["fault"] for e in LEVER.requests()[-3:]]
+		self.assertEqual(log, [None, "outside", None])
+
+	def test_unreadable_records(self):
+		opp = self.get("/opportunities", limit=1).json()["data"][0]
+		oid = opp["id"]
+		url = "/opportunities/" + oid
+		LEVER.control("POST", "/opportunities/%s/unreadable" % oid, {"kind": "invalid-utf8"})
+		raw = self.get(url).body
+		self.assertIn(b"\xff\xfe\xc3(", raw)
+		self.assertRaises(UnicodeDecodeError, raw.decode, "utf-8")
+		listed = self.get("/opportunities", limit=1).body
+		self.assertIn(b"\xff\xfe\xc3(", listed)
+		fixed = json.loads(raw.decode("utf-8", "replace"))["data"]
+		self.assertNotEqual(fixed["name"], opp["name"])
+		LEVER.control("POST", "/opportunities/%s/unreadable" % oid, {"kind": "invalid-utf8", "bytes": "c0af"})
+		self.assertIn(b"\xc0\xaf", self.get(url).body)
+		LEVER.control("POST", "/opportunities/%s/unreadable" % oid, {"kind": "nul"})
+		raw = self.get(url).body
+		self.assertIn(b"\x00", raw)
+		self.assertNotIn(b"\\u0000", raw)
+		LEVER.control("POST", "/opportunities/%s/unreadable" % oid,
+		              {"kind": "escaped-nul", "field": "headline"})
+		raw = self.get(url).body
+		self.assertIn(b"\\u0000", raw)
+		self.assertIn("\x00", json.loads(raw.replace(b"\x00", b""))["data"]["headline"])
+		LEVER.control("POST", "/opportunities/%s/readable" % oid)
+		self.assertEqual(self.get(url).json()["data"], opp)
+		for field, value in (("stage", 5), ("createdAt", "yesterday"), ("emails.0", None),
+		                     ("stageChanges.0.updatedAt", "soon")):
+			LEVER.control("POST", "/opportunities/%s/unreadable" % oid,
+			              {"kind": "wrong-type", "field": field, "value": value})
+		got = self.get(url).json()["data"]
+		self.assertEqual((got["stage"], got["createdAt"], got["stageChanges"][0]["updatedAt"]),
+		                 (5, "yesterday", "soon"))
+		if opp["emails"]:
+			self.assertEqual(got["emails"][0], None)
+		self.assertEqual(self.get("/opportunities", limit=1).json()["data"][0]["stage"], 5)
+		view = LEVER.control("GET", "/opportunities/" + oid)
+		self.assertEqual(view["data"]["stage"], opp["stage"])  # the control view stays readable
+		self.assertEqual(len(view["unreadable"]), 4)
+		LEVER.control("POST", "/opportunities/%s/readable" % oid, {"field": "stage"})
+		self.assertEqual(self.get(url).json()["data"]["stage"], opp["stage"])
+		LEVER.control("POST", "/opportunities/%s/readable" % oid)
+		self.assertEqual(self.get(url).json()["data"], opp)
+		with self.assertRaises(RuntimeError):
+			LEVER.control("POST", "/opportunities/%s/unreadable" % oid, {"kind": "bogus"})
+
+	def test_extreme_times(self):
+		far, y2100, old = 9223372036854775807, 4102444800000, 946684799999
+		opps = [o["id"] for o in self.get("/opportunities", limit=3).json()["data"]]
+		view = LEVER.control("POST", "/opportunities/%s/times" % opps[0], {
+			"updatedAt": far, "lastAdvancedAt": y2100, "stageChanges": [old]})["data"]
+		self.assertEqual((view["updatedAt"], view["lastAdvancedAt"], view["stageChanges"][0]["updatedAt"]),
+		                 (far, y2100, old))
+		LEVER.control("POST", "/opportunities/%s/times" % opps[1], {"createdAt": old, "updatedAt": 5})
+		LEVER.control("POST", "/opportunities/%s/times" % opps[2], {"createdAt": far})
+		got = self.get("/opportunities/" + opps[0]).json()["data"]
+		self.assertEqual(got["updatedAt"], far)
+		self.assertEqual([o["id"] for o in walk(LEVER, {"updated_at_start": y2100})[0]], [opps[0]])
+		self.assertEqual([o["id"] for o in walk(LEVER, {"updated_at_end": 5})[0]], [opps[1]])
+		self.assertEqual([o["id"] for o in walk(LEVER, {"created_at_end": old})[0]], [opps[1]])
+		self.assertEqual([o["id"] for o in walk(LEVER, {"created_at_start": far})[0]], [opps[2]])
+		self.assertEqual(self.get("/opportunities/" + opps[2]).json()["data"]["createdAt"], far)
+		LEVER.control("POST", "/list-order", {"mode": "created"})
+		self.assertEqual(walk(LEVER, {})[0][-1]["id"], opps[2])
+		self.assertEqual(walk(LEVER, {})[0][0]["id"], opps[1])
+		LEVER.control("POST", "/opportunities/%s/move" % opps[1], {"stage": "Offer", "at": far})
+		self.assertEqual(self.get("/opportunities/" + opps[1]).json()["data"]["lastAdvancedAt"], far)
+		with self.assertRaises(RuntimeError):
+			LEVER.control("POST", "/opportunities/%s/times" % opps[0], {"updatedAt": "late"})
+		with self.assertRaises(RuntimeError):
+			LEVER.control("POST", "/opportunities/%s/times" % opps[0], {"stageChanges": [1, 2, 3, 4, 5]})
 
 	def test_keep_alive_and_concurrency(self):
 		conn = http.client.HTTPConnection("127.0.0.1", LEVER.port, timeout=10)
