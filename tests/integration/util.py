@@ -82,12 +82,14 @@ def _rule_text(rule):
 
 def config_text(lever_url, refty_url, state, overlap=300, max_actions=500, rules=None,
                 confidential=None, requests_per_second=50.0, burst=20,
-                lever_key_env=LEVER_KEY_ENV, refty_key_env=REFTY_KEY_ENV):
+                lever_key_env=LEVER_KEY_ENV, refty_key_env=REFTY_KEY_ENV, max_pages=None):
 	"""A libconfig configuration for the given emulator base URLs and state database path."""
 	lever = ['url = %s;' % _quote(lever_url), 'api_key_env = %s;' % _quote(lever_key_env),
 	         'requests_per_second = %s;' % float(requests_per_second), 'burst = %d;' % burst]
 	if confidential is not None:
 		lever.append("confidential = %s;" % ("true" if confidential else "false"))
+	if max_pages is not None:
+		lever.append("max_pages = %d;" % max_pages)
 	rules = DEFAULT_RULES if rules is None else rules
 	return ("lever: {\n  %s\n};\n"
 	        "refty: {\n  url = %s;\n  api_key_env = %s;\n};\n"
