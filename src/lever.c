@@ -74,10 +74,19 @@ const char *lever_status_text(enum lever_status status)
 	return "unknown error";
 }
 
+static void wipe_free(char *secret)
+{
+	if (secret) {
+		memset(secret, 0, strlen(secret));
+		free(secret);
+	}
+}
+
 void lever_tokens_finish(struct lever_tokens *t)
 {
-	free(t->access_token);
-	free(t->refresh_token);
+	// Tokens are secrets: leave no copy behind in freed memory.
+	wipe_free(t->access_token);
+	wipe_free(t->refresh_token);
 	free(t->account);
 	free(t->scope);
 	memset(t, 0, sizeof(*t));

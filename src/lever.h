@@ -39,16 +39,21 @@ enum lever_auth {
 	LEVER_AUTH_OAUTH,
 };
 
-/** An OAuth token pair. Strings are owned by the struct; any may be NULL. */
+/**
+ * An OAuth token pair and what is known about it. Strings are owned by the struct; any may be
+ * NULL. The one struct for tokens wherever they are read or stored.
+ */
 struct lever_tokens {
 	char *access_token;
 	char *refresh_token;
 	int64_t expires_at; /* unix seconds */
 	char *account;      /* Lever account id, when known */
 	char *scope;
+	int64_t updated_at; /* unix seconds the store last wrote the pair; 0 if unknown */
 };
 
-void lever_tokens_finish(struct lever_tokens *tokens);
+/** Wipes the tokens (they are secrets) and frees the strings; leaves t zeroed. */
+void lever_tokens_finish(struct lever_tokens *t);
 
 /**
  * Persistent storage for the tokens, provided by the caller. Calls are serialised by the
