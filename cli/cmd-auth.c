@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "cli.h"
@@ -10,7 +11,6 @@
 #include "lever.h"
 #include "oauth.h"
 #include "plan.h"
-#include "snapshot.h"
 #include "xalloc.h"
 
 #define LOGIN_TIMEOUT_MS (5 * 60 * 1000)
@@ -19,10 +19,7 @@ static int login(const struct config *cfg, bool paste)
 {
 	struct app app;
 	app_init(&app, cfg, false);
-	int rc = app_open_state(&app, APP_STATE_WRITE);
-	if (rc == EXIT_OK) {
-		rc = app_open_lever(&app);
-	}
+	int rc = app_open_lever(&app);
 	if (rc != EXIT_OK) {
 		app_finish(&app);
 		return rc;
@@ -72,13 +69,14 @@ static int login(const struct config *cfg, bool paste)
 		int ls = lever_oauth_exchange(app.lever, cb.code, redirect_uri);
 		rc = app_lever_exit(ls);
 		if (rc == EXIT_OK) {
-			struct oauth_tokens t;
-			if (snapshot_tokens_load(app.snap, &t) == 1) {
+			struct lever_tokens t;
+			if (app_tokens_load(&app, &t) == 1) {
 				printf("logged in to Lever%s%s; tokens are stored in '%s' and refreshed "
 				       "automatically\n",
-					t.account ? " as account " : "", t.account ? t.account : "", cfg->state);
-				oauth_tokens_finish(&t);
+					t.account ? " as account " : "", t.account ? t.account : "",
+					app_token_path(&app));
 			}
+			lever_tokens_finish(&t);
 		}
 	} else {
 		rc = rc == EXIT_OK ? EXIT_REMOTE : rc;
@@ -97,13 +95,9 @@ static int status(const struct config *cfg)
 {
 	struct app app;
 	app_init(&app, cfg, true);
-	int rc = app_open_state(&app, APP_STATE_READ);
-	if (rc != EXIT_OK) {
-		app_finish(&app);
-		return rc;
-	}
-	struct oauth_tokens t;
-	int found = snapshot_tokens_load(app.snap, &t);
+	struct lever_tokens t;
+	int found = app_tokens_load(&app, &t);
+	int rc = EXIT_OK;
 	if (found < 0) {
 		rc = EXIT_LOCAL;
 	} else if (found == 0) {
@@ -119,8 +113,15 @@ static int status(const struct config *cfg)
 		printf("access token %s %s (refreshed automatically)\n",
 			t.expires_at > now ? "expires" : "expired", when);
 		printf("tokens last stored %s; scope: %s\n", updated, t.scope ? t.scope : "(unknown)");
-		oauth_tokens_finish(&t);
+		if (access(app_token_path(&app), F_OK) == 0) {
+			printf("stored in '%s'\n", app_token_path(&app));
+		} else {
+			printf("stored in the state database '%s'; the next command that uses Lever moves "
+			       "them to '%s'\n",
+				cfg->state, app_token_path(&app));
+		}
 	}
+	lever_tokens_finish(&t);
 	app_finish(&app);
 	return rc;
 }
@@ -129,14 +130,10 @@ static int logout(const struct config *cfg)
 {
 	struct app app;
 	app_init(&app, cfg, false);
-	int rc = app_open_state(&app, APP_STATE_WRITE);
+	int rc = app_tokens_delete(&app);
 	if (rc == EXIT_OK) {
-		if (!snapshot_tokens_delete(app.snap)) {
-			rc = EXIT_LOCAL;
-		} else {
-			printf("deleted the stored Lever tokens. Revoke the app in Lever as well: Settings "
-			       "> Integrations and API > Authorized Apps\n");
-		}
+		printf("deleted the stored Lever tokens. Revoke the app in Lever as well: Settings "
+		       "> Integrations and API > Authorized Apps\n");
 	}
 	app_finish(&app);
 	return rc;

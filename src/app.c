@@ -1,8 +1,10 @@
 #define LOG_MODULE "app"
 #include "app.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "lever.h"
@@ -12,9 +14,12 @@
 #include "refty.h"
 #include "rules.h"
 #include "snapshot.h"
+#include "tokens.h"
 #include "xalloc.h"
 
 #define CACHE_MAX_AGE_MS (3600 * 1000LL)
+/* How long a command waits for another process's refresh; one takes a round trip. */
+#define TOKEN_LOCK_TIMEOUT_MS (30 * 1000)
 
 void app_init(struct app *app, const struct config *cfg, bool dry_run)
 {
@@ -35,6 +40,8 @@ void app_finish(struct app *app)
 	ratelimit_destroy(app->limiter);
 	snapshot_close(app->snap);
 	state_lock_release(app->lock);
+	token_lock_release(app->token_lock);
+	free(app->token_path);
 	if (app->refty_key) {
 		memset(app->refty_key, 0, strlen(app->refty_key));
 		free(app->refty_key);
@@ -60,44 +67,151 @@ enum exit_code app_open_state(struct app *app, enum app_state_mode mode)
 			}
 		}
 		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
-	} else if (mode == APP_STATE_TOKENS && !app->dry_run) {
-		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
 	} else {
 		app->snap = snapshot_open(app->cfg->state, SNAPSHOT_READ_ONLY);
 	}
 	return app->snap ? EXIT_OK : EXIT_LOCAL;
 }
 
-static bool store_load(void *ud, struct lever_tokens *out)
+/* True unless path is known to be missing: an unreadable one is left to the reader to report. */
+static bool path_exists(const char *path)
 {
-	struct app *app = ud;
-	struct oauth_tokens t;
-	int found = snapshot_tokens_load(app->snap, &t);
-	if (found < 0) {
-		return false;
+	return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
+const char *app_token_path(struct app *app)
+{
+	if (!app->token_path) {
+		app->token_path = token_file_path(app->cfg->state);
 	}
-	if (found == 0) {
+	return app->token_path;
+}
+
+/* A read-write connection to the state database: the app's own if it has one, else a new one
+ * (*own, for the caller to close). NULL (logged) on failure. */
+static struct snapshot *writable_state(struct app *app, struct snapshot **own)
+{
+	*own = NULL;
+	if (app->snap && !snapshot_is_read_only(app->snap)) {
+		return app->snap;
+	}
+	*own = snapshot_open(app->cfg->state, SNAPSHOT_READ_WRITE);
+	return *own;
+}
+
+/*
+ * Older versions kept the tokens in the state database, where storing a rotated pair had to
+ * wait behind a sync's batch transaction. The first command that may write moves them to the
+ * token file and deletes the row, so that the secret is kept in one place; once the file
+ * exists the row is never read again. A row that cannot be deleted is left behind with a
+ * warning (the move itself is done): 'auth logout' removes it.
+ */
+static bool move_tokens_from_state(struct app *app)
+{
+	const char *path = app_token_path(app);
+	if (path_exists(path) || !path_exists(app->cfg->state)) {
 		return true;
 	}
-	out->access_token = t.access_token;
-	out->refresh_token = t.refresh_token;
-	out->expires_at = t.expires_at;
-	out->account = t.account;
-	out->scope = t.scope;
-	return true;
+	struct token_lock *lock = token_lock_acquire(path, TOKEN_LOCK_TIMEOUT_MS);
+	if (!lock) {
+		return false;
+	}
+	bool ok = true;
+	// Another process may have moved them while we waited.
+	if (!path_exists(path)) {
+		struct snapshot *own;
+		struct snapshot *snap = writable_state(app, &own);
+		struct lever_tokens t = {0};
+		int found = snap ? snapshot_tokens_load(snap, &t) : -1;
+		ok = found >= 0;
+		if (found == 1) {
+			log_add_secret(t.access_token);
+			log_add_secret(t.refresh_token);
+			ok = token_file_save(path, &t);
+			if (ok && snapshot_tokens_delete(snap)) {
+				log_info("moved the Lever OAuth tokens from '%s' to '%s'", app->cfg->state,
+					path);
+			} else if (ok) {
+				log_warn("moved the Lever OAuth tokens to '%s', but their old copy is left in "
+					 "'%s' (no longer read); 'refty-lever auth logout' removes it",
+					path, app->cfg->state);
+			}
+			lever_tokens_finish(&t);
+		}
+		snapshot_close(own);
+	}
+	token_lock_release(lock);
+	return ok;
+}
+
+int app_tokens_load(struct app *app, struct lever_tokens *out)
+{
+	int found = token_file_load(app_token_path(app), out);
+	if (found != 0 || !app->dry_run || !path_exists(app->cfg->state)) {
+		return found;
+	}
+	// A dry run moves nothing, so it reads the tokens where an older version left them.
+	if (app_open_state(app, APP_STATE_READ) != EXIT_OK) {
+		return -1;
+	}
+	found = snapshot_tokens_load(app->snap, out);
+	if (found == 1) {
+		log_add_secret(out->access_token);
+		log_add_secret(out->refresh_token);
+	}
+	return found;
+}
+
+enum exit_code app_tokens_delete(struct app *app)
+{
+	const char *path = app_token_path(app);
+	bool in_state = path_exists(app->cfg->state);
+	if (!path_exists(path) && !in_state) {
+		return EXIT_OK;
+	}
+	// Under the token lock, so that a refresh under way cannot store its pair again after.
+	struct token_lock *lock = token_lock_acquire(path, TOKEN_LOCK_TIMEOUT_MS);
+	if (!lock) {
+		return EXIT_LOCAL;
+	}
+	bool ok = token_file_delete(path);
+	if (ok && in_state) {
+		struct snapshot *own;
+		struct snapshot *snap = writable_state(app, &own);
+		struct lever_tokens t = {0};
+		int found = snap ? snapshot_tokens_load(snap, &t) : -1;
+		lever_tokens_finish(&t);
+		// Deleting takes the database's write lock: only when there is something to delete.
+		ok = found == 0 || (found == 1 && snapshot_tokens_delete(snap));
+		snapshot_close(own);
+	}
+	token_lock_release(lock);
+	return ok ? EXIT_OK : EXIT_LOCAL;
+}
+
+static bool store_load(void *ud, struct lever_tokens *out)
+{
+	return app_tokens_load(ud, out) >= 0;
 }
 
 static bool store_save(void *ud, const struct lever_tokens *tokens)
 {
 	struct app *app = ud;
-	struct oauth_tokens t = {
-		.access_token = tokens->access_token,
-		.refresh_token = tokens->refresh_token,
-		.expires_at = tokens->expires_at,
-		.account = tokens->account,
-		.scope = tokens->scope,
-	};
-	return snapshot_tokens_save(app->snap, &t);
+	return token_file_save(app_token_path(app), tokens);
+}
+
+static bool store_lock(void *ud)
+{
+	struct app *app = ud;
+	app->token_lock = token_lock_acquire(app_token_path(app), TOKEN_LOCK_TIMEOUT_MS);
+	return app->token_lock != NULL;
+}
+
+static void store_unlock(void *ud)
+{
+	struct app *app = ud;
+	token_lock_release(app->token_lock);
+	app->token_lock = NULL;
 }
 
 enum exit_code app_lever_exit(int status)
@@ -132,10 +246,15 @@ enum exit_code app_open_lever(struct app *app)
 	o.limiter = app->limiter;
 	char *secret = NULL;
 	if (cfg->lever.oauth.enabled) {
-		// A refresh rotates the stored tokens, so they must be writable.
-		enum exit_code rc = app_open_state(app, APP_STATE_TOKENS);
-		if (rc != EXIT_OK) {
-			return rc;
+		if (app->dry_run) {
+			// Opened here, before the client's threads may need it (app_tokens_load).
+			if (!path_exists(app_token_path(app)) && path_exists(cfg->state)
+				&& app_open_state(app, APP_STATE_READ) != EXIT_OK) {
+				return EXIT_LOCAL;
+			}
+		} else if (!snapshot_make_dirs(cfg->state) || !move_tokens_from_state(app)) {
+			// The token file and its lock sit beside the database.
+			return EXIT_LOCAL;
 		}
 		secret = conf_secret_read(cfg, &cfg->lever.oauth.client_secret);
 		if (!secret) {
@@ -145,7 +264,13 @@ enum exit_code app_open_lever(struct app *app)
 		o.client_id = cfg->lever.oauth.client_id;
 		o.client_secret = secret;
 		o.auth_url = cfg->lever.oauth.auth_url;
-		o.token_store = (struct lever_token_store){store_load, store_save, app};
+		o.token_store = (struct lever_token_store){
+			.load = store_load,
+			.save = store_save,
+			.lock = store_lock,
+			.unlock = store_unlock,
+			.ud = app,
+		};
 	} else {
 		secret = conf_secret_read(cfg, &cfg->lever.key);
 		if (!secret) {
@@ -367,8 +492,7 @@ void app_log_rule_errors(const struct config *cfg, const struct rules_errors *er
 
 enum exit_code app_load_rules(struct app *app, enum app_names source)
 {
-	enum exit_code rc = app_open_state(app,
-		app->cfg->lever.oauth.enabled ? APP_STATE_TOKENS : APP_STATE_READ);
+	enum exit_code rc = app_open_state(app, APP_STATE_READ);
 	if (rc != EXIT_OK) {
 		return rc;
 	}

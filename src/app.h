@@ -19,11 +19,16 @@ struct rule_set;
 struct catalog;
 struct ratelimit;
 
+struct token_lock;
+struct lever_tokens;
+
 struct app {
 	const struct config *cfg;
 	bool dry_run;
 	struct snapshot *snap;
 	struct state_lock *lock;
+	char *token_path;              /* see app_token_path */
+	struct token_lock *token_lock; /* held by the Lever client around a refresh */
 	struct ratelimit *limiter;
 	struct lever_client *lever;
 	struct refty_client *refty;
@@ -38,11 +43,14 @@ void app_finish(struct app *app);
 enum app_state_mode {
 	APP_STATE_READ,  /* read-only, no lock: status, explain, dry runs */
 	APP_STATE_WRITE, /* read-write under the run lock */
-	APP_STATE_TOKENS, /* read-write without the lock: only OAuth tokens are written */
 };
 
 enum exit_code app_open_state(struct app *app, enum app_state_mode mode);
-/** Needs the state for OAuth tokens (opens it read-only if not open yet). */
+/**
+ * With OAuth, the client keeps its tokens in the token file beside the state database (see
+ * tokens.h), which it refreshes under the token lock; the first such command that is not a
+ * dry run moves tokens an older version kept in the state database there.
+ */
 enum exit_code app_open_lever(struct app *app);
 enum exit_code app_open_refty(struct app *app);
 /** Creates another Refty client (one per thread), owned by the caller. */
@@ -70,6 +78,17 @@ void app_log_rule_errors(const struct config *cfg, const struct rules_errors *er
 
 /** Lever stage name for an id from the catalog, or the id itself. Borrowed. */
 const char *app_stage_name(const struct app *app, const char *stage_id);
+
+/** The OAuth token file: "<state>.tokens". Borrowed from app. */
+const char *app_token_path(struct app *app);
+/**
+ * Loads the stored OAuth tokens into out (the caller finishes it): from the token file or, in
+ * a dry run before they were moved there, from the state database. 1 found, 0 none, -1 error
+ * (logged).
+ */
+int app_tokens_load(struct app *app, struct lever_tokens *out);
+/** Removes the stored OAuth tokens: the token file and any copy in the state database. */
+enum exit_code app_tokens_delete(struct app *app);
 
 /** Maps a Lever client status to the exit code of design: remote errors are 3. */
 enum exit_code app_lever_exit(int lever_status);

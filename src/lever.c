@@ -24,6 +24,8 @@
 #define DEFAULT_MAX_PAGES 100000
 /* Refresh an access token this long before it expires, so it cannot lapse mid-request. */
 #define REFRESH_MARGIN 60
+/* 401s to one request after which we stop taking up or refreshing tokens. */
+#define MAX_REFUSALS 3
 /* Listings restarted after rejected offset tokens before we give up. */
 #define MAX_RESTARTS 3
 /* How much of an error body goes into a message. */
@@ -80,10 +82,19 @@ const char *lever_status_text(enum lever_status status)
 	return "unknown error";
 }
 
+static void wipe_free(char *secret)
+{
+	if (secret) {
+		memset(secret, 0, strlen(secret));
+		free(secret);
+	}
+}
+
 void lever_tokens_finish(struct lever_tokens *t)
 {
-	free(t->access_token);
-	free(t->refresh_token);
+	// Tokens are secrets: leave no copy behind in freed memory.
+	wipe_free(t->access_token);
+	wipe_free(t->refresh_token);
 	free(t->account);
 	free(t->scope);
 	memset(t, 0, sizeof(*t));
@@ -114,7 +125,8 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 				url);
 			return NULL;
 		}
-		if (!opts->token_store.load || !opts->token_store.save) {
+		if (!opts->token_store.load || !opts->token_store.save
+			|| !opts->token_store.lock != !opts->token_store.unlock) {
 			log_error("cannot create Lever client for '%s': OAuth needs a token store", url);
 			return NULL;
 		}
@@ -254,68 +266,42 @@ static enum lever_status load_tokens(struct lever_client *c)
 	return LEVER_OK;
 }
 
-static enum lever_status refresh_tokens(struct lever_client *c, struct http_client *http)
+/*
+ * Takes up the stored pair when another process rotated it since we loaded ours (a sync and
+ * a 'lever stages', say): ours is then useless, and the stored one is used as it is if it is
+ * fresh. *taken says whether it was.
+ */
+static enum lever_status take_stored(struct lever_client *c, bool *taken)
+{
+	*taken = false;
+	char *used = xstrdup(c->tokens.refresh_token);
+	c->tokens_loaded = false;
+	enum lever_status status = load_tokens(c);
+	if (status == LEVER_OK && c->tokens.refresh_token
+		&& (!used || strcmp(used, c->tokens.refresh_token) != 0)
+		&& tokens_usable(&c->tokens)) {
+		log_debug("took up the Lever tokens another process refreshed");
+		*taken = true;
+	}
+	wipe_free(used);
+	return status;
+}
+
+static enum lever_status refresh_at_lever(struct lever_client *c, struct http_client *http)
 {
 	if (!c->tokens.refresh_token) {
 		log_error("cannot refresh the Lever access token: no refresh token is stored; run "
 			  "'refty-lever auth login'");
 		return LEVER_ERR_AUTH;
 	}
-	if (c->dry_run) {
-		log_error("cannot refresh the Lever access token in a dry run: refreshing rotates the "
-			  "stored tokens; run any command without --dry-run first, then try again");
-		return LEVER_ERR_DRY_RUN;
-	}
-	// Another process (a sync and a 'lever stages', say) may have rotated the
-	// tokens since we loaded them, which made ours useless: take the stored
-	// pair first, and use it as it is if it is fresh.
-	char *used = xstrdup(c->tokens.refresh_token);
-	c->tokens_loaded = false;
-	enum lever_status status = load_tokens(c);
-	bool rotated = status == LEVER_OK && c->tokens.refresh_token &&
-		       strcmp(used, c->tokens.refresh_token) != 0;
-	free(used);
-	if (status != LEVER_OK || (rotated && tokens_usable(&c->tokens))) {
-		return status;
-	}
-	if (!c->tokens.refresh_token) {
-		log_error("cannot refresh the Lever access token: no refresh token is stored; run "
-			  "'refty-lever auth login'");
-		return LEVER_ERR_AUTH;
-	}
-	char *refusal = NULL;
 	struct oauth_token_params params = {
 		.token_url = c->token_url,
 		.client_id = c->client_id,
 		.client_secret = c->client_secret,
 		.refresh_token = c->tokens.refresh_token,
-		.refusal = &refusal,
 	};
 	struct lever_tokens fresh;
-	char *presented = xstrdup(c->tokens.refresh_token);
-	status = oauth_token_request(http, &params, &fresh);
-	// Refused as already used: another process refreshed at the same moment
-	// and is about to store the new pair. Wait a little for it.
-	for (int i = 0; status == LEVER_ERR_AUTH && i < 10; i++) {
-		struct timespec ts = {0, 200 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		c->tokens_loaded = false;
-		if (load_tokens(c) != LEVER_OK) {
-			break;
-		}
-		if (c->tokens.refresh_token && strcmp(presented, c->tokens.refresh_token) != 0 &&
-			tokens_usable(&c->tokens)) {
-			log_debug("took up the Lever tokens another process refreshed");
-			free(refusal);
-			free(presented);
-			return LEVER_OK;
-		}
-	}
-	if (refusal) {
-		log_error("%s", refusal);
-		free(refusal);
-	}
-	free(presented);
+	enum lever_status status = oauth_token_request(http, &params, &fresh);
 	if (status != LEVER_OK) {
 		return status;
 	}
@@ -343,12 +329,44 @@ static enum lever_status refresh_tokens(struct lever_client *c, struct http_clie
 }
 
 /*
+ * Refreshes the access token. Under the store's lock, re-reading the pair and refreshing it
+ * are one step for every process sharing the store, so a refresh token is presented once:
+ * whoever comes second finds the rotated pair and takes it up.
+ */
+static enum lever_status refresh_tokens(struct lever_client *c, struct http_client *http)
+{
+	// A dry run writes nothing, so it takes no lock either: it may only take up a pair
+	// another process stored.
+	bool locked = !c->dry_run && c->store.lock;
+	if (locked && !c->store.lock(c->store.ud)) {
+		return LEVER_ERR_LOCAL;
+	}
+	bool taken = false;
+	enum lever_status status = take_stored(c, &taken);
+	if (status == LEVER_OK && !taken) {
+		if (c->dry_run) {
+			log_error("cannot refresh the Lever access token in a dry run: refreshing "
+				  "rotates the stored tokens; run any command without --dry-run first, "
+				  "then try again");
+			status = LEVER_ERR_DRY_RUN;
+		} else {
+			status = refresh_at_lever(c, http);
+		}
+	}
+	if (locked) {
+		c->store.unlock(c->store.ud);
+	}
+	return status;
+}
+
+/*
  * Gets an access token fit for a request into *token (caller frees) and its generation.
  * force_after: when not 0, the token of that generation was just refused with a 401; refresh
- * unless another thread already did.
+ * unless another thread already did, or another process did (its pair is taken up). *refreshed
+ * says whether this call refreshed at Lever.
  */
 static enum lever_status access_token(struct lever_client *c, struct http_client *http,
-	uint64_t force_after, char **token, uint64_t *generation)
+	uint64_t force_after, char **token, uint64_t *generation, bool *refreshed)
 {
 	pthread_mutex_lock(&c->lock);
 	if (c->token_failure != LEVER_OK) {
@@ -361,10 +379,12 @@ static enum lever_status access_token(struct lever_client *c, struct http_client
 		log_error("not logged in to Lever: run 'refty-lever auth login'");
 		status = LEVER_ERR_AUTH;
 	}
+	uint64_t refreshes = c->stats.refreshes;
 	if (status == LEVER_OK
 		&& (!tokens_usable(&c->tokens) || (force_after && force_after == c->token_generation))) {
 		status = refresh_tokens(c, http);
 	}
+	*refreshed = c->stats.refreshes != refreshes;
 	if (status != LEVER_OK && status != LEVER_ERR_REMOTE && status != LEVER_ERR_DATA) {
 		c->token_failure = status;
 	}
@@ -436,7 +456,14 @@ enum lever_status lever_oauth_exchange(struct lever_client *c, const char *code,
 			 "'offline_access' scope granted to the app?");
 	}
 	pthread_mutex_lock(&c->lock);
-	if (!c->store.save(c->store.ud, &fresh)) {
+	// Under the lock, so that a refresh in another process cannot store its older pair
+	// over this one.
+	bool locked = !c->store.lock || c->store.lock(c->store.ud);
+	bool saved = locked && c->store.save(c->store.ud, &fresh);
+	if (locked && c->store.unlock) {
+		c->store.unlock(c->store.ud);
+	}
+	if (!saved) {
 		pthread_mutex_unlock(&c->lock);
 		lever_tokens_finish(&fresh);
 		return LEVER_ERR_LOCAL;
@@ -519,12 +546,16 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 	enum lever_status status = LEVER_OK;
 	char *token = NULL;
 	uint64_t generation = 0;
-	bool retried = false;
+	uint64_t refused = 0;      /* generation of the token Lever just refused */
+	bool refreshed = false;    /* refreshed at Lever after a refusal */
+	int refusals = 0;
 	for (;;) {
 		if (c->auth == LEVER_AUTH_OAUTH) {
-			free(token);
+			wipe_free(token);
 			token = NULL;
-			status = access_token(c, http, retried ? generation : 0, &token, &generation);
+			bool now = false;
+			status = access_token(c, http, refused, &token, &generation, &now);
+			refreshed = refreshed || (refused && now);
 			if (status != LEVER_OK) {
 				break;
 			}
@@ -543,18 +574,18 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 			break;
 		}
 		// A 401 to a token that should still be valid: it may have been revoked and
-		// reissued, or our clock is off. One refresh settles it.
-		if (resp->status == 401 && c->auth == LEVER_AUTH_OAUTH && !retried) {
-			retried = true;
+		// reissued, or our clock is off. One refresh settles it. A pair another process
+		// stored may have been revoked along with ours, so taking one up does not count
+		// as that refresh (within bounds, should others keep rotating it).
+		if (resp->status == 401 && c->auth == LEVER_AUTH_OAUTH && !refreshed
+			&& ++refusals <= MAX_REFUSALS) {
+			refused = generation;
 			log_debug("Lever refused the access token for '%s'; refreshing it", path);
 			continue;
 		}
 		break;
 	}
-	if (token) {
-		memset(token, 0, strlen(token));
-		free(token);
-	}
+	wipe_free(token);
 	give_http(c, http);
 	return status;
 }

@@ -40,34 +40,49 @@ enum lever_auth {
 	LEVER_AUTH_OAUTH,
 };
 
-/** An OAuth token pair. Strings are owned by the struct; any may be NULL. */
+/**
+ * An OAuth token pair and what is known about it. Strings are owned by the struct; any may be
+ * NULL. The one struct for tokens wherever they are read or stored.
+ */
 struct lever_tokens {
 	char *access_token;
 	char *refresh_token;
 	int64_t expires_at; /* unix seconds */
 	char *account;      /* Lever account id, when known */
 	char *scope;
+	int64_t updated_at; /* unix seconds the store last wrote the pair; 0 if unknown */
 };
 
-void lever_tokens_finish(struct lever_tokens *tokens);
+/** Wipes the tokens (they are secrets) and frees the strings; leaves t zeroed. */
+void lever_tokens_finish(struct lever_tokens *t);
 
 /**
- * Persistent storage for the tokens, provided by the caller. Calls are serialised by the
- * client but may come from any thread that uses it.
+ * Persistent storage for the tokens, provided by the caller. Every callback logs its own
+ * failures; the client adds a line only to say what it then could not do. Calls are
+ * serialised within the process by the client, but may come from any thread that uses it.
  */
 struct lever_token_store {
 	/**
 	 * Fills out (zeroed on entry) with newly allocated strings, which the client frees.
 	 * Returns true with out->refresh_token and out->access_token NULL when nothing is stored;
-	 * false on a storage error, after logging it.
+	 * false on a storage error.
 	 */
 	bool (*load)(void *ud, struct lever_tokens *out);
 	/**
 	 * Stores tokens durably, replacing the previous pair. The client uses a refreshed access
 	 * token only after this returned true, because Lever invalidates the old refresh token
-	 * as soon as it hands out a new one. Returns false on failure, after logging it.
+	 * as soon as it hands out a new one. Returns false on failure.
 	 */
 	bool (*save)(void *ud, const struct lever_tokens *tokens);
+	/**
+	 * Optional, both or neither: exclusive use of the stored pair among every process that
+	 * shares it. The client holds it around a refresh (load, which may find that another
+	 * process rotated the pair already; the refresh at Lever only if not; save) and around
+	 * saving a login, so that each refresh token is presented to Lever once. lock may wait,
+	 * but for a bounded time; it returns false on failure.
+	 */
+	bool (*lock)(void *ud);
+	void (*unlock)(void *ud);
 	void *ud;
 };
 

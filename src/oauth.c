@@ -502,9 +502,8 @@ static char *account_from_jwt(const char *token)
 	return account;
 }
 
-/* Describes the authorization server's error answer; logged, or handed to *out. */
 static void log_token_error(const struct http_response *resp, const char *action,
-	const char *hint, char **out)
+	const char *hint)
 {
 	struct json_error err;
 	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
@@ -525,15 +524,9 @@ static void log_token_error(const struct http_response *resp, const char *action
 	}
 	char *s_error = error ? log_sanitize(error) : NULL;
 	char *s_desc = desc ? log_sanitize(desc) : NULL;
-	char *msg = xasprintf("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
+	log_error("cannot %s: the authorization server answered %s%s%s%s%s%s", action,
 		http_status_text(resp->status), s_error ? ": " : "", s_error ? s_error : "",
 		s_desc ? ": " : "", s_desc ? s_desc : "", hint);
-	if (out) {
-		*out = msg;
-	} else {
-		log_error("%s", msg);
-		free(msg);
-	}
 	free(s_error);
 	free(s_desc);
 	json_free(root);
@@ -582,13 +575,12 @@ enum lever_status oauth_token_request(struct http_client *http,
 		log_token_error(&resp, action,
 			refresh ? "; the stored authorization is no longer valid: run "
 				  "'refty-lever auth login' again"
-				: "; start the login again",
-			p->refusal);
+				: "; start the login again");
 		status = LEVER_ERR_AUTH;
 		goto out;
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		log_token_error(&resp, action, "", NULL);
+		log_token_error(&resp, action, "");
 		status = LEVER_ERR_REMOTE;
 		goto out;
 	}

@@ -96,9 +96,6 @@ struct oauth_token_params {
 	const char *code;
 	const char *redirect_uri;
 	const char *refresh_token;
-	/* When not NULL, a refusal (400, 401, 403) is not logged: its message goes here (the
-	 * caller frees it), for a caller that may still recover. */
-	char **refusal;
 };
 
 /**

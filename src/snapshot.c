@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lever.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -1246,24 +1247,9 @@ int64_t snapshot_names_fetched_at(struct snapshot *snap, const char *kind)
 	return v;
 }
 
-void oauth_tokens_finish(struct oauth_tokens *t)
+int snapshot_tokens_load(struct snapshot *snap, struct lever_tokens *out)
 {
-	// Tokens are secrets: leave no copy behind in freed memory.
-	if (t->access_token) {
-		memset(t->access_token, 0, strlen(t->access_token));
-	}
-	if (t->refresh_token) {
-		memset(t->refresh_token, 0, strlen(t->refresh_token));
-	}
-	free(t->access_token);
-	free(t->refresh_token);
-	free(t->account);
-	free(t->scope);
-	memset(t, 0, sizeof(*t));
-}
-
-int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out)
-{
+	memset(out, 0, sizeof(*out));
 	sqlite3_stmt *s = prepare(snap, "SELECT access_token, refresh_token, expires_at, account,"
 					" scope, updated_at FROM oauth_tokens WHERE id = 1");
 	if (!s) {
@@ -1272,7 +1258,6 @@ int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out)
 	int rc = sqlite3_step(s);
 	int result = 0;
 	if (rc == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
 		out->access_token = col_text(s, 0);
 		out->refresh_token = col_text(s, 1);
 		out->expires_at = sqlite3_column_int64(s, 2);
@@ -1286,47 +1271,6 @@ int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out)
 	}
 	sqlite3_finalize(s);
 	return result;
-}
-
-bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t)
-{
-	if (snap->read_only) {
-		log_error("cannot store OAuth tokens: database '%s' is open read-only", snap->path);
-		return false;
-	}
-	sqlite3_stmt *s = prepare(snap, "INSERT INTO oauth_tokens (id, access_token, refresh_token,"
-					" expires_at, account, scope, updated_at) VALUES (1, ?1, ?2,"
-					" ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET"
-					" access_token = ?1, refresh_token = ?2, expires_at = ?3,"
-					" account = coalesce(?4, account), scope = ?5, updated_at = ?6");
-	if (!s) {
-		return false;
-	}
-	bind_text(s, 1, t->access_token);
-	bind_text(s, 2, t->refresh_token);
-	sqlite3_bind_int64(s, 3, t->expires_at);
-	bind_text(s, 4, t->account);
-	bind_text(s, 5, t->scope);
-	sqlite3_bind_int64(s, 6, now_ms() / 1000);
-	// Lever has already invalidated the old refresh token, so the new one must
-	// be durable before anyone relies on it: an open transaction (a sync's
-	// batch, safe to commit early) is committed first, the tokens are written
-	// in a transaction of their own, and the caller's transaction reopened.
-	bool reopen = snap->in_tx;
-	if (reopen && !snapshot_commit(snap)) {
-		sqlite3_finalize(s);
-		return false;
-	}
-	// Everything else may lose its last commits to a power cut and be
-	// redone under the same keys; this one must reach the disk.
-	bool ok = exec(snap, "PRAGMA synchronous = FULL", "cannot set synchronous mode") &&
-		  run_done(snap, s, "cannot store OAuth tokens");
-	ok = exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") && ok;
-	sqlite3_finalize(s);
-	if (reopen && !snapshot_begin(snap)) {
-		return false;
-	}
-	return ok;
 }
 
 bool snapshot_tokens_delete(struct snapshot *snap)

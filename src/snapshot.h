@@ -8,7 +8,7 @@
 #include "opportunity.h"
 
 /* The state database: the opportunity snapshot, the action journal, the run
- * history, the name cache and the OAuth tokens. The only user of sqlite. */
+ * history and the name cache. The only user of sqlite. */
 
 struct snapshot;
 
@@ -216,21 +216,13 @@ bool snapshot_names_list(struct snapshot *snap, const char *kind,
 /** When kind was last refreshed (unix ms), 0 if never, -1 on error. */
 int64_t snapshot_names_fetched_at(struct snapshot *snap, const char *kind);
 
-/* OAuth tokens (the only secrets kept, because Lever rotates refresh tokens). */
-struct oauth_tokens {
-	char *access_token;
-	char *refresh_token;
-	int64_t expires_at; /* unix seconds */
-	char *account;
-	char *scope;
-	int64_t updated_at; /* unix seconds */
-};
-
-void oauth_tokens_finish(struct oauth_tokens *t);
-/** 1 found, 0 none, -1 error. */
-int snapshot_tokens_load(struct snapshot *snap, struct oauth_tokens *out);
-/** Stores and commits at once (outside any open transaction). */
-bool snapshot_tokens_save(struct snapshot *snap, const struct oauth_tokens *t);
+/*
+ * OAuth tokens as older versions kept them, in the table oauth_tokens. They live in the token
+ * file now (tokens.h); these are only for moving them there and for removing what is left.
+ */
+struct lever_tokens;
+/** 1 found (out filled; the caller finishes it), 0 none, -1 error (logged). */
+int snapshot_tokens_load(struct snapshot *snap, struct lever_tokens *out);
 bool snapshot_tokens_delete(struct snapshot *snap);
 
 /** Milliseconds since the Unix epoch. */

@@ -1,0 +1,335 @@
+#define LOG_MODULE "tokens"
+#include "tokens.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "jsonw.h"
+#include "lever.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define FORMAT_VERSION 1
+/* Far more than any pair Lever hands out; a bigger file is not ours. */
+#define MAX_FILE_SIZE (64 * 1024)
+/* How often a waiter tries the token lock again. */
+#define LOCK_POLL_MS 20
+
+struct token_lock {
+	int fd;
+};
+
+char *token_file_path(const char *state_path)
+{
+	return xasprintf("%s.tokens", state_path);
+}
+
+static void wipe(char *buf, size_t len)
+{
+	if (buf) {
+		memset(buf, 0, len);
+	}
+}
+
+/* Reads the whole file into a new buffer; false with errno set, or EFBIG when too large. */
+static bool read_all(int fd, char **out, size_t *out_len)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		return false;
+	}
+	if (st.st_size > MAX_FILE_SIZE) {
+		errno = EFBIG;
+		return false;
+	}
+	size_t cap = (size_t)st.st_size + 1;
+	char *buf = xmalloc(cap);
+	size_t len = 0;
+	for (;;) {
+		if (len == cap) {
+			// Grew since fstat: whatever it is now, it is not a file we wrote.
+			wipe(buf, cap);
+			free(buf);
+			errno = EFBIG;
+			return false;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			int saved = errno;
+			wipe(buf, cap);
+			free(buf);
+			errno = saved;
+			return false;
+		}
+		if (n == 0) {
+			break;
+		}
+		len += (size_t)n;
+	}
+	*out = buf;
+	*out_len = len;
+	return true;
+}
+
+static bool parse(const char *buf, size_t len, struct lever_tokens *out, struct json_error *err)
+{
+	struct json_object *root = json_parse(buf, len, err);
+	if (!root) {
+		return false;
+	}
+	struct json_node node;
+	json_root(&node, root);
+	int64_t version = 0;
+	const char *access = NULL, *refresh = NULL, *account = NULL, *scope = NULL;
+	bool ok = json_req_int64(&node, "version", &version, err);
+	if (ok && version != FORMAT_VERSION) {
+		ok = json_fail(err, &node, "format version %lld, this refty-lever reads %d",
+			(long long)version, FORMAT_VERSION);
+	}
+	ok = ok && json_req_string(&node, "access_token", &access, err) &&
+	     json_opt_string(&node, "refresh_token", &refresh, err) &&
+	     json_opt_int64(&node, "expires_at", 0, &out->expires_at, err) &&
+	     json_opt_string(&node, "account", &account, err) &&
+	     json_opt_string(&node, "scope", &scope, err) &&
+	     json_opt_int64(&node, "updated_at", 0, &out->updated_at, err);
+	if (ok) {
+		out->access_token = xstrdup(access);
+		out->refresh_token = refresh && refresh[0] ? xstrdup(refresh) : NULL;
+		out->account = xstrdup(account);
+		out->scope = xstrdup(scope);
+	}
+	json_free(root);
+	return ok;
+}
+
+int token_file_load(const char *path, struct lever_tokens *out)
+{
+	memset(out, 0, sizeof(*out));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			return 0;
+		}
+		log_error("cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	bool got = read_all(fd, &buf, &len);
+	int saved = errno;
+	close(fd);
+	if (!got) {
+		log_error("cannot read '%s': %s", path, strerror(saved));
+		return -1;
+	}
+	struct json_error err;
+	bool ok = parse(buf, len, out, &err);
+	wipe(buf, len);
+	free(buf);
+	if (!ok) {
+		log_error("cannot read the OAuth tokens in '%s': %s; run 'refty-lever auth login' to "
+			  "store new ones",
+			path, err.text);
+		lever_tokens_finish(out);
+		return -1;
+	}
+	log_add_secret(out->access_token);
+	log_add_secret(out->refresh_token);
+	return 1;
+}
+
+static size_t bound(const char *s)
+{
+	// The worst case of JSON escaping is six bytes (\u00XX) per byte.
+	return s ? 6 * strlen(s) + 2 : 4;
+}
+
+static void format(const struct lever_tokens *t, int64_t now, struct strbuf *out)
+{
+	// Sized once, so the buffer holding the secrets is never reallocated (which would
+	// leave a copy of them in freed memory).
+	size_t cap = 256 + bound(t->access_token) + bound(t->refresh_token) + bound(t->account) +
+		     bound(t->scope);
+	out->data = xmalloc(cap);
+	out->cap = cap;
+	out->len = 0;
+	out->data[0] = '\0';
+	struct jsonw w;
+	jsonw_init(&w, out);
+	jsonw_object_begin(&w);
+	jsonw_kv_int(&w, "version", FORMAT_VERSION);
+	jsonw_kv_string(&w, "access_token", t->access_token);
+	jsonw_kv_string(&w, "refresh_token", t->refresh_token);
+	jsonw_kv_int(&w, "expires_at", t->expires_at);
+	jsonw_kv_string(&w, "account", t->account);
+	jsonw_kv_string(&w, "scope", t->scope);
+	jsonw_kv_int(&w, "updated_at", now);
+	jsonw_object_end(&w);
+	strbuf_puts(out, "\n");
+}
+
+static bool write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			return false;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* The directory part of path ("." when it has none). Caller frees. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		return xstrdup(".");
+	}
+	if (slash == path) {
+		return xstrdup("/");
+	}
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* Makes a rename in dir durable. */
+static bool sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("cannot open directory '%s': %s", dir, strerror(errno));
+		return false;
+	}
+	// Some file systems cannot sync a directory (EINVAL); they order renames themselves.
+	bool ok = fsync(fd) == 0 || errno == EINVAL;
+	if (!ok) {
+		log_error("cannot sync directory '%s': %s", dir, strerror(errno));
+	}
+	close(fd);
+	return ok;
+}
+
+bool token_file_save(const char *path, const struct lever_tokens *t)
+{
+	if (!t->access_token) {
+		log_error("cannot write '%s': no access token to store", path);
+		return false;
+	}
+	char *tmp = xasprintf("%s.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		log_error("cannot create '%s': %s", tmp, strerror(errno));
+		free(tmp);
+		return false;
+	}
+	struct strbuf text;
+	format(t, (int64_t)time(NULL), &text);
+	// mkstemp() creates 0600 already; fchmod() says so whatever the umask or the libc.
+	bool ok = fchmod(fd, 0600) == 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
+	int saved = errno;
+	wipe(text.data, text.cap);
+	strbuf_finish(&text);
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		saved = errno;
+	}
+	if (ok && rename(tmp, path) != 0) {
+		ok = false;
+		saved = errno;
+	}
+	if (!ok) {
+		log_error("cannot write '%s': %s", path, strerror(saved));
+		unlink(tmp);
+		free(tmp);
+		return false;
+	}
+	free(tmp);
+	char *dir = dir_of(path);
+	ok = sync_dir(dir);
+	free(dir);
+	return ok;
+}
+
+bool token_file_delete(const char *path)
+{
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_error("cannot remove '%s': %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct token_lock *token_lock_acquire(const char *path, int timeout_ms)
+{
+	char *lock_path = xasprintf("%s.lock", path);
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open '%s': %s", lock_path, strerror(errno));
+		free(lock_path);
+		return NULL;
+	}
+	// flock() cannot time out by itself; polling keeps the wait bounded without signals,
+	// which would reach whichever thread they please.
+	int64_t deadline = monotonic_ms() + timeout_ms;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			break;
+		}
+		if (errno == EINTR) {
+			continue;
+		}
+		if (errno != EWOULDBLOCK) {
+			log_error("cannot lock '%s': %s", lock_path, strerror(errno));
+			close(fd);
+			free(lock_path);
+			return NULL;
+		}
+		if (monotonic_ms() >= deadline) {
+			log_error("cannot lock '%s': another refty-lever process has held it for %g s "
+				  "while refreshing the Lever tokens; if none is stuck, try again",
+				lock_path, timeout_ms / 1000.0);
+			close(fd);
+			free(lock_path);
+			return NULL;
+		}
+		struct timespec ts = {0, LOCK_POLL_MS * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	free(lock_path);
+	struct token_lock *lock = xcalloc(1, sizeof(*lock));
+	lock->fd = fd;
+	return lock;
+}
+
+void token_lock_release(struct token_lock *lock)
+{
+	if (!lock) {
+		return;
+	}
+	// Closing the only descriptor releases the flock.
+	close(lock->fd);
+	free(lock);
+}
