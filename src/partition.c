@@ -192,6 +192,19 @@ static bool skipped(const struct window *w, const char *id)
 	return false;
 }
 
+/* A callback refused a record: every listing stops. Returns false for the caller to pass on. */
+static bool cancel(struct partition *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->abort = true;
+	if (p->status == LEVER_OK) {
+		p->status = LEVER_ERR_CANCELLED;
+	}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return false;
+}
+
 static bool on_record(void *ud, const struct opportunity *o)
 {
 	struct listing *l = ud;
@@ -203,14 +216,7 @@ static bool on_record(void *ud, const struct opportunity *o)
 		return true;
 	}
 	if (!p->opts->cb(p->opts->ud, o)) {
-		pthread_mutex_lock(&p->lock);
-		p->abort = true;
-		if (p->status == LEVER_OK) {
-			p->status = LEVER_ERR_CANCELLED;
-		}
-		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
-		return false;
+		return cancel(p);
 	}
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : 100;
 	if (l->delivered < page) {
@@ -242,14 +248,7 @@ static bool on_unreadable(void *ud, const struct lever_unreadable *u)
 	// Quarantined records are not kept for a split: handing one over twice is
 	// harmless (the journal records it once), and its creation time is unknown.
 	if (!p->opts->unreadable(p->opts->ud, u)) {
-		pthread_mutex_lock(&p->lock);
-		p->abort = true;
-		if (p->status == LEVER_OK) {
-			p->status = LEVER_ERR_CANCELLED;
-		}
-		pthread_cond_broadcast(&p->cond);
-		pthread_mutex_unlock(&p->lock);
-		return false;
+		return cancel(p);
 	}
 	return true;
 }
