@@ -306,92 +306,88 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 	return out;
 }
 
-/* Performs one action: what the journal and snapshot say is read under the
- * database lock, the Refty requests are made without it, and the outcome is
- * written under it again. */
-static enum outcome perform_one(struct worker *w, const struct action *a, char **detail,
-	char **refty_id)
-{
-	struct engine *e = w->e;
-	struct refty_result res;
-	refty_result_init(&res);
-	struct enrolment en = {0};
-	enum outcome out = OUT_DONE;
-	bool patch = false;
-	const char *language = NULL;
+/* What performing a needs, read under the database lock before any request. */
+struct prepared {
+	struct enrolment en;  /* the candidate in Refty, for updates and steps */
+	bool patch;           /* a step: give Refty the email that arrived first */
+	const char *language; /* a step: the rule's language now */
+	char *refreshed;      /* a re-queued create: its body with the rule's language now */
+};
 
-	if (a->kind == ACTION_UNREADABLE || a->kind == ACTION_UNTRUSTED) {
-		// Quarantine is never Refty work (retry leaves it alone); refuse, don't guess.
-		*detail = xstrdup("a quarantine entry is not performed");
-		return OUT_FAILED;
-	}
-	char *refreshed = NULL;
+static enum outcome prepare(struct engine *e, const struct action *a, struct prepared *p,
+	char **detail)
+{
+	enum outcome out = OUT_DONE;
 	pthread_mutex_lock(&e->db);
 	if (a->kind == ACTION_CREATE_CANDIDATE && a->requeued && a->payload && a->rule) {
 		// Failed, so Refty kept nothing under the key: send the language the
 		// rule has now (the usual fix), and journal that body for any retry.
 		const struct resolved_rule *rule = rules_find(e->app.rules, a->rule);
-		refreshed = rule && rule->language
-				    ? refty_candidate_body_relanguage(a->payload, rule->language)
-				    : NULL;
-		if (refreshed && !snapshot_action_set_payload(e->app.snap, a->id, refreshed)) {
+		p->refreshed = rule && rule->language
+				       ? refty_candidate_body_relanguage(a->payload, rule->language)
+				       : NULL;
+		if (p->refreshed && !snapshot_action_set_payload(e->app.snap, a->id, p->refreshed)) {
 			out = OUT_LOCAL;
 		}
 	}
 	if (a->kind != ACTION_CREATE_CANDIDATE && a->kind != ACTION_SKIP) {
-		int have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &en);
+		int have =
+			snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &p->en);
 		if (have < 0) {
 			out = OUT_LOCAL;
-		} else if (have == 0 || !en.refty_id) {
+		} else if (have == 0 || !p->en.refty_id) {
 			out = missing_candidate(e, a, detail);
 			if (out == OUT_DONE) {
 				out = OUT_FAILED;
 			}
 		} else if (a->kind == ACTION_SEND_STEP) {
-			out = prepare_step(e, a, &en, &patch, detail);
+			out = prepare_step(e, a, &p->en, &p->patch, detail);
 			const struct resolved_rule *rule =
 				a->rule ? rules_find(e->app.rules, a->rule) : NULL;
-			language = rule ? rule->language : NULL;
+			p->language = rule ? rule->language : NULL;
 		}
 	}
 	pthread_mutex_unlock(&e->db);
-	if (out != OUT_DONE) {
-		enrolment_finish(&en);
-		free(refreshed);
-		return out;
-	}
+	return out;
+}
 
+/* The Refty requests of a, without any lock. */
+static enum outcome request(struct worker *w, const struct action *a, const struct prepared *p,
+	char **refty_id, struct refty_result *res, char **detail)
+{
+	const struct enrolment *en = &p->en;
 	switch (a->kind) {
 	case ACTION_CREATE_CANDIDATE:
 		if (!a->payload) {
 			*detail = xstrdup("journal entry has no request body");
-			out = OUT_FAILED;
-			break;
+			return OUT_FAILED;
 		}
-		refty_create_candidate(w->refty, a->key, refreshed ? refreshed : a->payload, refty_id,
-			&res);
-		out = from_result(&res);
-		break;
+		refty_create_candidate(w->refty, a->key, p->refreshed ? p->refreshed : a->payload,
+			refty_id, res);
+		return from_result(res);
 	case ACTION_UPDATE_CONTACT:
-		refty_update_candidate(w->refty, en.refty_id, en.name, en.email, en.phone, &res);
-		out = from_result(&res);
-		break;
+		refty_update_candidate(w->refty, en->refty_id, en->name, en->email, en->phone, res);
+		return from_result(res);
 	case ACTION_SEND_STEP:
-		if (patch && !refty_update_candidate(w->refty, en.refty_id, en.name, en.email, en.phone,
-				     &res)) {
-			out = from_result(&res);
-			break;
+		if (p->patch && !refty_update_candidate(w->refty, en->refty_id, en->name, en->email,
+				        en->phone, res)) {
+			return from_result(res);
 		}
-		refty_send_step(w->refty, en.refty_id, a->key, a->refty_stage_id, language, refty_id,
-			&res);
-		out = from_result(&res);
-		break;
+		refty_send_step(w->refty, en->refty_id, a->key, a->refty_stage_id, p->language,
+			refty_id, res);
+		return from_result(res);
 	case ACTION_SKIP:
 	case ACTION_UNREADABLE:
 	case ACTION_UNTRUSTED:
 		break;
 	}
+	return OUT_DONE;
+}
 
+/* Records what a done action gave Refty (a created candidate's id) and counts it. */
+static enum outcome settle(struct engine *e, const struct action *a, enum outcome out,
+	const char *refty_id)
+{
 	pthread_mutex_lock(&e->db);
 	if (out == OUT_DONE && a->kind == ACTION_CREATE_CANDIDATE) {
 		struct enrolment got;
@@ -404,7 +400,7 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 				got.sequence_id = xstrdup(a->sequence_id);
 			}
 			free(got.refty_id);
-			got.refty_id = xstrdup(*refty_id);
+			got.refty_id = xstrdup(refty_id);
 			if (!snapshot_enrolment_put(e->app.snap, &got)) {
 				out = OUT_LOCAL;
 			}
@@ -417,15 +413,36 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 		e->n.sent += a->kind == ACTION_SEND_STEP;
 	}
 	pthread_mutex_unlock(&e->db);
+	return out;
+}
 
-	if (!*detail && out != OUT_DONE && res.message) {
-		*detail = xstrdup(res.message);
-	} else if (out == OUT_DONE && res.replayed) {
-		*detail = xstrdup("already done: Refty replayed the original answer");
+/* Performs one action: what the journal and snapshot say is read under the
+ * database lock, the Refty requests are made without it, and the outcome is
+ * written under it again. */
+static enum outcome perform_one(struct worker *w, const struct action *a, char **detail,
+	char **refty_id)
+{
+	if (a->kind == ACTION_UNREADABLE || a->kind == ACTION_UNTRUSTED) {
+		// Quarantine is never Refty work (retry leaves it alone); refuse, don't guess.
+		*detail = xstrdup("a quarantine entry is not performed");
+		return OUT_FAILED;
+	}
+	struct prepared p = {0};
+	struct refty_result res;
+	refty_result_init(&res);
+	enum outcome out = prepare(w->e, a, &p, detail);
+	if (out == OUT_DONE) {
+		out = request(w, a, &p, refty_id, &res, detail);
+		out = settle(w->e, a, out, *refty_id);
+		if (!*detail && out != OUT_DONE && res.message) {
+			*detail = xstrdup(res.message);
+		} else if (out == OUT_DONE && res.replayed) {
+			*detail = xstrdup("already done: Refty replayed the original answer");
+		}
 	}
 	refty_result_finish(&res);
-	enrolment_finish(&en);
-	free(refreshed);
+	enrolment_finish(&p.en);
+	free(p.refreshed);
 	return out;
 }
 
