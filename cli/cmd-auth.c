@@ -15,13 +15,11 @@
 
 #define LOGIN_TIMEOUT_MS (5 * 60 * 1000)
 
-static int login(const struct config *cfg, bool paste)
+static int login(struct app *app, bool paste)
 {
-	struct app app;
-	app_init(&app, cfg, false);
-	int rc = app_open_lever(&app);
+	const struct config *cfg = app->cfg;
+	int rc = app_open_lever(app);
 	if (rc != EXIT_OK) {
-		app_finish(&app);
 		return rc;
 	}
 	struct oauth_receiver *receiver = NULL;
@@ -29,7 +27,6 @@ static int login(const struct config *cfg, bool paste)
 		receiver = oauth_receiver_create(cfg->lever.oauth.redirect_port);
 		if (!receiver) {
 			log_error("use 'refty-lever auth login --paste' to paste the code instead");
-			app_finish(&app);
 			return EXIT_LOCAL;
 		}
 	}
@@ -66,15 +63,15 @@ static int login(const struct config *cfg, bool paste)
 		}
 	}
 	if (got && oauth_callback_check(&cb, state)) {
-		int ls = lever_oauth_exchange(app.lever, cb.code, redirect_uri);
+		int ls = lever_oauth_exchange(app->lever, cb.code, redirect_uri);
 		rc = app_lever_exit(ls);
 		if (rc == EXIT_OK) {
 			struct lever_tokens t;
-			if (app_tokens_load(&app, &t) == 1) {
+			if (app_tokens_load(app, &t) == 1) {
 				printf("logged in to Lever%s%s; tokens are stored in '%s' and refreshed "
 				       "automatically\n",
 					t.account ? " as account " : "", t.account ? t.account : "",
-					app_token_path(&app));
+					app_token_path(app));
 			}
 			lever_tokens_finish(&t);
 		}
@@ -87,16 +84,13 @@ static int login(const struct config *cfg, bool paste)
 	free(state);
 	free(redirect_uri);
 	oauth_receiver_destroy(receiver);
-	app_finish(&app);
 	return rc;
 }
 
-static int status(const struct config *cfg)
+static int status(struct app *app)
 {
-	struct app app;
-	app_init(&app, cfg, true);
 	struct lever_tokens t;
-	int found = app_tokens_load(&app, &t);
+	int found = app_tokens_load(app, &t);
 	int rc = EXIT_OK;
 	if (found < 0) {
 		rc = EXIT_LOCAL;
@@ -113,35 +107,31 @@ static int status(const struct config *cfg)
 		printf("access token %s %s (refreshed automatically)\n",
 			t.expires_at > now ? "expires" : "expired", when);
 		printf("tokens last stored %s; scope: %s\n", updated, t.scope ? t.scope : "(unknown)");
-		if (access(app_token_path(&app), F_OK) == 0) {
-			printf("stored in '%s'\n", app_token_path(&app));
+		if (access(app_token_path(app), F_OK) == 0) {
+			printf("stored in '%s'\n", app_token_path(app));
 		} else {
 			printf("stored in the state database '%s'; the next command that uses Lever moves "
 			       "them to '%s'\n",
-				cfg->state, app_token_path(&app));
+				app->cfg->state, app_token_path(app));
 		}
 	}
 	lever_tokens_finish(&t);
-	app_finish(&app);
 	return rc;
 }
 
-static int logout(const struct config *cfg)
+static int logout(struct app *app)
 {
-	struct app app;
-	app_init(&app, cfg, false);
-	int rc = app_tokens_delete(&app);
+	int rc = app_tokens_delete(app);
 	if (rc == EXIT_OK) {
 		printf("deleted the stored Lever tokens. Revoke the app in Lever as well: Settings "
 		       "> Integrations and API > Authorized Apps\n");
 	}
-	app_finish(&app);
 	return rc;
 }
 
-int cmd_auth(struct cli *cli, int argc, char **argv)
+int cmd_auth(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("auth");
+	const struct cli_command *self = ctx->cmd;
 	static const struct option options[] = {
 		{"paste", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
@@ -169,22 +159,24 @@ int cmd_auth(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(self, "unknown subcommand '%s': expected login, status or logout",
 			what);
 	}
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
+	// Reading the token status changes nothing: it reads tokens an older version left in the
+	// state database where they are.
+	ctx->dry_run = strcmp(what, "status") == 0;
+	int rc = cli_open(ctx);
+	if (rc != EXIT_OK) {
+		return rc;
 	}
-	int rc;
+	const struct config *cfg = ctx->cfg;
 	if (!cfg->lever.oauth.enabled) {
 		log_error("'%s' has no lever.oauth group: with an API key there is nothing to log in to",
 			cfg->path);
 		rc = EXIT_USAGE;
 	} else if (strcmp(what, "login") == 0) {
-		rc = login(cfg, paste);
+		rc = login(&ctx->app, paste);
 	} else if (strcmp(what, "status") == 0) {
-		rc = status(cfg);
+		rc = status(&ctx->app);
 	} else {
-		rc = logout(cfg);
+		rc = logout(&ctx->app);
 	}
-	conf_destroy(cfg);
 	return rc;
 }

@@ -13,21 +13,20 @@
 /* Resolves every job, stage, sequence and language against Lever and Refty
  * as they are now; every name that does not resolve is reported with its
  * line. Changes nothing remotely. */
-static int check_online(const struct config *cfg)
+static int check_online(struct app *app)
 {
-	struct app app;
-	// Not a dry run, so that an OAuth token refresh can store its result;
+	// The app is not a dry run, so that an OAuth token refresh can store its result;
 	// only GET requests are made.
-	app_init(&app, cfg, false);
-	int rc = app_load_rules(&app, APP_NAMES_REFRESH);
+	const struct config *cfg = app->cfg;
+	int rc = app_load_rules(app, APP_NAMES_REFRESH);
 	// Languages are checked whatever else failed to resolve, so that one run
 	// reports everything; only an unreachable Refty prevents it.
 	char **langs = NULL;
 	size_t n_langs = 0;
-	if ((rc == EXIT_OK || rc == EXIT_USAGE) && app_open_refty(&app) == EXIT_OK) {
+	if ((rc == EXIT_OK || rc == EXIT_USAGE) && app_open_refty(app) == EXIT_OK) {
 		struct refty_result res;
 		refty_result_init(&res);
-		if (!refty_list_languages(app.refty, &langs, &n_langs, &res)) {
+		if (!refty_list_languages(app->refty, &langs, &n_langs, &res)) {
 			rc = EXIT_REMOTE;
 		} else {
 			struct rules_errors errs;
@@ -43,7 +42,7 @@ static int check_online(const struct config *cfg)
 	if (rc == EXIT_OK) {
 		struct strbuf out;
 		strbuf_init(&out);
-		rules_describe_resolved(app.rules, &out);
+		rules_describe_resolved(app->rules, &out);
 		printf("every job, stage, sequence and language resolves against Lever and Refty:\n%s",
 			out.data ? out.data : "");
 		strbuf_finish(&out);
@@ -52,13 +51,12 @@ static int check_online(const struct config *cfg)
 		free(langs[i]);
 	}
 	free(langs);
-	app_finish(&app);
 	return rc;
 }
 
-int cmd_check(struct cli *cli, int argc, char **argv)
+int cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("check");
+	const struct cli_command *self = ctx->cmd;
 	static const struct option options[] = {
 		{"online", no_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
@@ -82,11 +80,11 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
 	}
 
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
+	int rc = cli_open(ctx);
+	if (rc != EXIT_OK) {
+		return rc;
 	}
-	int rc = EXIT_OK;
+	const struct config *cfg = ctx->cfg;
 	struct rules_errors errs;
 	rules_errors_init(&errs);
 	if (!rules_check_offline(cfg, &errs)) {
@@ -104,9 +102,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		printf("configuration '%s' is valid\n%s", cfg->path, out.data ? out.data : "");
 		strbuf_finish(&out);
 		if (online) {
-			rc = check_online(cfg);
+			rc = check_online(&ctx->app);
 		}
 	}
-	conf_destroy(cfg);
 	return rc;
 }

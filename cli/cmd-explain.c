@@ -52,9 +52,9 @@ static bool print_action(void *ud, const struct action *a)
 	return true;
 }
 
-int cmd_explain(struct cli *cli, int argc, char **argv)
+int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("explain");
+	const struct cli_command *self = ctx->cmd;
 	static const struct option options[] = {
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -71,41 +71,36 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(self, "expected exactly one opportunity id");
 	}
 	const char *id = argv[optind];
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
-	}
-	struct app app;
-	app_init(&app, cfg, true);
-	int rc = app_open_state(&app, APP_STATE_READ);
+	int rc = cli_open(ctx);
 	if (rc != EXIT_OK) {
-		goto out;
+		return rc;
 	}
+	const struct config *cfg = ctx->cfg;
+	struct app *app = &ctx->app;
 	struct opportunity_state st;
-	int found = snapshot_opp_get(app.snap, id, &st);
+	int found = snapshot_opp_get(app->snap, id, &st);
 	if (found < 0) {
-		rc = EXIT_LOCAL;
-		goto out;
+		return EXIT_LOCAL;
 	}
 	// Names make the answer readable; without a cache the ids still explain.
-	int rules_rc = app_load_rules(&app, APP_NAMES_CACHED);
+	int rules_rc = app_load_rules(app, APP_NAMES_CACHED);
 	printf("opportunity %s\n", id);
 	if (found) {
 		char t[40];
 		char *name = log_sanitize(st.name ? st.name : "");
 		printf("  snapshot: '%s', stage '%s', job %s%s%s%s%s\n", name,
-			app_stage_name(&app, st.stage_id), st.posting_id ? st.posting_id : "(none)",
+			app_stage_name(app, st.stage_id), st.posting_id ? st.posting_id : "(none)",
 			st.archived ? ", archived" : "", st.anonymized ? ", anonymized" : "",
 			st.confidential ? ", confidential" : "", st.email ? "" : ", no email");
 		printf("  stage entries handled up to %s\n",
 			st.seen_until_ms > 0 ? plan_format_time(st.seen_until_ms, t, sizeof(t)) : "(none)");
 		free(name);
 		if (rules_rc == EXIT_OK) {
-			const struct resolved_rule *r = rules_match(app.rules, st.posting_id);
+			const struct resolved_rule *r = rules_match(app->rules, st.posting_id);
 			if (!st.posting_id) {
 				printf("  rules: none applies: the opportunity has no application, so no job\n");
 			} else if (r) {
-				const char *title = rules_posting_title(app.rules, st.posting_id);
+				const char *title = rules_posting_title(app->rules, st.posting_id);
 				printf("  rules: '%s' (line %d) covers job '%s' -> sequence '%s', language %s\n",
 					r->name, r->line, title ? title : st.posting_id, r->sequence_name,
 					r->language ? r->language : "-");
@@ -114,7 +109,7 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 						r->links[i].refty_stage_name);
 				}
 			} else {
-				const char *title = rules_posting_title(app.rules, st.posting_id);
+				const char *title = rules_posting_title(app->rules, st.posting_id);
 				printf("  rules: none covers job '%s'\n", title ? title : st.posting_id);
 			}
 			if (st.archived || st.anonymized || (st.confidential && !cfg->lever.confidential)) {
@@ -131,9 +126,9 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 	}
 	struct action q;
 	char *key = xasprintf("lever:%s:unreadable", id);
-	int64_t qid = snapshot_action_id_by_key(app.snap, key);
+	int64_t qid = snapshot_action_id_by_key(app->snap, key);
 	free(key);
-	if (qid > 0 && snapshot_action_get(app.snap, qid, &q) == 1) {
+	if (qid > 0 && snapshot_action_get(app->snap, qid, &q) == 1) {
 		if (q.state == ACTION_FAILED) {
 			char *why = log_sanitize(q.last_error ? q.last_error : "");
 			printf("  quarantined: Lever's record cannot be read (%s); every sync fetches it "
@@ -144,11 +139,8 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
 		action_finish(&q);
 	}
 	printf("  journal:\n");
-	if (!snapshot_actions_for_opp(app.snap, id, print_action, &app)) {
+	if (!snapshot_actions_for_opp(app->snap, id, print_action, app)) {
 		rc = EXIT_LOCAL;
 	}
-out:
-	app_finish(&app);
-	conf_destroy(cfg);
 	return rc;
 }

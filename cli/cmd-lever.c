@@ -4,7 +4,6 @@
 
 #include "app.h"
 #include "cli.h"
-#include "config.h"
 #include "exitcode.h"
 #include "jsonw.h"
 #include "lever.h"
@@ -88,9 +87,9 @@ static int parse(const struct cli_command *self, int argc, char **argv, bool *js
 	return EXIT_OK;
 }
 
-int cmd_lever(struct cli *cli, int argc, char **argv)
+int cmd_lever(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("lever");
+	const struct cli_command *self = ctx->cmd;
 	bool json = false;
 	const char *what = NULL;
 	int rc = parse(self, argc, argv, &json, &what);
@@ -101,26 +100,19 @@ int cmd_lever(struct cli *cli, int argc, char **argv)
 	if (!stages && strcmp(what, "postings") != 0) {
 		return cli_usage_error(self, "unknown listing '%s': expected 'stages' or 'postings'", what);
 	}
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
-	}
-	struct app app;
-	app_init(&app, cfg, false);
-	rc = app_open_lever(&app);
+	rc = cli_open(ctx);
 	if (rc == EXIT_OK) {
-		int ls = stages ? lever_list_stages(app.lever, on_stage, &json)
-				: lever_list_postings(app.lever, on_posting, &json);
+		struct lever_client *lever = ctx->app.lever;
+		int ls = stages ? lever_list_stages(lever, on_stage, &json)
+				: lever_list_postings(lever, on_posting, &json);
 		rc = app_lever_exit(ls);
 	}
-	app_finish(&app);
-	conf_destroy(cfg);
 	return rc;
 }
 
-int cmd_refty(struct cli *cli, int argc, char **argv)
+int cmd_refty(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("refty");
+	const struct cli_command *self = ctx->cmd;
 	bool json = false;
 	const char *what = NULL;
 	int rc = parse(self, argc, argv, &json, &what);
@@ -130,19 +122,13 @@ int cmd_refty(struct cli *cli, int argc, char **argv)
 	if (strcmp(what, "sequences") != 0) {
 		return cli_usage_error(self, "unknown listing '%s': expected 'sequences'", what);
 	}
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
-	}
-	struct app app;
-	app_init(&app, cfg, true);
-	rc = app_open_refty(&app);
+	rc = cli_open(ctx);
 	struct catalog cat;
 	catalog_init(&cat);
 	if (rc == EXIT_OK) {
 		struct refty_result res;
 		refty_result_init(&res);
-		if (!refty_list_sequences(app.refty, &cat, &res)) {
+		if (!refty_list_sequences(ctx->app.refty, &cat, &res)) {
 			if (res.status != REFTY_ERR_AUTH) {
 				log_error("%s", res.message);
 			}
@@ -183,7 +169,5 @@ int cmd_refty(struct cli *cli, int argc, char **argv)
 		}
 	}
 	catalog_finish(&cat);
-	app_finish(&app);
-	conf_destroy(cfg);
 	return rc;
 }

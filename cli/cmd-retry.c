@@ -2,16 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "app.h"
 #include "cli.h"
-#include "config.h"
 #include "exitcode.h"
 #include "snapshot.h"
 #include "xalloc.h"
 
-int cmd_retry(struct cli *cli, int argc, char **argv)
+int cmd_retry(struct cli_ctx *ctx, int argc, char **argv)
 {
-	const struct cli_command *self = cli_find_command("retry");
+	const struct cli_command *self = ctx->cmd;
 	static const struct option options[] = {
 		{"all", no_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
@@ -46,16 +44,9 @@ int cmd_retry(struct cli *cli, int argc, char **argv)
 		}
 		ids[i] = v;
 	}
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		free(ids);
-		return EXIT_USAGE;
-	}
-	struct app app;
-	app_init(&app, cfg, false);
-	int rc = app_open_state(&app, APP_STATE_WRITE);
+	int rc = cli_open(ctx);
 	if (rc == EXIT_OK) {
-		int64_t done = snapshot_actions_requeue(app.snap, all ? NULL : ids, n);
+		int64_t done = snapshot_actions_requeue(ctx->app.snap, all ? NULL : ids, n);
 		if (done < 0) {
 			rc = EXIT_LOCAL;
 		} else {
@@ -68,8 +59,6 @@ int cmd_retry(struct cli *cli, int argc, char **argv)
 			}
 		}
 	}
-	app_finish(&app);
-	conf_destroy(cfg);
 	free(ids);
 	return rc;
 }

@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include "cli.h"
-#include "config.h"
 #include "exitcode.h"
 #include "sync.h"
 
@@ -44,9 +43,9 @@ static bool parse_date(const char *s, int64_t *out)
 	return true;
 }
 
-static int run(struct cli *cli, int argc, char **argv, bool backfill)
+static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 {
-	const struct cli_command *self = cli_find_command(backfill ? "backfill" : "sync");
+	const struct cli_command *self = ctx->cmd;
 	enum { OPT_JSON = 256, OPT_MAX, OPT_RULE, OPT_SINCE, OPT_TRIGGER, OPT_SEED };
 	static const struct option sync_options[] = {
 		{"dry-run", no_argument, NULL, 'n'},
@@ -108,21 +107,16 @@ static int run(struct cli *cli, int argc, char **argv, bool backfill)
 	if (optind < argc) {
 		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
 	}
-	struct config *cfg = cli_load_config(cli);
-	if (!cfg) {
-		return EXIT_USAGE;
-	}
-	int rc = sync_run(cfg, &o);
-	conf_destroy(cfg);
-	return rc;
+	int rc = cli_open(ctx);
+	return rc == EXIT_OK ? (int)sync_run(ctx->cfg, &o) : rc;
 }
 
-int cmd_sync(struct cli *cli, int argc, char **argv)
+int cmd_sync(struct cli_ctx *ctx, int argc, char **argv)
 {
-	return run(cli, argc, argv, false);
+	return run(ctx, argc, argv, false);
 }
 
-int cmd_backfill(struct cli *cli, int argc, char **argv)
+int cmd_backfill(struct cli_ctx *ctx, int argc, char **argv)
 {
-	return run(cli, argc, argv, true);
+	return run(ctx, argc, argv, true);
 }

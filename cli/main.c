@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "config.h"
 #include "exitcode.h"
 #include "http.h"
 #include "log.h"
@@ -16,6 +15,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "sync",
 		.run = cmd_sync,
+		.needs = CLI_NEEDS_CONFIG, // sync_run opens the state itself
 		.synopsis = "[--dry-run] [--json] [--max-actions N] [--seed]",
 		.summary = "poll Lever, diff against the snapshot, act in Refty (the cron job)",
 		.help = "Polls Lever for opportunities updated since the last successful poll, compares\n"
@@ -35,6 +35,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "backfill",
 		.run = cmd_backfill,
+		.needs = CLI_NEEDS_CONFIG, // sync_run opens the state itself
 		.synopsis = "[--dry-run] [--json] [--rule NAME] [--since DATE] [--trigger-current] "
 			    "[--max-actions N]",
 		.summary = "enrol candidates that existed before refty-lever was set up",
@@ -51,6 +52,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "status",
 		.run = cmd_status,
+		.needs = CLI_NEEDS_STATE_READ,
 		.synopsis = "[--json] [--max-age DURATION]",
 		.summary = "last runs, cursor, snapshot size, pending and failed actions",
 		.help = "  --json              print one JSON object\n"
@@ -60,6 +62,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "explain",
 		.run = cmd_explain,
+		.needs = CLI_NEEDS_STATE_READ | CLI_DRY_RUN,
 		.synopsis = "OPPORTUNITY-ID",
 		.summary = "show the snapshot row, the rules evaluated and every action taken",
 		.help = "Shows what refty-lever knows and did about one Lever opportunity.\n",
@@ -67,6 +70,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "retry",
 		.run = cmd_retry,
+		.needs = CLI_NEEDS_STATE_WRITE,
 		.synopsis = "[ACTION-ID... | --all]",
 		.summary = "re-queue actions that failed permanently",
 		.help = "  --all  re-queue every failed action\n"
@@ -75,6 +79,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "check",
 		.run = cmd_check,
+		.needs = CLI_NEEDS_CONFIG,
 		.synopsis = "[--online]",
 		.summary = "validate the configuration and print the rules",
 		.help = "Validates the configuration file offline, reports every error as\n"
@@ -86,6 +91,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "lever",
 		.run = cmd_lever,
+		.needs = CLI_NEEDS_LEVER,
 		.synopsis = "stages | postings [--json]",
 		.summary = "list Lever stage and posting ids and names, to write rules with",
 		.help = "  --json  print JSON Lines\n",
@@ -93,6 +99,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "refty",
 		.run = cmd_refty,
+		.needs = CLI_NEEDS_REFTY | CLI_DRY_RUN,
 		.synopsis = "sequences [--json]",
 		.summary = "list Refty sequences and their stages",
 		.help = "  --json  print JSON Lines\n",
@@ -100,6 +107,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "auth",
 		.run = cmd_auth,
+		.needs = CLI_NEEDS_CONFIG, // auth status is a dry run; login opens Lever
 		.synopsis = "login [--paste] | status | logout",
 		.summary = "Lever OAuth (API keys need none of this)",
 		.help = "  login   authorise refty-lever in Lever and store the tokens; the code\n"
@@ -138,7 +146,7 @@ static void print_global_help(FILE *out)
 		out);
 }
 
-const struct cli_command *cli_find_command(const char *name)
+static const struct cli_command *find_command(const char *name)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (strcmp(commands[i].name, name) == 0) {
@@ -163,17 +171,6 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	log_error("%s: %s", cmd->name, msg);
 	fprintf(stderr, "usage: refty-lever %s %s\n", cmd->name, cmd->synopsis);
 	return EXIT_USAGE;
-}
-
-struct config *cli_load_config(struct cli *cli)
-{
-	char *path = conf_find(cli->config_arg);
-	if (!path) {
-		return NULL;
-	}
-	struct config *cfg = conf_load(path);
-	free(path);
-	return cfg;
 }
 
 int main(int argc, char **argv)
@@ -251,7 +248,7 @@ int main(int argc, char **argv)
 		print_global_help(stderr);
 		return EXIT_USAGE;
 	}
-	const struct cli_command *cmd = cli_find_command(argv[optind]);
+	const struct cli_command *cmd = find_command(argv[optind]);
 	if (!cmd) {
 		fprintf(stderr, "refty-lever: error: unknown command '%s'\n%s", argv[optind],
 			global_usage);
@@ -264,7 +261,9 @@ int main(int argc, char **argv)
 	if (!http_global_init()) {
 		return EXIT_LOCAL;
 	}
-	int rc = cmd->run(&cli, sub_argc, sub_argv);
+	struct cli_ctx ctx = {.cli = &cli, .cmd = cmd, .dry_run = cmd->needs & CLI_DRY_RUN};
+	int rc = cmd->run(&ctx, sub_argc, sub_argv);
+	cli_close(&ctx);
 	http_global_cleanup();
 	log_finish();
 	return rc;

@@ -521,6 +521,19 @@ bool snapshot_meta_delete(struct snapshot *snap, const char *key)
 	return ok;
 }
 
+/* A setting holding a time in ms: its value when positive, else 0; -1 on error (logged). */
+static int64_t meta_ms(struct snapshot *snap, const char *key)
+{
+	bool err = false;
+	char *v = snapshot_meta_get(snap, key, &err);
+	if (err) {
+		return -1;
+	}
+	long long ms = v ? strtoll(v, NULL, 10) : 0;
+	free(v);
+	return ms > 0 ? ms : 0;
+}
+
 int64_t snapshot_seeded_at(struct snapshot *snap)
 {
 	// Both are written in one transaction at the very end of a seeding run,
@@ -528,18 +541,17 @@ int64_t snapshot_seeded_at(struct snapshot *snap)
 	// database that has one is never taken for a new one.
 	static const char *const keys[] = {"seeded_at", "cursor"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		bool err = false;
-		char *v = snapshot_meta_get(snap, keys[i], &err);
-		if (err) {
-			return -1;
-		}
-		long long ms = v ? strtoll(v, NULL, 10) : 0;
-		free(v);
-		if (ms > 0) {
+		int64_t ms = meta_ms(snap, keys[i]);
+		if (ms != 0) {
 			return ms;
 		}
 	}
 	return 0;
+}
+
+int64_t snapshot_cursor(struct snapshot *snap)
+{
+	return meta_ms(snap, "cursor");
 }
 
 int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out)
@@ -1024,6 +1036,13 @@ bool snapshot_enrolment_put(struct snapshot *snap, const struct enrolment *e)
 	bool ok = run_done(snap, s, "cannot write enrolment");
 	sqlite3_reset(s);
 	return ok;
+}
+
+void run_record_copy(struct run_record *dst, const struct run_record *src)
+{
+	*dst = *src;
+	dst->command = src->command ? xstrdup(src->command) : NULL;
+	dst->message = src->message ? xstrdup(src->message) : NULL;
 }
 
 void run_record_finish(struct run_record *r)

@@ -64,6 +64,11 @@ bool snapshot_meta_delete(struct snapshot *snap, const char *key);
  * a seeding run was interrupted. -1 on error (logged).
  */
 int64_t snapshot_seeded_at(struct snapshot *snap);
+/**
+ * The poll cursor the sync engine keeps (unix ms): where its next poll starts. 0 when there is
+ * none, -1 on error (logged).
+ */
+int64_t snapshot_cursor(struct snapshot *snap);
 
 /* The opportunity snapshot. */
 /** 1 found (out filled, caller finishes it), 0 absent, -1 error (logged). */
@@ -187,6 +192,8 @@ struct run_record {
 	char *message;
 };
 
+/** Fills dst with a deep copy of src; the caller finishes dst. */
+void run_record_copy(struct run_record *dst, const struct run_record *src);
 void run_record_finish(struct run_record *r);
 /** Inserts a run (id set on return). */
 bool snapshot_run_start(struct snapshot *snap, struct run_record *r);

@@ -1,0 +1,42 @@
+#include "context.h"
+
+#include <stdlib.h>
+
+#include "cli.h"
+#include "config.h"
+#include "exitcode.h"
+
+int cli_open(struct cli_ctx *ctx)
+{
+	unsigned needs = ctx->cmd->needs;
+	char *path = conf_find(ctx->cli->config_arg);
+	ctx->cfg = path ? conf_load(path) : NULL;
+	free(path);
+	if (!ctx->cfg) {
+		return EXIT_USAGE;
+	}
+	app_init(&ctx->app, ctx->cfg, ctx->dry_run);
+	ctx->opened = true;
+	int rc = EXIT_OK;
+	if (needs & (CLI_NEEDS_STATE_READ | CLI_NEEDS_STATE_WRITE)) {
+		rc = app_open_state(&ctx->app,
+			needs & CLI_NEEDS_STATE_WRITE ? APP_STATE_WRITE : APP_STATE_READ);
+	}
+	if (rc == EXIT_OK && (needs & CLI_NEEDS_LEVER)) {
+		rc = app_open_lever(&ctx->app);
+	}
+	if (rc == EXIT_OK && (needs & CLI_NEEDS_REFTY)) {
+		rc = app_open_refty(&ctx->app);
+	}
+	return rc;
+}
+
+void cli_close(struct cli_ctx *ctx)
+{
+	if (ctx->opened) {
+		app_finish(&ctx->app);
+	}
+	conf_destroy(ctx->cfg);
+	ctx->cfg = NULL;
+	ctx->opened = false;
+}
