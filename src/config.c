@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -288,21 +289,14 @@ static void parse_oauth(struct ctx *c, const config_setting_t *s, struct config_
 	get_int(c, s, prefix, "redirect_port", 1, 65535, &o->redirect_port);
 }
 
-/* Plain HTTP carries credentials in the clear, so it is only allowed to this
- * machine (the test emulators). */
-static bool loopback_http(const char *url)
-{
-	const char *host = url + strlen("http://");
-	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-	       strncmp(host, "[::1]", 5) == 0;
-}
-
 static void check_url(struct ctx *c, const config_setting_t *group, const char *prefix,
 	const char *url)
 {
 	bool https = strncmp(url, "https://", 8) == 0;
 	bool http = strncmp(url, "http://", 7) == 0;
-	if (https || (http && loopback_http(url))) {
+	// Plain HTTP carries credentials in the clear, so it is only allowed to this machine (the
+	// test emulators); the HTTP layer decides what "this machine" is.
+	if (https || (http && http_url_is_loopback(url))) {
 		return;
 	}
 	char *key = key_join(prefix, "url");

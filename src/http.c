@@ -320,6 +320,21 @@ bool http_host_is_loopback(const char *host)
 	return false;
 }
 
+bool http_url_is_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	if (!u) {
+		return false;
+	}
+	char *host = NULL;
+	bool loopback = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+		&& curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
+		&& http_host_is_loopback(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
+}
+
 /*
  * Splits url into its origin ("https://host:443") after checking that it is one we may talk
  * to: http or https, no user name or password inside, and plain http only on loopback.

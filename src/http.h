@@ -148,4 +148,10 @@ char *http_url_for_log(const char *url);
 /** True for loopback host names: localhost, 127.0.0.0/8, ::1 (with or without brackets). */
 bool http_host_is_loopback(const char *host);
 
+/**
+ * True when url parses and its host is a loopback one (http_host_is_loopback): the one test
+ * of "plain http only to this machine", for the client and for the configuration alike.
+ */
+bool http_url_is_loopback(const char *url);
+
 #endif

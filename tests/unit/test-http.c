@@ -89,6 +89,27 @@ static void test_loopback(void)
 	ok(!http_host_is_loopback(""), "empty");
 }
 
+static void test_url_loopback(void)
+{
+	static const struct {
+		const char *url;
+		bool loopback;
+		const char *what;
+	} cases[] = {
+		{"http://127.0.0.1:8080/v1", true, "127.0.0.1 with a port and a path"},
+		{"http://[::1]:8080/v1", true, "[::1] with a port"},
+		{"http://localhost/v1", true, "localhost"},
+		{"http://LOCALHOST:1", true, "localhost, any case"},
+		{"http://localhost.example.com/v1", false, "a remote name that starts with localhost"},
+		{"http://127.0.0.1.example.com/v1", false, "a remote name that starts with 127."},
+		{"http://example.com/v1", false, "a remote host"},
+		{"not a url", false, "not a URL"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ok(http_url_is_loopback(cases[i].url) == cases[i].loopback, cases[i].what);
+	}
+}
+
 static void test_client_urls(void)
 {
 	static const struct {
@@ -179,6 +200,7 @@ int main(void)
 	test_query();
 	test_url_for_log();
 	test_loopback();
+	test_url_loopback();
 	test_client_urls();
 	test_refusals();
 	test_status_text();
