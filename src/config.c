@@ -13,12 +13,11 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "lever.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define DEFAULT_LEVER_URL "https://api.lever.co/v1"
 #define DEFAULT_REFTY_URL "https://api.refty.co/v1"
-#define DEFAULT_AUTH_URL "https://auth.lever.co"
 #define SECRET_MAX_BYTES 65536
 
 /* Walks the libconfig tree, collecting every problem before giving up, so one
@@ -559,12 +558,12 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 
 static void set_defaults(struct config *cfg)
 {
-	cfg->lever.url = xstrdup(DEFAULT_LEVER_URL);
+	cfg->lever.url = xstrdup(LEVER_DEFAULT_URL);
 	cfg->lever.requests_per_second = 10.0;
 	cfg->lever.burst = 10;
 	cfg->lever.max_in_flight = 16;
 	cfg->lever.max_pages = 100000;
-	cfg->lever.oauth.auth_url = xstrdup(DEFAULT_AUTH_URL);
+	cfg->lever.oauth.auth_url = xstrdup(LEVER_DEFAULT_AUTH_URL);
 	cfg->lever.oauth.redirect_port = 8721;
 	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);
 	cfg->refty.max_in_flight = 8;
@@ -572,12 +571,11 @@ static void set_defaults(struct config *cfg)
 	cfg->max_actions = 500;
 }
 
-static void strip_trailing_slash(char *url)
+static void normalize_url(char **url)
 {
-	size_t n = strlen(url);
-	while (n > 0 && url[n - 1] == '/') {
-		url[--n] = '\0';
-	}
+	char *n = http_url_normalize(*url);
+	free(*url);
+	*url = n;
 }
 
 struct config *conf_load(const char *path)
@@ -625,9 +623,9 @@ struct config *conf_load(const char *path)
 	if (!cfg->state) {
 		cfg->state = default_state_path();
 	}
-	strip_trailing_slash(cfg->lever.url);
-	strip_trailing_slash(cfg->refty.url);
-	strip_trailing_slash(cfg->lever.oauth.auth_url);
+	normalize_url(&cfg->lever.url);
+	normalize_url(&cfg->refty.url);
+	normalize_url(&cfg->lever.oauth.auth_url);
 	return cfg;
 }
 

@@ -28,7 +28,7 @@ struct config_oauth {
 	bool enabled;
 	char *client_id;
 	struct config_secret client_secret;
-	char *auth_url;      /* default https://auth.lever.co */
+	char *auth_url;      /* default LEVER_DEFAULT_AUTH_URL */
 	int redirect_port;   /* default 8721 */
 };
 

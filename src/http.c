@@ -286,6 +286,15 @@ char *http_url_for_log(const char *url)
 	return strbuf_steal(&sb);
 }
 
+char *http_url_normalize(const char *url)
+{
+	size_t len = strlen(url);
+	while (len > 0 && url[len - 1] == '/') {
+		len--;
+	}
+	return xstrndup(url, len);
+}
+
 /* The URL up to its query, for error messages: offset tokens and the like only add noise. */
 static char *url_without_query(const char *url)
 {
@@ -446,11 +455,7 @@ struct http_client *http_client_create(const struct http_options *opts)
 	struct http_client *c = xcalloc(1, sizeof(*c));
 	c->curl = curl;
 	c->origin = origin;
-	c->base_url = xstrdup(opts->base_url);
-	size_t blen = strlen(c->base_url);
-	while (blen > 0 && c->base_url[blen - 1] == '/') {
-		c->base_url[--blen] = '\0';
-	}
+	c->base_url = http_url_normalize(opts->base_url);
 	c->auth = opts->auth;
 	if (opts->auth == HTTP_AUTH_BASIC) {
 		char *userpass = xasprintf("%s:", opts->basic_user);

@@ -129,6 +129,12 @@ const char *http_status_text(long status);
  * URL and form encoding.
  */
 
+/**
+ * A copy of url without its trailing slashes, the one form in which base URLs are kept, so
+ * that "base + /path" never doubles a slash. Caller frees.
+ */
+char *http_url_normalize(const char *url);
+
 /** Percent-encodes s (everything but RFC 3986 unreserved characters). Caller frees. */
 char *http_url_escape(const char *s);
 /** Decodes %XX escapes and, when plus_is_space, '+'. Returns NULL for a malformed escape. */

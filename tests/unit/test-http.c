@@ -89,6 +89,23 @@ static void test_loopback(void)
 	ok(!http_host_is_loopback(""), "empty");
 }
 
+static void test_url_normalize(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"https://api.lever.co/v1", "https://api.lever.co/v1"},
+		{"https://api.lever.co/v1/", "https://api.lever.co/v1"},
+		{"https://auth.lever.co///", "https://auth.lever.co"},
+		{"", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = http_url_normalize(cases[i].in);
+		is_str(s, cases[i].out, "trailing slashes stripped");
+		free(s);
+	}
+}
+
 static void test_url_loopback(void)
 {
 	static const struct {
@@ -201,6 +218,7 @@ int main(void)
 	test_url_for_log();
 	test_loopback();
 	test_url_loopback();
+	test_url_normalize();
 	test_client_urls();
 	test_refusals();
 	test_status_text();
