@@ -25,6 +25,13 @@ void jsonw_object_end(struct jsonw *w);
 void jsonw_array_begin(struct jsonw *w);
 void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
+/**
+ * Appends s to out as a quoted JSON string: '"', '\\', newline, carriage return and tab by
+ * their short escapes, other control characters and DEL as \u00XX, everything else as is.
+ * The one JSON string escaper: the writer below and the JSON log lines use it.
+ */
+void jsonw_quote(struct strbuf *out, const char *s);
+
 /** Writes s as a JSON string, or null when s is NULL. */
 void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_int(struct jsonw *w, int64_t v);
