@@ -72,4 +72,11 @@ void opportunity_state_finish(struct opportunity_state *s);
 const char *opportunity_email(const struct opportunity *o);
 const char *opportunity_phone(const struct opportunity *o);
 
+/**
+ * Whether two contact values (name, email, phone) are the same. NULL and "" are: Lever sends ""
+ * where the snapshot or Refty may hold nothing. The one rule for "did the contact change", for
+ * the diff and the plan alike.
+ */
+bool opportunity_same_value(const char *a, const char *b);
+
 #endif
