@@ -234,6 +234,9 @@ static void get_secret(struct ctx *c, const config_setting_t *group, const char 
 		{"_env", SECRET_ENV},
 		{"_command", SECRET_COMMAND},
 	};
+	// Every source but SECRET_NONE has its key suffix here.
+	_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == SECRET_COMMAND,
+		"kinds must list every secret source");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "%s%s", base, kinds[i].suffix);

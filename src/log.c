@@ -17,13 +17,16 @@ static size_t n_secrets;
 /* Guards the secrets and keeps lines from threads whole. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *level_names[] = {
+static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
 	[LOG_WARN] = "warning",
 	[LOG_INFO] = "info",
 	[LOG_DEBUG] = "debug",
 	[LOG_TRACE] = "trace",
 };
+// A level added to enum log_level needs its name here.
+_Static_assert(sizeof(level_names) / sizeof(level_names[0]) == LOG_TRACE + 1,
+	"level_names must name every log level");
 
 void log_init(enum log_level level, enum log_format format)
 {
