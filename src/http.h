@@ -119,6 +119,48 @@ void http_client_destroy(struct http_client *client);
 bool http_request(struct http_client *client, const struct http_request *req,
 	struct http_response *resp);
 
+/*
+ * The retry decision, apart from the transfer so that it can be tested alone (curl's
+ * retrycheck() is the model).
+ */
+
+/** How one attempt ended, as far as retrying is concerned. */
+enum http_outcome {
+	HTTP_OUTCOME_ANSWERED,  /* an HTTP answer came back: see its status */
+	HTTP_OUTCOME_UNSENT,    /* transient, and the server never saw it: no resolve, no connect */
+	HTTP_OUTCOME_TRANSIENT, /* transient, but the server may have acted: timeout, reset ... */
+	HTTP_OUTCOME_FATAL,     /* a failure another attempt would not cure: TLS, bad URL ... */
+};
+
+struct http_attempt {
+	enum http_outcome outcome;
+	long status;      /* HTTP_OUTCOME_ANSWERED: the status */
+	long retry_after; /* HTTP_OUTCOME_ANSWERED: seconds from Retry-After, or -1 */
+	bool repeatable;  /* the request may be sent twice: idempotent method, idempotent flag,
+	                   * or an Idempotency-Key header */
+	int tries;        /* attempts made, this one included */
+	double elapsed;   /* seconds since the first attempt began */
+};
+
+/** The budgets of http_options, defaults applied. */
+struct http_retry_policy {
+	int max_attempts;
+	double max_retry_time;
+	double backoff_base;
+	double backoff_cap;
+};
+
+/**
+ * Whether to try again after attempt a, and after how long (*wait, seconds; 0 when not).
+ * Retried: UNSENT always; TRANSIENT and the statuses 408, 500, 502, 503, 504 when the request
+ * is repeatable; 429 always. The wait is backoff_base doubled per attempt, capped at
+ * backoff_cap, times jitter (full jitter: uniform in [0, 1)); a Retry-After replaces it, capped
+ * at backoff_cap too. No retry once max_attempts are made or when the wait would end beyond
+ * max_retry_time. Pure: no clock, no randomness of its own, no logging.
+ */
+bool http_retry_check(const struct http_retry_policy *p, const struct http_attempt *a,
+	double jitter, double *wait);
+
 /** The value of a header of the final response (case-insensitive name), or NULL. */
 const char *http_response_header(const struct http_response *resp, const char *name);
 
