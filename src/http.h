@@ -1,21 +1,26 @@
 #ifndef REFTY_LEVER_HTTP_H
 #define REFTY_LEVER_HTTP_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "xalloc.h"
-
 /*
  * The HTTP layer: the only module that knows libcurl. One client talks to one configured
  * origin over a kept-alive connection, retries transient failures, paces itself with an
- * optional shared rate limiter and refuses anything but GET in dry-run mode.
+ * optional shared rate limiter and refuses anything but GET in dry-run mode. It owns the
+ * rules about URLs that everyone else calls: which hosts are loopback (the only ones plain
+ * http may reach), how a base URL is normalised, how URLs are escaped and redacted for logs,
+ * and when a request is retried. It never parses bodies and never judges a status for the
+ * caller. It logs its own failures once (an unusable base URL, a request that got no answer)
+ * and nothing about answers, whatever their status.
  *
  * A client is not thread-safe (it owns one curl handle); use one client per thread. All
  * per-request state lives in the request and response structs, and the rate limiter may be
  * shared by any number of clients and threads.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xalloc.h"
 
 struct http_client;
 struct ratelimit;

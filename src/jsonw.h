@@ -1,14 +1,18 @@
 #ifndef REFTY_LEVER_JSONW_H
 #define REFTY_LEVER_JSONW_H
 
+/*
+ * A small streaming JSON writer for request bodies, --json output and JSON log lines: the one
+ * owner of JSON string escaping (jsonw_quote). Writing needs no parser, so this stays apart
+ * from json.c (the json-c wrapper). It never parses, never logs and never does I/O but
+ * jsonw_line_end's write.
+ */
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "xalloc.h"
-
-/* A small streaming JSON writer for request bodies and --json output. Writing
- * needs no parser, so this stays apart from json.c (the json-c wrapper). */
 
 #define JSONW_MAX_DEPTH 16
 

@@ -1,21 +1,24 @@
 #ifndef REFTY_LEVER_LEVER_H
 #define REFTY_LEVER_LEVER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "opportunity.h"
-
 /*
  * The Lever Data API client: authentication (API key or OAuth with refresh-token rotation),
  * paging with opaque offset tokens, and validated parsing into plain structs. Lists stream:
- * each record is handed to a callback while only one page is held in memory.
+ * each record is handed to a callback while only one page is held in memory. It owns Lever's
+ * defaults (URLs, page size). It never knows libcurl (http.h does) nor where tokens are
+ * stored (the caller's token store does); each failure is logged once, here or by the HTTP
+ * layer, and callers add context only.
  *
  * One client may be used from several threads at once (it keeps one HTTP connection per
  * concurrent caller and serialises token refreshes), so a backfill can run several listings
  * in parallel through it under one rate limit.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opportunity.h"
 
 struct json_error;
 struct ratelimit;

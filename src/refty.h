@@ -1,11 +1,6 @@
 #ifndef REFTY_LEVER_REFTY_H
 #define REFTY_LEVER_REFTY_H
 
-#include <stdbool.h>
-#include <stddef.h>
-
-#include "xalloc.h"
-
 /*
  * The Refty client: the only module that knows Refty's API (paths, bodies, error codes), so
  * that a different Refty API replaces this file alone. It never touches the journal or the
@@ -16,6 +11,11 @@
  * for the journal and for summaries. Callers never log res->message again; they add a line
  * only with context of their own (which record, what they do next).
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xalloc.h"
 
 struct catalog;
 struct ratelimit;
