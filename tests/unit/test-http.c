@@ -52,12 +52,25 @@ static void test_query(void)
 	strbuf_finish(&form);
 }
 
+/* A URL in, the URL a function should make of it out. */
+struct url_case {
+	const char *in;
+	const char *out;
+};
+
+static void check_url_cases(char *(*fn)(const char *), const struct url_case *cases, size_t n,
+	const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *s = fn(cases[i].in);
+		is_str(s, cases[i].out, what);
+		free(s);
+	}
+}
+
 static void test_url_for_log(void)
 {
-	static const struct {
-		const char *in;
-		const char *out;
-	} cases[] = {
+	static const struct url_case cases[] = {
 		{"https://h/v1/stages", "https://h/v1/stages"},
 		{"https://h/v1/opportunities?limit=100&offset=abc",
 			"https://h/v1/opportunities?limit=100&offset=abc"},
@@ -68,11 +81,7 @@ static void test_url_for_log(void)
 			"&access_token=[redacted]&CODE=[redacted]"},
 		{"https://h/t?code&codex=1#frag", "https://h/t?code&codex=1"},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *s = http_url_for_log(cases[i].in);
-		is_str(s, cases[i].out, "URL fit for logs");
-		free(s);
-	}
+	check_url_cases(http_url_for_log, cases, sizeof(cases) / sizeof(cases[0]), "URL fit for logs");
 }
 
 static void test_loopback(void)
@@ -92,19 +101,14 @@ static void test_loopback(void)
 
 static void test_url_normalize(void)
 {
-	static const struct {
-		const char *in, *out;
-	} cases[] = {
+	static const struct url_case cases[] = {
 		{"https://api.lever.co/v1", "https://api.lever.co/v1"},
 		{"https://api.lever.co/v1/", "https://api.lever.co/v1"},
 		{"https://auth.lever.co///", "https://auth.lever.co"},
 		{"", ""},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *s = http_url_normalize(cases[i].in);
-		is_str(s, cases[i].out, "trailing slashes stripped");
-		free(s);
-	}
+	check_url_cases(http_url_normalize, cases, sizeof(cases) / sizeof(cases[0]),
+		"trailing slashes stripped");
 }
 
 static void test_url_loopback(void)
