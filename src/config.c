@@ -12,12 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http.h"
+#include "lever.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define DEFAULT_LEVER_URL "https://api.lever.co/v1"
 #define DEFAULT_REFTY_URL "https://api.refty.co/v1"
-#define DEFAULT_AUTH_URL "https://auth.lever.co"
 #define SECRET_MAX_BYTES 65536
 
 /* Walks the libconfig tree, collecting every problem before giving up, so one
@@ -234,6 +234,9 @@ static void get_secret(struct ctx *c, const config_setting_t *group, const char 
 		{"_env", SECRET_ENV},
 		{"_command", SECRET_COMMAND},
 	};
+	// Every source but SECRET_NONE has its key suffix here.
+	_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == SECRET_COMMAND,
+		"kinds must list every secret source");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "%s%s", base, kinds[i].suffix);
@@ -288,21 +291,14 @@ static void parse_oauth(struct ctx *c, const config_setting_t *s, struct config_
 	get_int(c, s, prefix, "redirect_port", 1, 65535, &o->redirect_port);
 }
 
-/* Plain HTTP carries credentials in the clear, so it is only allowed to this
- * machine (the test emulators). */
-static bool loopback_http(const char *url)
-{
-	const char *host = url + strlen("http://");
-	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 ||
-	       strncmp(host, "[::1]", 5) == 0;
-}
-
 static void check_url(struct ctx *c, const config_setting_t *group, const char *prefix,
 	const char *url)
 {
 	bool https = strncmp(url, "https://", 8) == 0;
 	bool http = strncmp(url, "http://", 7) == 0;
-	if (https || (http && loopback_http(url))) {
+	// Plain HTTP carries credentials in the clear, so it is only allowed to this machine (the
+	// test emulators); the HTTP layer decides what "this machine" is.
+	if (https || (http && http_url_is_loopback(url))) {
 		return;
 	}
 	char *key = key_join(prefix, "url");
@@ -565,12 +561,12 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 
 static void set_defaults(struct config *cfg)
 {
-	cfg->lever.url = xstrdup(DEFAULT_LEVER_URL);
+	cfg->lever.url = xstrdup(LEVER_DEFAULT_URL);
 	cfg->lever.requests_per_second = 10.0;
 	cfg->lever.burst = 10;
 	cfg->lever.max_in_flight = 16;
 	cfg->lever.max_pages = 100000;
-	cfg->lever.oauth.auth_url = xstrdup(DEFAULT_AUTH_URL);
+	cfg->lever.oauth.auth_url = xstrdup(LEVER_DEFAULT_AUTH_URL);
 	cfg->lever.oauth.redirect_port = 8721;
 	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);
 	cfg->refty.max_in_flight = 8;
@@ -578,12 +574,11 @@ static void set_defaults(struct config *cfg)
 	cfg->max_actions = 500;
 }
 
-static void strip_trailing_slash(char *url)
+static void normalize_url(char **url)
 {
-	size_t n = strlen(url);
-	while (n > 0 && url[n - 1] == '/') {
-		url[--n] = '\0';
-	}
+	char *n = http_url_normalize(*url);
+	free(*url);
+	*url = n;
 }
 
 struct config *conf_load(const char *path)
@@ -631,9 +626,9 @@ struct config *conf_load(const char *path)
 	if (!cfg->state) {
 		cfg->state = default_state_path();
 	}
-	strip_trailing_slash(cfg->lever.url);
-	strip_trailing_slash(cfg->refty.url);
-	strip_trailing_slash(cfg->lever.oauth.auth_url);
+	normalize_url(&cfg->lever.url);
+	normalize_url(&cfg->refty.url);
+	normalize_url(&cfg->lever.oauth.auth_url);
 	return cfg;
 }
 

@@ -1,12 +1,17 @@
 #ifndef REFTY_LEVER_CONFIG_H
 #define REFTY_LEVER_CONFIG_H
 
+/*
+ * The configuration file, parsed and validated into plain C data. Only config.c knows
+ * libconfig, and no libconfig type leaves it. It owns the file's defaults except those of
+ * the clients (Lever's URLs come from lever.h) and asks the HTTP layer what counts as a
+ * loopback URL. It never talks to the network and never keeps a secret's value, only where
+ * it comes from (the inline value aside). Every failure is logged here. Functions use the
+ * prefix conf_ because libconfig already owns config_init, config_destroy and friends.
+ */
+
 #include <stdbool.h>
 #include <stddef.h>
-
-/* The configuration file, parsed and validated into plain C data. Only
- * config.c knows libconfig. Functions use the prefix conf_ because libconfig
- * already owns config_init, config_destroy and friends. */
 
 enum secret_source {
 	SECRET_NONE,
@@ -28,7 +33,7 @@ struct config_oauth {
 	bool enabled;
 	char *client_id;
 	struct config_secret client_secret;
-	char *auth_url;      /* default https://auth.lever.co */
+	char *auth_url;      /* default LEVER_DEFAULT_AUTH_URL */
 	int redirect_port;   /* default 8721 */
 };
 

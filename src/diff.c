@@ -3,14 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opportunity.h"
 #include "xalloc.h"
-
-/* NULL and "" are the same contact value: Lever sends "" where the snapshot
- * or Refty may hold nothing. */
-static bool same_value(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
 
 /* Posting ids are identities: NULL (no application) differs from any id. */
 static bool same_id(const char *a, const char *b)
@@ -193,9 +187,9 @@ void diff_compute(const struct opportunity_state *prev, const struct opportunity
 		out->posting_changed = !same_id(prev->posting_id, cur->posting_id);
 		out->archived_now = cur->archived && !prev->archived;
 		out->anonymized_now = cur->anonymized && !prev->anonymized;
-		out->contact_changed = !same_value(prev->name, cur->name) ||
-				       !same_value(prev->email, opportunity_email(cur)) ||
-				       !same_value(prev->phone, opportunity_phone(cur));
+		out->contact_changed = !opportunity_same_value(prev->name, cur->name) ||
+				       !opportunity_same_value(prev->email, opportunity_email(cur)) ||
+				       !opportunity_same_value(prev->phone, opportunity_phone(cur));
 		out->stage_changed = !same_id(prev->stage_id, cur->stage_id);
 	} else {
 		out->archived_now = cur->archived;

@@ -35,10 +35,7 @@ struct http_client {
 	long connect_timeout_ms;
 	long timeout_ms;
 	size_t max_response_size;
-	int max_attempts;
-	double max_retry_time;
-	double backoff_base;
-	double backoff_cap;
+	struct http_retry_policy retry;
 	struct ratelimit *limiter;
 	bool dry_run;
 	uint64_t rng;
@@ -286,6 +283,15 @@ char *http_url_for_log(const char *url)
 	return strbuf_steal(&sb);
 }
 
+char *http_url_normalize(const char *url)
+{
+	size_t len = strlen(url);
+	while (len > 0 && url[len - 1] == '/') {
+		len--;
+	}
+	return xstrndup(url, len);
+}
+
 /* The URL up to its query, for error messages: offset tokens and the like only add noise. */
 static char *url_without_query(const char *url)
 {
@@ -318,6 +324,21 @@ bool http_host_is_loopback(const char *host)
 		return memcmp(&a6, loop6, sizeof(loop6)) == 0;
 	}
 	return false;
+}
+
+bool http_url_is_loopback(const char *url)
+{
+	CURLU *u = curl_url();
+	if (!u) {
+		return false;
+	}
+	char *host = NULL;
+	bool loopback = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+		&& curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK
+		&& http_host_is_loopback(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return loopback;
 }
 
 /*
@@ -431,11 +452,7 @@ struct http_client *http_client_create(const struct http_options *opts)
 	struct http_client *c = xcalloc(1, sizeof(*c));
 	c->curl = curl;
 	c->origin = origin;
-	c->base_url = xstrdup(opts->base_url);
-	size_t blen = strlen(c->base_url);
-	while (blen > 0 && c->base_url[blen - 1] == '/') {
-		c->base_url[--blen] = '\0';
-	}
+	c->base_url = http_url_normalize(opts->base_url);
 	c->auth = opts->auth;
 	if (opts->auth == HTTP_AUTH_BASIC) {
 		char *userpass = xasprintf("%s:", opts->basic_user);
@@ -450,10 +467,11 @@ struct http_client *http_client_create(const struct http_options *opts)
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->max_response_size =
 		opts->max_response_size > 0 ? opts->max_response_size : DEFAULT_MAX_RESPONSE;
-	c->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
-	c->max_retry_time = opts->max_retry_time > 0 ? opts->max_retry_time : DEFAULT_MAX_RETRY_TIME;
-	c->backoff_base = opts->backoff_base > 0 ? opts->backoff_base : DEFAULT_BACKOFF_BASE;
-	c->backoff_cap = opts->backoff_cap > 0 ? opts->backoff_cap : DEFAULT_BACKOFF_CAP;
+	c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	c->retry.max_retry_time =
+		opts->max_retry_time > 0 ? opts->max_retry_time : DEFAULT_MAX_RETRY_TIME;
+	c->retry.backoff_base = opts->backoff_base > 0 ? opts->backoff_base : DEFAULT_BACKOFF_BASE;
+	c->retry.backoff_cap = opts->backoff_cap > 0 ? opts->backoff_cap : DEFAULT_BACKOFF_CAP;
 	c->limiter = opts->limiter;
 	c->dry_run = opts->dry_run;
 
@@ -610,6 +628,55 @@ static bool is_redirect(long status)
 	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+static enum http_outcome classify(CURLcode cc)
+{
+	if (cc == CURLE_OK) {
+		return HTTP_OUTCOME_ANSWERED;
+	}
+	if (is_unsent_curl_error(cc)) {
+		return HTTP_OUTCOME_UNSENT;
+	}
+	return is_transient_curl_error(cc) ? HTTP_OUTCOME_TRANSIENT : HTTP_OUTCOME_FATAL;
+}
+
+bool http_retry_check(const struct http_retry_policy *p, const struct http_attempt *a,
+	double jitter, double *wait)
+{
+	*wait = 0;
+	bool retryable = false;
+	switch (a->outcome) {
+	case HTTP_OUTCOME_ANSWERED:
+		if (!is_transient_status(a->status)) {
+			return false;
+		}
+		// A 429 was refused before any work was done.
+		retryable = a->repeatable || a->status == 429;
+		break;
+	case HTTP_OUTCOME_UNSENT:
+		retryable = true;
+		break;
+	case HTTP_OUTCOME_TRANSIENT:
+		retryable = a->repeatable;
+		break;
+	case HTTP_OUTCOME_FATAL:
+		retryable = false;
+		break;
+	}
+	double w = p->backoff_base * pow(2, a->tries - 1);
+	if (w > p->backoff_cap) {
+		w = p->backoff_cap;
+	}
+	w *= jitter;
+	if (a->outcome == HTTP_OUTCOME_ANSWERED && a->retry_after >= 0) {
+		w = a->retry_after < p->backoff_cap ? (double)a->retry_after : p->backoff_cap;
+	}
+	if (!retryable || a->tries >= p->max_attempts || a->elapsed + w > p->max_retry_time) {
+		return false;
+	}
+	*wait = w;
+	return true;
+}
+
 static bool has_header(const struct http_request *req, const char *name)
 {
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -757,8 +824,8 @@ static bool same_origin(const char *url, const char *origin)
 	return same;
 }
 
-bool http_request(struct http_client *c, const struct http_request *req,
-	struct http_response *resp)
+/* Resets what a previous call left in resp; the body keeps its memory. */
+static void response_reset(struct http_response *resp)
 {
 	truncate_body(resp);
 	clear_headers(resp);
@@ -768,139 +835,172 @@ bool http_request(struct http_client *c, const struct http_request *req,
 	resp->status = 0;
 	resp->retry_after = -1;
 	resp->attempts = 0;
-	const char *method = req->method ? req->method : "GET";
-	const char *path = req->path ? req->path : "";
-	bool absolute = strncasecmp(path, "https://", 8) == 0 || strncasecmp(path, "http://", 7) == 0;
-	char *url = absolute ? xstrdup(path)
-			     : xasprintf("%s%s%s", c->base_url, path[0] == '/' ? "" : "/", path);
-	char *short_url = url_without_query(url);
-	bool result = false;
-	const char *body = req->body;
-	size_t body_len = req->body ? req->body_len : 0;
+}
 
+/* Refuses what must never be sent: anything but GET in a dry run, line breaks in headers. */
+static bool request_allowed(const struct http_client *c, const struct http_request *req,
+	const char *method, const char *short_url, struct http_response *resp)
+{
 	if (c->dry_run && strcmp(method, "GET") != 0) {
-		fail(resp, HTTP_ERR_DRY_RUN, "dry run: refusing %s '%s'", method, short_url);
-		goto out;
+		return fail(resp, HTTP_ERR_DRY_RUN, "dry run: refusing %s '%s'", method, short_url);
 	}
 	for (size_t i = 0; i < req->n_headers; i++) {
 		if (has_line_break(req->headers[i].name) || has_line_break(req->headers[i].value)) {
-			fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in header '%s'",
+			return fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in header '%s'",
 				method, short_url, req->headers[i].name);
-			goto out;
 		}
 	}
 	if (has_line_break(req->bearer)) {
-		fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in the access token",
+		return fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': line break in the access token",
 			method, short_url);
+	}
+	return true;
+}
+
+static const char *curl_text(const struct http_client *c, CURLcode cc)
+{
+	return c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+}
+
+static void trace_attempt(const struct http_client *c, const char *method, const char *url,
+	CURLcode cc, const struct http_response *resp, double elapsed_ms)
+{
+	if (!log_enabled(LOG_TRACE)) {
+		return;
+	}
+	char *log_url = http_url_for_log(url);
+	if (cc == CURLE_OK) {
+		log_trace("%s %s: %s, %zu bytes in %.0f ms", method, log_url,
+			http_status_text(resp->status), resp->body.len, elapsed_ms);
+	} else {
+		log_trace("%s %s: %s", method, log_url, curl_text(c, cc));
+	}
+	free(log_url);
+}
+
+/* What a request is at the current attempt: redirects change the URL, a 303 the method. */
+struct target {
+	const char *method;
+	char *url;
+	const char *body;
+	size_t body_len;
+	int redirects;
+};
+
+enum redirect {
+	REDIRECT_FOLLOW, /* t now points at the new location */
+	REDIRECT_ANSWER, /* no Location: the caller sees the status */
+	REDIRECT_REFUSED, /* failed (logged) */
+};
+
+static enum redirect follow_redirect(struct http_client *c, struct target *t, const char *origin,
+	const char *short_url, struct http_response *resp)
+{
+	char *location = NULL;
+	curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &location);
+	if (!location) {
+		return REDIRECT_ANSWER;
+	}
+	if (!same_origin(location, origin)) {
+		char *short_location = url_without_query(location);
+		fail(resp, HTTP_ERR_REFUSED,
+			"cannot %s '%s': refusing to follow a redirect to another origin '%s'", t->method,
+			short_url, short_location);
+		free(short_location);
+		return REDIRECT_REFUSED;
+	}
+	if (++t->redirects > MAX_REDIRECTS) {
+		fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': too many redirects", t->method, short_url);
+		return REDIRECT_REFUSED;
+	}
+	free(t->url);
+	t->url = xstrdup(location);
+	if (resp->status == 303 && strcmp(t->method, "HEAD") != 0) {
+		t->method = "GET";
+		t->body = NULL;
+		t->body_len = 0;
+	}
+	log_debug("following %ld redirect to '%s'", resp->status, t->url);
+	return REDIRECT_FOLLOW;
+}
+
+bool http_request(struct http_client *c, const struct http_request *req,
+	struct http_response *resp)
+{
+	response_reset(resp);
+	struct target t = {
+		.method = req->method ? req->method : "GET",
+		.body = req->body,
+		.body_len = req->body ? req->body_len : 0,
+	};
+	const char *path = req->path ? req->path : "";
+	bool absolute = strncasecmp(path, "https://", 8) == 0 || strncasecmp(path, "http://", 7) == 0;
+	t.url = absolute ? xstrdup(path)
+			 : xasprintf("%s%s%s", c->base_url, path[0] == '/' ? "" : "/", path);
+	char *short_url = url_without_query(t.url);
+	char *origin = NULL;
+	bool result = false;
+	if (!request_allowed(c, req, t.method, short_url, resp)) {
 		goto out;
 	}
 	const char *why = NULL;
-	char *origin = checked_origin(url, &why);
+	origin = checked_origin(t.url, &why);
 	if (!origin) {
 		fail(resp, HTTP_ERR_REFUSED, "cannot use URL '%s': %s", short_url, why);
 		goto out;
 	}
 	bool send_auth = strcmp(origin, c->origin) == 0;
-	bool retry_any = method_is_idempotent(method) || req->idempotent
-		|| has_header(req, "Idempotency-Key");
+	struct http_attempt at = {
+		.repeatable = method_is_idempotent(t.method) || req->idempotent
+			|| has_header(req, "Idempotency-Key"),
+	};
 
 	double start = now_seconds();
-	int tries = 0;
-	int redirects = 0;
 	for (;;) {
 		ratelimit_acquire(c->limiter);
 		bool too_large = false;
 		double t0 = now_seconds();
-		CURLcode cc = perform(c, req, method, url, body, body_len, send_auth, resp, &too_large);
-		tries++;
+		CURLcode cc = perform(c, req, t.method, t.url, t.body, t.body_len, send_auth, resp,
+			&too_large);
+		at.tries++;
 		resp->attempts++;
-		double elapsed_ms = (now_seconds() - t0) * 1000;
-		if (log_enabled(LOG_TRACE)) {
-			char *log_url = http_url_for_log(url);
-			if (cc == CURLE_OK) {
-				log_trace("%s %s: %s, %zu bytes in %.0f ms", method, log_url,
-					http_status_text(resp->status), resp->body.len, elapsed_ms);
-			} else {
-				log_trace("%s %s: %s", method, log_url,
-					c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
-			}
-			free(log_url);
-		}
+		trace_attempt(c, t.method, t.url, cc, resp, (now_seconds() - t0) * 1000);
 		if (too_large) {
 			fail(resp, HTTP_ERR_TOO_LARGE, "cannot %s '%s': response larger than %zu bytes",
-				method, short_url, c->max_response_size);
+				t.method, short_url, c->max_response_size);
 			break;
 		}
-
-		char what[CURL_ERROR_SIZE + 32];
-		bool retryable;
-		if (cc != CURLE_OK) {
-			snprintf(what, sizeof(what), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
-			retryable = is_transient_curl_error(cc) && (retry_any || is_unsent_curl_error(cc));
-		} else if (is_redirect(resp->status)) {
-			char *target = NULL;
-			curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &target);
-			if (!target) {
-				result = true; // a redirect without Location: the caller sees the status
-				break;
+		if (cc == CURLE_OK && is_redirect(resp->status)) {
+			enum redirect r = follow_redirect(c, &t, origin, short_url, resp);
+			if (r == REDIRECT_FOLLOW) {
+				at.tries--; // a followed redirect is no retry
+				continue;
 			}
-			if (!same_origin(target, origin)) {
-				char *short_target = url_without_query(target);
-				fail(resp, HTTP_ERR_REFUSED,
-					"cannot %s '%s': refusing to follow a redirect to another origin '%s'",
-					method, short_url, short_target);
-				free(short_target);
-				break;
-			}
-			if (++redirects > MAX_REDIRECTS) {
-				fail(resp, HTTP_ERR_REFUSED, "cannot %s '%s': too many redirects", method,
-					short_url);
-				break;
-			}
-			free(url);
-			url = xstrdup(target);
-			if (resp->status == 303 && strcmp(method, "HEAD") != 0) {
-				method = "GET";
-				body = NULL;
-				body_len = 0;
-			}
-			log_debug("following %ld redirect to '%s'", resp->status, url);
-			tries--;
-			continue;
-		} else if (is_transient_status(resp->status)) {
-			snprintf(what, sizeof(what), "%s", http_status_text(resp->status));
-			retryable = retry_any || resp->status == 429;
-		} else {
-			result = true;
+			result = r == REDIRECT_ANSWER;
 			break;
 		}
-
-		double wait = c->backoff_base * pow(2, tries - 1);
-		if (wait > c->backoff_cap) {
-			wait = c->backoff_cap;
-		}
-		wait *= random_unit(c);
-		if (cc == CURLE_OK && resp->retry_after >= 0) {
-			wait = resp->retry_after < c->backoff_cap ? (double)resp->retry_after
-								  : c->backoff_cap;
-		}
-		double spent = now_seconds() - start;
-		if (!retryable || tries >= c->max_attempts || spent + wait > c->max_retry_time) {
+		at.outcome = classify(cc);
+		at.status = resp->status;
+		at.retry_after = resp->retry_after;
+		at.elapsed = now_seconds() - start;
+		double wait;
+		if (!http_retry_check(&c->retry, &at, random_unit(c), &wait)) {
 			if (cc == CURLE_OK) {
 				result = true; // the caller judges the final status
 			} else {
-				fail(resp, HTTP_ERR_TRANSPORT, "cannot %s '%s': %s%s", method, short_url,
-					what, tries > 1 ? " (gave up after retrying)" : "");
+				fail(resp, HTTP_ERR_TRANSPORT, "cannot %s '%s': %s%s", t.method, short_url,
+					curl_text(c, cc), at.tries > 1 ? " (gave up after retrying)" : "");
 			}
 			break;
 		}
-		log_debug("retrying %s '%s' in %.2f s (attempt %d of %d): %s", method, short_url,
-			wait, tries + 1, c->max_attempts, what);
+		log_debug("retrying %s '%s' in %.2f s (attempt %d of %d): %s", t.method, short_url, wait,
+			at.tries + 1, c->retry.max_attempts,
+			cc == CURLE_OK ? http_status_text(resp->status) : curl_text(c, cc));
 		sleep_seconds(wait);
 	}
-	free(origin);
 out:
+	free(origin);
 	free(short_url);
-	free(url);
+	free(t.url);
 	return result;
 }

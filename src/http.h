@@ -1,21 +1,26 @@
 #ifndef REFTY_LEVER_HTTP_H
 #define REFTY_LEVER_HTTP_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "xalloc.h"
-
 /*
  * The HTTP layer: the only module that knows libcurl. One client talks to one configured
  * origin over a kept-alive connection, retries transient failures, paces itself with an
- * optional shared rate limiter and refuses anything but GET in dry-run mode.
+ * optional shared rate limiter and refuses anything but GET in dry-run mode. It owns the
+ * rules about URLs that everyone else calls: which hosts are loopback (the only ones plain
+ * http may reach), how a base URL is normalised, how URLs are escaped and redacted for logs,
+ * and when a request is retried. It never parses bodies and never judges a status for the
+ * caller. It logs its own failures once (an unusable base URL, a request that got no answer)
+ * and nothing about answers, whatever their status.
  *
  * A client is not thread-safe (it owns one curl handle); use one client per thread. All
  * per-request state lives in the request and response structs, and the rate limiter may be
  * shared by any number of clients and threads.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xalloc.h"
 
 struct http_client;
 struct ratelimit;
@@ -119,6 +124,48 @@ void http_client_destroy(struct http_client *client);
 bool http_request(struct http_client *client, const struct http_request *req,
 	struct http_response *resp);
 
+/*
+ * The retry decision, apart from the transfer so that it can be tested alone (curl's
+ * retrycheck() is the model).
+ */
+
+/** How one attempt ended, as far as retrying is concerned. */
+enum http_outcome {
+	HTTP_OUTCOME_ANSWERED,  /* an HTTP answer came back: see its status */
+	HTTP_OUTCOME_UNSENT,    /* transient, and the server never saw it: no resolve, no connect */
+	HTTP_OUTCOME_TRANSIENT, /* transient, but the server may have acted: timeout, reset ... */
+	HTTP_OUTCOME_FATAL,     /* a failure another attempt would not cure: TLS, bad URL ... */
+};
+
+struct http_attempt {
+	enum http_outcome outcome;
+	long status;      /* HTTP_OUTCOME_ANSWERED: the status */
+	long retry_after; /* HTTP_OUTCOME_ANSWERED: seconds from Retry-After, or -1 */
+	bool repeatable;  /* the request may be sent twice: idempotent method, idempotent flag,
+	                   * or an Idempotency-Key header */
+	int tries;        /* attempts made, this one included */
+	double elapsed;   /* seconds since the first attempt began */
+};
+
+/** The budgets of http_options, defaults applied. */
+struct http_retry_policy {
+	int max_attempts;
+	double max_retry_time;
+	double backoff_base;
+	double backoff_cap;
+};
+
+/**
+ * Whether to try again after attempt a, and after how long (*wait, seconds; 0 when not).
+ * Retried: UNSENT always; TRANSIENT and the statuses 408, 500, 502, 503, 504 when the request
+ * is repeatable; 429 always. The wait is backoff_base doubled per attempt, capped at
+ * backoff_cap, times jitter (full jitter: uniform in [0, 1)); a Retry-After replaces it, capped
+ * at backoff_cap too. No retry once max_attempts are made or when the wait would end beyond
+ * max_retry_time. Pure: no clock, no randomness of its own, no logging.
+ */
+bool http_retry_check(const struct http_retry_policy *p, const struct http_attempt *a,
+	double jitter, double *wait);
+
 /** The value of a header of the final response (case-insensitive name), or NULL. */
 const char *http_response_header(const struct http_response *resp, const char *name);
 
@@ -128,6 +175,12 @@ const char *http_status_text(long status);
 /*
  * URL and form encoding.
  */
+
+/**
+ * A copy of url without its trailing slashes, the one form in which base URLs are kept, so
+ * that "base + /path" never doubles a slash. Caller frees.
+ */
+char *http_url_normalize(const char *url);
 
 /** Percent-encodes s (everything but RFC 3986 unreserved characters). Caller frees. */
 char *http_url_escape(const char *s);
@@ -147,5 +200,11 @@ char *http_url_for_log(const char *url);
 
 /** True for loopback host names: localhost, 127.0.0.0/8, ::1 (with or without brackets). */
 bool http_host_is_loopback(const char *host);
+
+/**
+ * True when url parses and its host is a loopback one (http_host_is_loopback): the one test
+ * of "plain http only to this machine", for the client and for the configuration alike.
+ */
+bool http_url_is_loopback(const char *url);
 
 #endif

@@ -62,7 +62,7 @@ void jsonw_array_end(struct jsonw *w)
 	close_(w, "]");
 }
 
-static void escaped(struct strbuf *out, const char *s)
+void jsonw_quote(struct strbuf *out, const char *s)
 {
 	strbuf_puts(out, "\"");
 	const unsigned char *p = (const unsigned char *)s;
@@ -105,7 +105,7 @@ static void escaped(struct strbuf *out, const char *s)
 void jsonw_key(struct jsonw *w, const char *key)
 {
 	separate(w);
-	escaped(w->out, key);
+	jsonw_quote(w->out, key);
 	strbuf_puts(w->out, ":");
 	w->after_key = true;
 }
@@ -114,7 +114,7 @@ void jsonw_string(struct jsonw *w, const char *s)
 {
 	separate(w);
 	if (s) {
-		escaped(w->out, s);
+		jsonw_quote(w->out, s);
 	} else {
 		strbuf_puts(w->out, "null");
 	}

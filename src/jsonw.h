@@ -1,14 +1,18 @@
 #ifndef REFTY_LEVER_JSONW_H
 #define REFTY_LEVER_JSONW_H
 
+/*
+ * A small streaming JSON writer for request bodies, --json output and JSON log lines: the one
+ * owner of JSON string escaping (jsonw_quote). Writing needs no parser, so this stays apart
+ * from json.c (the json-c wrapper). It never parses, never logs and never does I/O but
+ * jsonw_line_end's write.
+ */
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "xalloc.h"
-
-/* A small streaming JSON writer for request bodies and --json output. Writing
- * needs no parser, so this stays apart from json.c (the json-c wrapper). */
 
 #define JSONW_MAX_DEPTH 16
 
@@ -25,6 +29,13 @@ void jsonw_object_end(struct jsonw *w);
 void jsonw_array_begin(struct jsonw *w);
 void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
+/**
+ * Appends s to out as a quoted JSON string: '"', '\\', newline, carriage return and tab by
+ * their short escapes, other control characters and DEL as \u00XX, everything else as is.
+ * The one JSON string escaper: the writer below and the JSON log lines use it.
+ */
+void jsonw_quote(struct strbuf *out, const char *s);
+
 /** Writes s as a JSON string, or null when s is NULL. */
 void jsonw_string(struct jsonw *w, const char *s);
 void jsonw_int(struct jsonw *w, int64_t v);

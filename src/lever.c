@@ -17,10 +17,7 @@
 #include "ratelimit.h"
 #include "xalloc.h"
 
-#define DEFAULT_URL "https://api.lever.co/v1"
-#define DEFAULT_AUTH_URL "https://auth.lever.co"
-#define DEFAULT_PAGE_SIZE 100
-/* A chain of 100-record pages this long holds 10 million opportunities. */
+/* A chain of LEVER_PAGE_SIZE-record pages this long holds 10 million opportunities. */
 #define DEFAULT_MAX_PAGES 100000
 /* Refresh an access token this long before it expires, so it cannot lapse mid-request. */
 #define REFRESH_MARGIN 60
@@ -100,19 +97,9 @@ void lever_tokens_finish(struct lever_tokens *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static char *strip_slashes(const char *s)
-{
-	char *out = xstrdup(s);
-	size_t len = strlen(out);
-	while (len > 0 && out[len - 1] == '/') {
-		out[--len] = '\0';
-	}
-	return out;
-}
-
 struct lever_client *lever_client_create(const struct lever_options *opts)
 {
-	const char *url = opts->url && opts->url[0] ? opts->url : DEFAULT_URL;
+	const char *url = opts->url && opts->url[0] ? opts->url : LEVER_DEFAULT_URL;
 	if (opts->auth == LEVER_AUTH_API_KEY && (!opts->api_key || !opts->api_key[0])) {
 		log_error("cannot create Lever client for '%s': no API key", url);
 		return NULL;
@@ -134,13 +121,13 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 
 	struct lever_client *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	c->url = strip_slashes(url);
+	c->url = http_url_normalize(url);
 	c->auth = opts->auth;
 	c->confidential = opts->confidential;
 	c->dry_run = opts->dry_run;
 	c->max_pages = opts->max_pages > 0 ? opts->max_pages : DEFAULT_MAX_PAGES;
-	c->page_size = opts->page_size > 0 && opts->page_size <= 100 ? opts->page_size
-								      : DEFAULT_PAGE_SIZE;
+	c->page_size = opts->page_size > 0 && opts->page_size <= LEVER_PAGE_SIZE ? opts->page_size
+										  : LEVER_PAGE_SIZE;
 	if (opts->auth == LEVER_AUTH_API_KEY) {
 		c->api_key = xstrdup(opts->api_key);
 		log_add_secret(c->api_key);
@@ -148,8 +135,8 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 		c->client_id = xstrdup(opts->client_id);
 		c->client_secret = xstrdup(opts->client_secret);
 		log_add_secret(c->client_secret);
-		c->auth_url = strip_slashes(
-			opts->auth_url && opts->auth_url[0] ? opts->auth_url : DEFAULT_AUTH_URL);
+		c->auth_url = http_url_normalize(
+			opts->auth_url && opts->auth_url[0] ? opts->auth_url : LEVER_DEFAULT_AUTH_URL);
 		c->token_url = xasprintf("%s/oauth/token", c->auth_url);
 		c->store = opts->token_store;
 	}
@@ -407,10 +394,10 @@ const char *lever_oauth_scope(bool confidential)
 char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
 	const char *state)
 {
-	char *url = strip_slashes(opts->url && opts->url[0] ? opts->url : DEFAULT_URL);
+	char *url = http_url_normalize(opts->url && opts->url[0] ? opts->url : LEVER_DEFAULT_URL);
 	char *audience = xasprintf("%s/", url);
 	struct oauth_authorize_params p = {
-		.auth_url = opts->auth_url && opts->auth_url[0] ? opts->auth_url : DEFAULT_AUTH_URL,
+		.auth_url = opts->auth_url && opts->auth_url[0] ? opts->auth_url : LEVER_DEFAULT_AUTH_URL,
 		.client_id = opts->client_id ? opts->client_id : "",
 		.redirect_uri = redirect_uri,
 		.state = state,

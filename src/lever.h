@@ -1,24 +1,34 @@
 #ifndef REFTY_LEVER_LEVER_H
 #define REFTY_LEVER_LEVER_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "opportunity.h"
-
 /*
  * The Lever Data API client: authentication (API key or OAuth with refresh-token rotation),
  * paging with opaque offset tokens, and validated parsing into plain structs. Lists stream:
- * each record is handed to a callback while only one page is held in memory.
+ * each record is handed to a callback while only one page is held in memory. It owns Lever's
+ * defaults (URLs, page size). It never knows libcurl (http.h does) nor where tokens are
+ * stored (the caller's token store does); each failure is logged once, here or by the HTTP
+ * layer, and callers add context only.
  *
  * One client may be used from several threads at once (it keeps one HTTP connection per
  * concurrent caller and serialises token refreshes), so a backfill can run several listings
  * in parallel through it under one rate limit.
  */
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opportunity.h"
+
 struct json_error;
 struct ratelimit;
+
+/** Lever's API and OAuth server, used when the configuration names none. */
+#define LEVER_DEFAULT_URL "https://api.lever.co/v1"
+#define LEVER_DEFAULT_AUTH_URL "https://auth.lever.co"
+
+/** Records per page the client asks for: Lever's largest limit, and the default. */
+#define LEVER_PAGE_SIZE 100
 
 /** Outcome of a Lever operation; the caller maps it to an exit status. */
 enum lever_status {
@@ -87,13 +97,13 @@ struct lever_token_store {
 };
 
 struct lever_options {
-	const char *url;            /* NULL: https://api.lever.co/v1 */
+	const char *url;            /* NULL: LEVER_DEFAULT_URL */
 	enum lever_auth auth;
 	const char *api_key;        /* LEVER_AUTH_API_KEY */
 	/* LEVER_AUTH_OAUTH */
 	const char *client_id;
 	const char *client_secret;
-	const char *auth_url;       /* NULL: https://auth.lever.co */
+	const char *auth_url;       /* NULL: LEVER_DEFAULT_AUTH_URL */
 	struct lever_token_store token_store;
 	bool confidential;          /* list confidential records too (confidentiality=all) */
 	double requests_per_second; /* <= 0: unlimited; ignored when limiter is set */
@@ -107,7 +117,7 @@ struct lever_options {
 	double max_retry_time;
 	double backoff_base;
 	double backoff_cap;
-	int page_size;              /* 0: 100 */
+	int page_size;              /* 1 to LEVER_PAGE_SIZE; otherwise LEVER_PAGE_SIZE */
 	int max_pages;              /* per chain of pages; 0: 100000 (10 million records) */
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonw.h"
 #include "xalloc.h"
 
 static enum log_level current_level = LOG_INFO;
@@ -16,13 +17,16 @@ static size_t n_secrets;
 /* Guards the secrets and keeps lines from threads whole. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *level_names[] = {
+static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
 	[LOG_WARN] = "warning",
 	[LOG_INFO] = "info",
 	[LOG_DEBUG] = "debug",
 	[LOG_TRACE] = "trace",
 };
+// A level added to enum log_level needs its name here.
+_Static_assert(sizeof(level_names) / sizeof(level_names[0]) == LOG_TRACE + 1,
+	"level_names must name every log level");
 
 void log_init(enum log_level level, enum log_format format)
 {
@@ -102,32 +106,6 @@ static void redact(struct strbuf *msg)
 	}
 }
 
-static void json_escape(struct strbuf *out, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			strbuf_puts(out, "\\\"");
-			break;
-		case '\\':
-			strbuf_puts(out, "\\\\");
-			break;
-		case '\n':
-			strbuf_puts(out, "\\n");
-			break;
-		case '\t':
-			strbuf_puts(out, "\\t");
-			break;
-		default:
-			if (*p < 0x20) {
-				strbuf_printf(out, "\\u%04x", *p);
-			} else {
-				strbuf_append(out, (const char *)p, 1);
-			}
-		}
-	}
-}
-
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 {
 	if (!log_enabled(level) || level < LOG_ERROR) {
@@ -163,12 +141,12 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 		gmtime_r(&ts.tv_sec, &tm);
 		char when[32];
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		strbuf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"", when,
+		strbuf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":", when,
 			ts.tv_nsec / 1000000, level_names[level]);
-		json_escape(&line, module);
-		strbuf_puts(&line, "\",\"message\":\"");
-		json_escape(&line, msg.data);
-		strbuf_puts(&line, "\"}\n");
+		jsonw_quote(&line, module);
+		strbuf_puts(&line, ",\"message\":");
+		jsonw_quote(&line, msg.data);
+		strbuf_puts(&line, "}\n");
 	} else if (level == LOG_INFO) {
 		strbuf_printf(&line, "refty-lever: %s\n", msg.data);
 	} else {

@@ -38,10 +38,9 @@ char *oauth_authorize_url(const struct oauth_authorize_params *p)
 {
 	struct strbuf url;
 	strbuf_init(&url);
-	strbuf_puts(&url, p->auth_url);
-	while (url.len > 0 && url.data[url.len - 1] == '/') {
-		url.data[--url.len] = '\0';
-	}
+	char *base = http_url_normalize(p->auth_url);
+	strbuf_puts(&url, base);
+	free(base);
 	strbuf_puts(&url, "/authorize");
 	http_query_add(&url, "client_id", p->client_id);
 	http_query_add(&url, "redirect_uri", p->redirect_uri);

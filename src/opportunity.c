@@ -47,3 +47,8 @@ const char *opportunity_phone(const struct opportunity *o)
 {
 	return o->n_phones ? o->phones[0] : NULL;
 }
+
+bool opportunity_same_value(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}

@@ -1,12 +1,16 @@
 #ifndef REFTY_LEVER_OPPORTUNITY_H
 #define REFTY_LEVER_OPPORTUNITY_H
 
+/*
+ * Plain data shared by the Lever client (which fills it), the snapshot (which stores a digest
+ * of it) and the pure diff, plan and rules logic, with the rules every one of them must judge
+ * alike (what the first email is, when two contact values are the same). No library types;
+ * it never does I/O and never logs.
+ */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Plain data shared by the Lever client (which fills it), the snapshot (which
- * stores a digest of it) and the pure diff and rules logic. No library types. */
 
 /** Times are milliseconds since the Unix epoch; OPP_TIME_NONE stands for null. */
 #define OPP_TIME_NONE INT64_MIN
@@ -71,5 +75,12 @@ void opportunity_state_finish(struct opportunity_state *s);
 /** The first email/phone of o, or NULL. Borrowed from o. */
 const char *opportunity_email(const struct opportunity *o);
 const char *opportunity_phone(const struct opportunity *o);
+
+/**
+ * Whether two contact values (name, email, phone) are the same. NULL and "" are: Lever sends ""
+ * where the snapshot or Refty may hold nothing. The one rule for "did the contact change", for
+ * the diff and the plan alike.
+ */
+bool opportunity_same_value(const char *a, const char *b);
 
 #endif

@@ -19,12 +19,6 @@ static bool str_eq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-/* NULL and "" are the same contact value. */
-static bool same_value(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 void plan_init(struct plan *plan)
 {
 	memset(plan, 0, sizeof(*plan));
@@ -228,9 +222,9 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 static void draft_update(struct draft *dr, const struct resolved_rule *rule,
 	const struct opportunity *opp, const struct diff *d, const struct plan_enrolment *enrolled)
 {
-	bool name = !same_value(enrolled->name, opp->name);
-	bool email = !same_value(enrolled->email, opportunity_email(opp));
-	bool phone = !same_value(enrolled->phone, opportunity_phone(opp));
+	bool name = !opportunity_same_value(enrolled->name, opp->name);
+	bool email = !opportunity_same_value(enrolled->email, opportunity_email(opp));
+	bool phone = !opportunity_same_value(enrolled->phone, opportunity_phone(opp));
 	if (!name && !email && !phone) {
 		return;
 	}

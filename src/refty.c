@@ -121,6 +121,15 @@ static void describe_error(const char *what, const struct http_response *resp,
 	json_free(root);
 }
 
+/* A successful answer that cannot be read: transient, so that the action is
+ * retried under the same key. Logged here, once. */
+static void malformed(struct refty_result *res, const char *what, const struct json_error *err)
+{
+	result_set(res, REFTY_ERR_TRANSIENT, res->http_status, NULL,
+		xasprintf("%s: malformed answer from Refty: %s", what, err->text));
+	log_error("%s", res->message);
+}
+
 /* Sends one request and sorts out the outcome. On REFTY_OK the parsed body is
  * returned in *root_out (caller frees); on anything else res says what. */
 static bool call(struct refty_client *c, const char *what, const char *method, const char *path,
@@ -159,6 +168,7 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 		answered = http_request(c->http, &req, &resp);
 	}
 	if (!answered) {
+		// Already logged by the HTTP layer.
 		enum refty_status st =
 			resp.error == HTTP_ERR_DRY_RUN ? REFTY_ERR_DRY_RUN : REFTY_ERR_TRANSIENT;
 		result_set(res, st, 0, NULL,
@@ -170,6 +180,8 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 		describe_error(what, &resp, res);
 		if (res->status == REFTY_ERR_AUTH) {
 			log_error("%s: check refty.api_key and that the key is still active", res->message);
+		} else {
+			log_error("%s", res->message);
 		}
 		http_response_finish(&resp);
 		return false;
@@ -181,8 +193,8 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	if (!root) {
 		// A success we cannot read: the effect may have happened, so retry
 		// later under the same key and let Refty replay the answer.
-		result_set(res, REFTY_ERR_TRANSIENT, resp.status, NULL,
-			xasprintf("%s: malformed answer from Refty: %s", what, err.text));
+		res->http_status = resp.status;
+		malformed(res, what, &err);
 		http_response_finish(&resp);
 		return false;
 	}
@@ -190,12 +202,6 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	result_set(res, REFTY_OK, 200, NULL, xstrdup("ok"));
 	*root_out = root;
 	return true;
-}
-
-static void malformed(struct refty_result *res, const char *what, const struct json_error *err)
-{
-	result_set(res, REFTY_ERR_TRANSIENT, res->http_status, NULL,
-		xasprintf("%s: malformed answer from Refty: %s", what, err->text));
 }
 
 bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct refty_result *res)
@@ -258,16 +264,12 @@ bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct re
 		}
 		if (!ok) {
 			malformed(res, "cannot list Refty sequences", &err);
-			log_error("%s", res->message);
 		} else if (next_cursor && *next_cursor) {
 			cursor = xstrdup(next_cursor);
 		}
 		json_free(root);
 	} while (ok && cursor);
 	free(cursor);
-	if (!ok && res->status != REFTY_OK && res->status != REFTY_ERR_AUTH) {
-		log_debug("%s", res->message);
-	}
 	return ok;
 }
 
@@ -301,7 +303,6 @@ bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs
 		}
 		free(v);
 		malformed(res, "cannot list Refty languages", &err);
-		log_error("%s", res->message);
 		return false;
 	}
 	*langs = v;

@@ -1,13 +1,21 @@
 #ifndef REFTY_LEVER_REFTY_H
 #define REFTY_LEVER_REFTY_H
 
+/*
+ * The Refty client: the only module that knows Refty's API (paths, bodies, error codes), so
+ * that a different Refty API replaces this file alone. It never touches the journal or the
+ * snapshot and never decides what to retry later: it says what happened, in refty_result.
+ *
+ * Who logs: the client. Every failure is logged once before a function returns false (here,
+ * or by the HTTP layer for a request that got no answer), and res->message repeats that line
+ * for the journal and for summaries. Callers never log res->message again; they add a line
+ * only with context of their own (which record, what they do next).
+ */
+
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "xalloc.h"
-
-/* The Refty client: the only module that knows Refty's API (paths, bodies,
- * error codes), so that a different Refty API replaces this file alone. */
 
 struct catalog;
 struct ratelimit;
@@ -31,7 +39,7 @@ struct refty_result {
 	enum refty_status status;
 	long http_status; /* 0 when no answer */
 	char *code;       /* Refty's error code, e.g. "missing_email"; may be NULL */
-	char *message;    /* one line for logs and the journal: never NULL after a call */
+	char *message;    /* the line already logged, for the journal: never NULL after a call */
 	bool replayed;    /* Idempotent-Replayed: true */
 };
 

@@ -30,8 +30,12 @@
 #include "oauth.h"
 #include "xalloc.h"
 
-#define EXIT_USAGE 64
-#define EXIT_CRASH 99
+/*
+ * The probe exits with lever_status values (0 to 7), so its own statuses lie outside that range:
+ * exitcode.h's EXIT_USAGE (2) would read as LEVER_ERR_REMOTE here. 64 is sysexits' EX_USAGE.
+ */
+#define PROBE_EXIT_USAGE 64
+#define PROBE_EXIT_CRASH 99
 
 struct probe {
 	const char *token_file;
@@ -127,7 +131,7 @@ static bool store_save(void *ud, const struct lever_tokens *t)
 	free(tmp);
 	if (p->crash_after_save) {
 		fflush(stdout);
-		_exit(EXIT_CRASH);
+		_exit(PROBE_EXIT_CRASH);
 	}
 	return true;
 }
@@ -435,12 +439,12 @@ int main(int argc, char **argv)
 			break;
 		default:
 			usage();
-			return EXIT_USAGE;
+			return PROBE_EXIT_USAGE;
 		}
 	}
 	if (argc - optind < 2) {
 		usage();
-		return EXIT_USAGE;
+		return PROBE_EXIT_USAGE;
 	}
 	const char *command = argv[optind];
 	opts.url = argv[optind + 1];
@@ -459,7 +463,7 @@ int main(int argc, char **argv)
 		if (!probe.token_file) {
 			usage();
 			http_global_cleanup();
-			return EXIT_USAGE;
+			return PROBE_EXIT_USAGE;
 		}
 		opts.token_store = (struct lever_token_store){
 			.load = store_load,
@@ -469,7 +473,7 @@ int main(int argc, char **argv)
 	}
 	struct lever_client *client = lever_client_create(&opts);
 	if (!client) {
-		rc = EXIT_USAGE;
+		rc = PROBE_EXIT_USAGE;
 		goto done;
 	}
 	enum lever_status status;
@@ -489,7 +493,7 @@ int main(int argc, char **argv)
 	} else {
 		usage();
 		lever_client_destroy(client);
-		rc = EXIT_USAGE;
+		rc = PROBE_EXIT_USAGE;
 		goto done;
 	}
 	struct lever_stats stats;

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,12 +52,25 @@ static void test_query(void)
 	strbuf_finish(&form);
 }
 
+/* A URL in, the URL a function should make of it out. */
+struct url_case {
+	const char *in;
+	const char *out;
+};
+
+static void check_url_cases(char *(*fn)(const char *), const struct url_case *cases, size_t n,
+	const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *s = fn(cases[i].in);
+		is_str(s, cases[i].out, what);
+		free(s);
+	}
+}
+
 static void test_url_for_log(void)
 {
-	static const struct {
-		const char *in;
-		const char *out;
-	} cases[] = {
+	static const struct url_case cases[] = {
 		{"https://h/v1/stages", "https://h/v1/stages"},
 		{"https://h/v1/opportunities?limit=100&offset=abc",
 			"https://h/v1/opportunities?limit=100&offset=abc"},
@@ -67,11 +81,7 @@ static void test_url_for_log(void)
 			"&access_token=[redacted]&CODE=[redacted]"},
 		{"https://h/t?code&codex=1#frag", "https://h/t?code&codex=1"},
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *s = http_url_for_log(cases[i].in);
-		is_str(s, cases[i].out, "URL fit for logs");
-		free(s);
-	}
+	check_url_cases(http_url_for_log, cases, sizeof(cases) / sizeof(cases[0]), "URL fit for logs");
 }
 
 static void test_loopback(void)
@@ -87,6 +97,39 @@ static void test_loopback(void)
 	ok(!http_host_is_loopback("localhost.example.com"), "a name containing localhost");
 	ok(!http_host_is_loopback("[::2]"), "::2");
 	ok(!http_host_is_loopback(""), "empty");
+}
+
+static void test_url_normalize(void)
+{
+	static const struct url_case cases[] = {
+		{"https://api.lever.co/v1", "https://api.lever.co/v1"},
+		{"https://api.lever.co/v1/", "https://api.lever.co/v1"},
+		{"https://auth.lever.co///", "https://auth.lever.co"},
+		{"", ""},
+	};
+	check_url_cases(http_url_normalize, cases, sizeof(cases) / sizeof(cases[0]),
+		"trailing slashes stripped");
+}
+
+static void test_url_loopback(void)
+{
+	static const struct {
+		const char *url;
+		bool loopback;
+		const char *what;
+	} cases[] = {
+		{"http://127.0.0.1:8080/v1", true, "127.0.0.1 with a port and a path"},
+		{"http://[::1]:8080/v1", true, "[::1] with a port"},
+		{"http://localhost/v1", true, "localhost"},
+		{"http://LOCALHOST:1", true, "localhost, any case"},
+		{"http://localhost.example.com/v1", false, "a remote name that starts with localhost"},
+		{"http://127.0.0.1.example.com/v1", false, "a remote name that starts with 127."},
+		{"http://example.com/v1", false, "a remote host"},
+		{"not a url", false, "not a URL"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ok(http_url_is_loopback(cases[i].url) == cases[i].loopback, cases[i].what);
+	}
 }
 
 static void test_client_urls(void)
@@ -164,6 +207,72 @@ static void test_refusals(void)
 	http_client_destroy(c);
 }
 
+static void test_retry_check(void)
+{
+	const struct http_retry_policy p = {
+		.max_attempts = 4, .max_retry_time = 60, .backoff_base = 1, .backoff_cap = 10,
+	};
+	static const struct {
+		struct http_attempt a;
+		double jitter;
+		bool retry;
+		double wait;
+		const char *what;
+	} cases[] = {
+		{{HTTP_OUTCOME_ANSWERED, 200, -1, true, 1, 0}, 0.5, false, 0, "a 200 is final"},
+		{{HTTP_OUTCOME_ANSWERED, 404, -1, true, 1, 0}, 0.5, false, 0, "a 404 is final"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 1, 0}, 0.5, true, 0.5,
+			"a 503 of a GET: base wait times the jitter"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 3, 0}, 0.5, true, 2,
+			"the wait doubles with every attempt"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 3, 0}, 1, true, 4, "full jitter reaches the whole"},
+		{{HTTP_OUTCOME_ANSWERED, 500, -1, true, 3, 0}, 0.99, true, 3.96, "500 too"},
+		{{HTTP_OUTCOME_ANSWERED, 502, -1, true, 1, 0}, 1, true, 1, "502 too"},
+		{{HTTP_OUTCOME_ANSWERED, 504, -1, true, 1, 0}, 1, true, 1, "504 too"},
+		{{HTTP_OUTCOME_ANSWERED, 408, -1, true, 1, 0}, 1, true, 1, "408 too"},
+		{{HTTP_OUTCOME_ANSWERED, 501, -1, true, 1, 0}, 1, false, 0, "501 is no transient status"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, false, 1, 0}, 0.5, false, 0,
+			"a 503 of a POST without a key: it may have been processed"},
+		{{HTTP_OUTCOME_ANSWERED, 429, -1, false, 1, 0}, 0.5, true, 0.5,
+			"a 429 even of a POST: it was refused before any work"},
+		{{HTTP_OUTCOME_ANSWERED, 429, 7, false, 1, 0}, 0.5, true, 7, "Retry-After replaces the backoff"},
+		{{HTTP_OUTCOME_ANSWERED, 429, 0, true, 2, 0}, 0.5, true, 0, "Retry-After: 0 means now"},
+		{{HTTP_OUTCOME_ANSWERED, 503, 3600, true, 1, 0}, 0.5, true, 10,
+			"Retry-After is capped at backoff_cap"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 8, 0}, 1, false, 0, "no attempt beyond max_attempts"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 3, 0}, 1, true, 4, "attempt 3 of 4 is retried"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 4, 0}, 1, false, 0, "attempt 4 of 4 is the last"},
+		{{HTTP_OUTCOME_ANSWERED, 503, -1, true, 10, 0}, 1, false, 0, "far beyond max_attempts"},
+		{{HTTP_OUTCOME_ANSWERED, 503, 30, true, 1, 55}, 1, false, 0,
+			"no wait that ends beyond max_retry_time"},
+		{{HTTP_OUTCOME_ANSWERED, 503, 5, true, 1, 55}, 1, true, 5,
+			"a wait that ends right at max_retry_time"},
+		{{HTTP_OUTCOME_UNSENT, 0, -1, false, 1, 0}, 0.25, true, 0.25,
+			"a failed connect, even of a POST: the server never saw it"},
+		{{HTTP_OUTCOME_TRANSIENT, 0, -1, true, 2, 0}, 0.5, true, 1, "a timeout of a GET"},
+		{{HTTP_OUTCOME_TRANSIENT, 0, -1, false, 1, 0}, 0.5, false, 0,
+			"a timeout of a POST: it may have been processed"},
+		{{HTTP_OUTCOME_TRANSIENT, 0, 5, true, 1, 0}, 0.5, true, 0.5,
+			"no Retry-After without an answer"},
+		{{HTTP_OUTCOME_FATAL, 0, -1, true, 1, 0}, 0.5, false, 0, "a TLS failure is final"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double wait = -1;
+		bool retry = http_retry_check(&p, &cases[i].a, cases[i].jitter, &wait);
+		bool same = retry == cases[i].retry && fabs(wait - cases[i].wait) < 1e-9;
+		if (!ok(same, cases[i].what)) {
+			printf("#   got:  %s after %g s\n#   want: %s after %g s\n", retry ? "retry" : "stop",
+				wait, cases[i].retry ? "retry" : "stop", cases[i].wait);
+		}
+	}
+	const struct http_retry_policy capped = {
+		.max_attempts = 20, .max_retry_time = 1000, .backoff_base = 1, .backoff_cap = 10,
+	};
+	struct http_attempt late = {HTTP_OUTCOME_ANSWERED, 503, -1, true, 12, 0};
+	double wait;
+	ok(http_retry_check(&capped, &late, 1, &wait) && wait == 10, "the backoff is capped");
+}
+
 static void test_status_text(void)
 {
 	is_str(http_status_text(429), "429 Too Many Requests", "429");
@@ -179,6 +288,9 @@ int main(void)
 	test_query();
 	test_url_for_log();
 	test_loopback();
+	test_url_loopback();
+	test_url_normalize();
+	test_retry_check();
 	test_client_urls();
 	test_refusals();
 	test_status_text();

@@ -8,15 +8,19 @@
 #include "tap.h"
 #include "xalloc.h"
 
-static char *capture(enum log_format format, const char *secret)
+static char *capture_messages(enum log_format format, const char *secret, const char *message)
 {
 	fflush(stderr);
 	int saved = dup(STDERR_FILENO);
 	FILE *tmp = tmpfile();
 	dup2(fileno(tmp), STDERR_FILENO);
 	log_init(LOG_TRACE, format);
-	log_trace("authorization 'Basic %s' sent", secret);
-	log_error("cannot connect with key '%s%s': refused", secret, secret);
+	if (message) {
+		log_error("%s", message);
+	} else {
+		log_trace("authorization 'Basic %s' sent", secret);
+		log_error("cannot connect with key '%s%s': refused", secret, secret);
+	}
 	fflush(stderr);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
@@ -29,6 +33,11 @@ static char *capture(enum log_format format, const char *secret)
 	}
 	fclose(tmp);
 	return buf;
+}
+
+static char *capture(enum log_format format, const char *secret)
+{
+	return capture_messages(format, secret, NULL);
 }
 
 int main(void)
@@ -44,6 +53,11 @@ int main(void)
 	ok(strstr(json, secret) == NULL, "JSON log never shows the secret");
 	ok(strstr(json, "\"level\":\"error\"") != NULL, "JSON lines carry the level");
 	free(json);
+	char *escaped = capture_messages(LOG_FORMAT_JSON, secret, "a \"b\" \\ c\nd\te\x01" "f");
+	ok(strstr(escaped, "\"module\":\"main\",\"message\":\"a \\\"b\\\" \\\\ c\\nd\\te\\u0001f\"}\n")
+			!= NULL,
+		"JSON lines escape quotes, backslashes and control characters");
+	free(escaped);
 
 	char *clean = log_sanitize("evil\x1b[31mred\nline");
 	is_str(clean, "evil?[31mred?line", "control characters are neutralised");
