@@ -129,10 +129,7 @@ int cmd_refty(struct cli_ctx *ctx, int argc, char **argv)
 		struct refty_result res;
 		refty_result_init(&res);
 		if (!refty_list_sequences(ctx->app.refty, &cat, &res)) {
-			if (res.status != REFTY_ERR_AUTH) {
-				log_error("%s", res.message);
-			}
-			rc = EXIT_REMOTE;
+			rc = EXIT_REMOTE; // logged by the Refty client
 		}
 		refty_result_finish(&res);
 	}

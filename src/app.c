@@ -380,7 +380,7 @@ static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
 	catalog_init(&remote);
 	bool ok = refty_list_sequences(app->refty, &remote, &res);
 	if (!ok) {
-		log_error("%s", res.message);
+		// Logged by the Refty client.
 		rc = EXIT_REMOTE;
 		refty_result_finish(&res);
 		catalog_finish(&remote);
@@ -458,7 +458,7 @@ static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool
 	static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
 	*error = false;
 	int64_t now = now_ms();
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		int64_t at = snapshot_names_fetched_at(app->snap, kinds[i]);
 		if (at < 0) {
 			*error = true;

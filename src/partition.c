@@ -218,7 +218,7 @@ static bool on_record(void *ud, const struct opportunity *o)
 	if (!p->opts->cb(p->opts->ud, o)) {
 		return cancel(p);
 	}
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : 100;
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	if (l->delivered < page) {
 		l->first[l->n_first++] = (struct seen){xstrdup(o->id), o->created_at};
 	}
@@ -284,7 +284,7 @@ static void split_window(struct partition *p, struct listing *l)
 
 static void list_window(struct partition *p, struct window *w)
 {
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : 100;
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	struct listing l = {.p = p, .w = w, .first = xcalloc(page, sizeof(struct seen))};
 	struct lever_opportunity_query q = *p->opts->base;
 	q.created_at_start = w->range.start;

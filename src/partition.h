@@ -28,7 +28,7 @@ struct partition_options {
 	const struct lever_opportunity_query *base;
 	int64_t start, end; /* the whole range, inclusive */
 	int workers;        /* parallel listings */
-	int page_size;      /* 0: 100, as the Lever client pages */
+	int page_size;      /* 0: LEVER_PAGE_SIZE, as the Lever client pages */
 	/** Windows already listed by an earlier, interrupted run: skipped. */
 	const struct partition_interval *done;
 	size_t n_done;

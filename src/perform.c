@@ -215,6 +215,7 @@ enum outcome {
 	OUT_STOP, /* authorisation refused: stop the run */
 	OUT_LOCAL,
 };
+#define OUT_COUNT (OUT_LOCAL + 1)
 
 static enum outcome from_result(const struct refty_result *res)
 {
@@ -458,6 +459,7 @@ static const struct {
 	[OUT_STOP] = {ACTION_PENDING, "pending"},
 	[OUT_LOCAL] = {ACTION_PENDING, "pending"},
 };
+_Static_assert(sizeof(outcomes) / sizeof(outcomes[0]) == OUT_COUNT, "a label for every outcome");
 
 /* Performs the actions of one opportunity in order; a failure stops the
  * rest of them, since later ones depend on earlier ones. */
