@@ -770,6 +770,56 @@ static bool parse_id_ref(const struct json_node *parent, const char *key, bool r
 	return true;
 }
 
+/* phones: objects with an optional type and a value; only the values are kept. */
+static bool parse_phones(const struct json_node *node, struct opportunity *o,
+	struct json_error *err)
+{
+	struct json_node phones;
+	bool present;
+	const char *s;
+	if (!json_opt_array(node, "phones", &phones, &present, err)) {
+		return false;
+	}
+	size_t n = present ? json_array_len(&phones) : 0;
+	o->phones = n ? xcalloc(n, sizeof(*o->phones)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_node phone;
+		if (!json_array_object(&phones, i, &phone, err)
+			|| !json_opt_string(&phone, "type", &s, err)
+			|| !json_req_string(&phone, "value", &s, err)) {
+			return false;
+		}
+		o->phones[o->n_phones++] = xstrdup(s);
+	}
+	return true;
+}
+
+/* stageChanges, when present: each entry's stage and time. */
+static bool parse_changes(const struct json_node *node, struct opportunity *o,
+	struct json_error *err)
+{
+	struct json_node changes;
+	const char *s;
+	if (!json_opt_array(node, "stageChanges", &changes, &o->has_changes, err)) {
+		return false;
+	}
+	size_t n = o->has_changes ? json_array_len(&changes) : 0;
+	o->changes = n ? xcalloc(n, sizeof(*o->changes)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_node change;
+		int64_t at;
+		if (!json_array_object(&changes, i, &change, err)
+			|| !json_req_string(&change, "toStageId", &s, err)
+			|| !json_req_int64(&change, "updatedAt", &at, err)) {
+			return false;
+		}
+		o->changes[o->n_changes].stage_id = xstrdup(s);
+		o->changes[o->n_changes].at_ms = at;
+		o->n_changes++;
+	}
+	return true;
+}
+
 static bool parse_opportunity(const struct json_node *node, void *rec, struct json_error *err)
 {
 	struct opportunity *o = rec;
@@ -795,43 +845,16 @@ static bool parse_opportunity(const struct json_node *node, void *rec, struct js
 		return false;
 	}
 
-	struct json_node phones;
-	if (!json_opt_array(node, "phones", &phones, &present, err)) {
+	if (!parse_phones(node, o, err)) {
 		return false;
-	}
-	size_t n = present ? json_array_len(&phones) : 0;
-	o->phones = n ? xcalloc(n, sizeof(*o->phones)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		struct json_node phone;
-		if (!json_array_object(&phones, i, &phone, err)
-			|| !json_opt_string(&phone, "type", &s, err)
-			|| !json_req_string(&phone, "value", &s, err)) {
-			return false;
-		}
-		o->phones[o->n_phones++] = xstrdup(s);
 	}
 
 	if (!parse_id_ref(node, "stage", true, &o->stage_id, err)) {
 		return false;
 	}
 
-	struct json_node changes;
-	if (!json_opt_array(node, "stageChanges", &changes, &o->has_changes, err)) {
+	if (!parse_changes(node, o, err)) {
 		return false;
-	}
-	n = o->has_changes ? json_array_len(&changes) : 0;
-	o->changes = n ? xcalloc(n, sizeof(*o->changes)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		struct json_node change;
-		int64_t at;
-		if (!json_array_object(&changes, i, &change, err)
-			|| !json_req_string(&change, "toStageId", &s, err)
-			|| !json_req_int64(&change, "updatedAt", &at, err)) {
-			return false;
-		}
-		o->changes[o->n_changes].stage_id = xstrdup(s);
-		o->changes[o->n_changes].at_ms = at;
-		o->n_changes++;
 	}
 
 	struct json_node apps;
@@ -1280,161 +1303,202 @@ static const char *field_reason(const char *text)
  * (a cycle), a page that says more follow but brings nothing the chain has not delivered,
  * a record outside the query's filter, or more than max_pages pages.
  */
-static enum lever_status list(struct lever_client *c, const char *what, const char *base,
-	const struct record_kind *kind, const struct sink *sink, const void *query)
-{
-	struct http_response resp;
-	http_response_init(&resp);
+/* One listing in progress: what it is, and what its chain of pages has brought. */
+struct walk {
+	struct lever_client *c;
+	const char *what;
+	const struct record_kind *kind;
+	const struct sink *sink;
+	const void *query;
 	// seen: what the listing delivered. chain: what the current chain of pages brought, the
 	// same set until a rejected token makes the listing start a new chain.
 	struct id_set seen, restarted, tokens;
-	id_set_init(&seen);
-	id_set_init(&tokens);
-	struct id_set *chain = &seen;
-	bool have_restarted = false;
-	char *offset = NULL;
-	int page_no = 1;
-	int restarts = 0;
+	struct id_set *chain;
+	int page_no;
+	const char *where; /* the page's path without its query, for messages */
+};
+
+/* Notes id in the chain; true when the listing has not delivered it yet. */
+static bool walk_add(struct walk *w, const char *id, size_t *fresh)
+{
+	bool new_in_chain = id_set_add(w->chain, id);
+	*fresh += new_in_chain;
+	return w->chain == &w->seen ? new_in_chain : id_set_add(&w->seen, id);
+}
+
+/* A rejected offset token: the next page starts a new chain from the first page. */
+static void walk_restart(struct walk *w)
+{
+	if (w->chain == &w->restarted) {
+		id_set_finish(&w->restarted);
+	}
+	id_set_init(&w->restarted);
+	w->chain = &w->restarted;
+	id_set_finish(&w->tokens);
+	id_set_init(&w->tokens);
+	w->page_no = 1;
+}
+
+/* Hands a parsed page's records over, after checking the page can belong to one chain. */
+static enum lever_status walk_deliver(struct walk *w, const struct page *page)
+{
+	const struct record_kind *kind = w->kind;
+	struct lever_client *c = w->c;
+	size_t fresh = 0;
+	for (size_t i = 0; i < page->n; i++) {
+		const void *rec = page->records + i * kind->size;
+		char why[256];
+		if (w->query && kind->outside && kind->outside(rec, w->query, why, sizeof(why))) {
+			char *id = log_sanitize(kind->id(rec));
+			log_error("cannot %s: page %d of '%s%s' holds %s '%s' with %s; a listing that "
+				  "ignores its own filter cannot be trusted, so nothing after it was "
+				  "recorded",
+				w->what, w->page_no, c->url, w->where, kind->name, id, why);
+			free(id);
+			return LEVER_ERR_DATA;
+		}
+		if (walk_add(w, kind->id(rec), &fresh) && !kind->deliver(w->sink->cb, w->sink->ud, rec)) {
+			return LEVER_ERR_CANCELLED;
+		}
+	}
+	for (size_t i = 0; i < page->n_bad; i++) {
+		const struct unreadable *b = &page->bad[i];
+		struct lever_unreadable u = {b->id, field_reason(b->reason)};
+		if (walk_add(w, b->id, &fresh) && !w->sink->unreadable(w->sink->ud, &u)) {
+			return LEVER_ERR_CANCELLED;
+		}
+	}
+	if (page->next && fresh == 0) {
+		log_error("cannot %s: page %d of '%s%s' brought no %s the listing had not already "
+			  "delivered, yet says more follow, so the listing would never end; nothing "
+			  "after it was recorded",
+			w->what, w->page_no, c->url, w->where, kind->name);
+		return LEVER_ERR_DATA;
+	}
+	if (page->next && !id_set_add(&w->tokens, page->next)) {
+		log_error("cannot %s: page %d of '%s%s' leads back to an earlier page (its offset "
+			  "token repeats), so the listing would never end; nothing after it was recorded",
+			w->what, w->page_no, c->url, w->where);
+		return LEVER_ERR_DATA;
+	}
+	return LEVER_OK;
+}
+
+/*
+ * Gets and delivers one page at offset (NULL: the first). *next receives the next page's
+ * token (NULL: the last page); *restart is set when Lever rejected the token.
+ */
+static enum lever_status walk_page(struct walk *w, const char *base, const char *offset,
+	struct http_response *resp, char **next, bool *restart)
+{
+	struct lever_client *c = w->c;
+	*next = NULL;
+	*restart = false;
+	struct strbuf path;
+	strbuf_init(&path);
+	strbuf_puts(&path, base);
+	if (offset) {
+		http_query_add(&path, "offset", offset);
+	}
+	char *where = path_only(path.data);
+	w->where = where;
 	enum lever_status status = LEVER_OK;
-	for (;;) {
-		struct strbuf path;
-		strbuf_init(&path);
-		strbuf_puts(&path, base);
-		if (offset) {
-			http_query_add(&path, "offset", offset);
-		}
-		char *where = path_only(path.data);
-		if (page_no > c->max_pages) {
-			log_error("cannot %s: '%s%s' is still not finished after %d pages "
-				  "(lever.max_pages), so the listing looks endless; nothing after it was "
-				  "recorded. If the account really is that large, raise lever.max_pages",
-				what, c->url, where, c->max_pages);
-			status = LEVER_ERR_DATA;
-			free(where);
-			strbuf_finish(&path);
-			break;
-		}
-		status = get(c, path.data, &resp);
-		if (status != LEVER_OK) {
-			free(where);
-			strbuf_finish(&path);
-			break;
-		}
-		if (resp.status == 400 && offset && mentions_offset(&resp)) {
-			free(where);
-			strbuf_finish(&path);
-			if (++restarts > MAX_RESTARTS) {
-				log_error("cannot %s: Lever rejected the offset token %d times; giving up",
-					what, restarts);
-				status = LEVER_ERR_REMOTE;
-				break;
-			}
-			log_warn("Lever rejected the offset token for page %d while trying to %s; "
-				 "starting again from the first page",
-				page_no, what);
-			pthread_mutex_lock(&c->lock);
-			c->stats.restarts++;
-			pthread_mutex_unlock(&c->lock);
-			free(offset);
-			offset = NULL;
-			page_no = 1;
-			if (have_restarted) {
-				id_set_finish(&restarted);
-			}
-			id_set_init(&restarted);
-			have_restarted = true;
-			chain = &restarted;
-			id_set_finish(&tokens);
-			id_set_init(&tokens);
-			continue;
-		}
-		if (resp.status < 200 || resp.status > 299) {
-			status = status_error(c, what, path.data, &resp);
-			free(where);
-			strbuf_finish(&path);
-			break;
-		}
-		struct json_error err;
-		struct page page;
-		if (!parse_page(resp.body.data, resp.body.len, kind, sink->unreadable != NULL, &page,
-			    &err)) {
-			log_error("cannot %s: malformed page %d from '%s%s': %s", what, page_no, c->url,
-				where, err.text);
-			free(where);
-			strbuf_finish(&path);
-			status = LEVER_ERR_DATA;
-			break;
-		}
-		strbuf_finish(&path);
-		if (kind->owns_data) {
-			strbuf_finish(&resp.body);
+	struct json_error err;
+	struct page page;
+	if (w->page_no > c->max_pages) {
+		log_error("cannot %s: '%s%s' is still not finished after %d pages (lever.max_pages), "
+			  "so the listing looks endless; nothing after it was recorded. If the account "
+			  "really is that large, raise lever.max_pages",
+			w->what, c->url, where, c->max_pages);
+		status = LEVER_ERR_DATA;
+	} else if ((status = get(c, path.data, resp)) != LEVER_OK) {
+		// logged
+	} else if (resp->status == 400 && offset && mentions_offset(resp)) {
+		*restart = true;
+	} else if (resp->status < 200 || resp->status > 299) {
+		status = status_error(c, w->what, path.data, resp);
+	} else if (!parse_page(resp->body.data, resp->body.len, w->kind, w->sink->unreadable != NULL,
+			   &page, &err)) {
+		log_error("cannot %s: malformed page %d from '%s%s': %s", w->what, w->page_no,
+			c->url, where, err.text);
+		status = LEVER_ERR_DATA;
+	} else {
+		if (w->kind->owns_data) {
+			strbuf_finish(&resp->body);
 		}
 		pthread_mutex_lock(&c->lock);
 		c->stats.pages++;
 		pthread_mutex_unlock(&c->lock);
-		size_t fresh = 0;
-		for (size_t i = 0; i < page.n && status == LEVER_OK; i++) {
-			const void *rec = page.records + i * kind->size;
-			char why[256];
-			if (query && kind->outside && kind->outside(rec, query, why, sizeof(why))) {
-				char *id = log_sanitize(kind->id(rec));
-				log_error("cannot %s: page %d of '%s%s' holds %s '%s' with %s; a listing "
-					  "that ignores its own filter cannot be trusted, so nothing after "
-					  "it was recorded",
-					what, page_no, c->url, where, kind->name, id, why);
-				free(id);
-				status = LEVER_ERR_DATA;
-				break;
-			}
-			bool new_in_chain = id_set_add(chain, kind->id(rec));
-			fresh += new_in_chain;
-			bool new_in_listing = chain == &seen ? new_in_chain : id_set_add(&seen, kind->id(rec));
-			if (new_in_listing && !kind->deliver(sink->cb, sink->ud, rec)) {
-				status = LEVER_ERR_CANCELLED;
-			}
+		status = walk_deliver(w, &page);
+		if (status == LEVER_OK && page.next) {
+			*next = xstrdup(page.next);
 		}
-		for (size_t i = 0; i < page.n_bad && status == LEVER_OK; i++) {
-			const struct unreadable *b = &page.bad[i];
-			bool new_in_chain = id_set_add(chain, b->id);
-			fresh += new_in_chain;
-			bool new_in_listing = chain == &seen ? new_in_chain : id_set_add(&seen, b->id);
-			struct lever_unreadable u = {b->id, field_reason(b->reason)};
-			if (new_in_listing && !sink->unreadable(sink->ud, &u)) {
-				status = LEVER_ERR_CANCELLED;
-			}
-		}
-		if (status == LEVER_OK && page.next && fresh == 0) {
-			log_error("cannot %s: page %d of '%s%s' brought no %s the listing had not "
-				  "already delivered, yet says more follow, so the listing would never "
-				  "end; nothing after it was recorded",
-				what, page_no, c->url, where, kind->name);
-			status = LEVER_ERR_DATA;
-		}
-		if (status == LEVER_OK && page.next && !id_set_add(&tokens, page.next)) {
-			log_error("cannot %s: page %d of '%s%s' leads back to an earlier page (its "
-				  "offset token repeats), so the listing would never end; nothing after "
-				  "it was recorded",
-				what, page_no, c->url, where);
-			status = LEVER_ERR_DATA;
-		}
-		free(where);
-		if (status != LEVER_OK || !page.next) {
-			page_finish(&page, kind);
+		page_finish(&page, w->kind);
+	}
+	w->where = NULL;
+	free(where);
+	strbuf_finish(&path);
+	return status;
+}
+
+/*
+ * Walks a paged listing: base is the path with its fixed query; offset tokens are appended.
+ * query (the kind's filter struct, or NULL) lets each record be checked against what was
+ * asked for.
+ *
+ * A chain with the same query and its own tokens is the one guarantee Lever gives, so a
+ * chain that cannot be one is stopped as malformed rather than followed: a token seen before
+ * (a cycle), a page that says more follow but brings nothing the chain has not delivered,
+ * a record outside the query's filter, or more than max_pages pages.
+ */
+static enum lever_status list(struct lever_client *c, const char *what, const char *base,
+	const struct record_kind *kind, const struct sink *sink, const void *query)
+{
+	struct walk w = {.c = c, .what = what, .kind = kind, .sink = sink, .query = query,
+		.page_no = 1};
+	id_set_init(&w.seen);
+	id_set_init(&w.tokens);
+	w.chain = &w.seen;
+	struct http_response resp;
+	http_response_init(&resp);
+	char *offset = NULL;
+	int restarts = 0;
+	enum lever_status status;
+	for (;;) {
+		char *next = NULL;
+		bool restart = false;
+		status = walk_page(&w, base, offset, &resp, &next, &restart);
+		free(offset);
+		offset = next;
+		if (status != LEVER_OK || (!restart && !next)) {
 			break;
 		}
-		free(offset);
-		offset = xstrdup(page.next);
-		page_finish(&page, kind);
-		page_no++;
+		if (!restart) {
+			w.page_no++;
+			continue;
+		}
+		if (++restarts > MAX_RESTARTS) {
+			log_error("cannot %s: Lever rejected the offset token %d times; giving up", what,
+				restarts);
+			status = LEVER_ERR_REMOTE;
+			break;
+		}
+		log_warn("Lever rejected the offset token for page %d while trying to %s; starting "
+			 "again from the first page",
+			w.page_no, what);
+		pthread_mutex_lock(&c->lock);
+		c->stats.restarts++;
+		pthread_mutex_unlock(&c->lock);
+		walk_restart(&w);
 	}
 	if (status == LEVER_ERR_CANCELLED) {
 		log_debug("stopped listing: %s cancelled", what);
 	}
 	free(offset);
-	id_set_finish(&seen);
-	id_set_finish(&tokens);
-	if (have_restarted) {
-		id_set_finish(&restarted);
+	id_set_finish(&w.seen);
+	id_set_finish(&w.tokens);
+	if (w.chain == &w.restarted) {
+		id_set_finish(&w.restarted);
 	}
 	http_response_finish(&resp);
 	return status;
