@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "app.h"
 #include "cli.h"
 #include "config.h"
@@ -125,7 +126,7 @@ int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 		       "deleted\n");
 	}
 	struct action q;
-	char *key = xasprintf("lever:%s:unreadable", id);
+	char *key = journal_key_unreadable(id);
 	int64_t qid = snapshot_action_id_by_key(app->snap, key);
 	free(key);
 	if (qid > 0 && snapshot_action_get(app->snap, qid, &q) == 1) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "journal.h"
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
@@ -198,8 +199,7 @@ static bool flag_untrusted(struct engine *e, const struct opportunity *o, const 
 				  u->field, app_stage_name(&e->app, u->stage_id), when, where)
 			: xasprintf("%s %s is %s: not believed", u->field, when, where);
 		struct action a = {
-			.key = xasprintf("lever:%s:untrusted:%s:%s:%" PRId64, o->id, u->field,
-				u->stage_id ? u->stage_id : "-", u->at_ms),
+			.key = journal_key_untrusted(o->id, u->field, u->stage_id, u->at_ms),
 			.kind = ACTION_UNTRUSTED,
 			.state = ACTION_SKIPPED,
 			.opportunity_id = o->id,
@@ -256,7 +256,7 @@ static bool quarantine(struct engine *e, const struct lever_unreadable *u)
 				 "on every run until it reads cleanly",
 		u->reason);
 	struct action a = {
-		.key = xasprintf("lever:%s:unreadable", u->id),
+		.key = journal_key_unreadable(u->id),
 		.kind = ACTION_UNREADABLE,
 		.state = ACTION_FAILED,
 		.opportunity_id = xstrdup(u->id),
@@ -500,7 +500,7 @@ static bool collect_quarantined(void *ud, const struct action *a)
 /* Closes a quarantine entry: the record reads cleanly now, or is gone. Called with db held. */
 static bool release(struct engine *e, const char *id, const char *why)
 {
-	char *key = xasprintf("lever:%s:unreadable", id);
+	char *key = journal_key_unreadable(id);
 	int64_t row = snapshot_action_id_by_key(e->app.snap, key);
 	free(key);
 	bool ok = row >= 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "journal.h"
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
@@ -236,7 +237,7 @@ static enum outcome from_result(const struct refty_result *res)
 /* A step or update needs the candidate in Refty first. Called with db held. */
 static enum outcome missing_candidate(struct engine *e, const struct action *a, char **why)
 {
-	char *key = xasprintf("lever:%s:%s:candidate", a->opportunity_id, a->sequence_id);
+	char *key = journal_key_candidate(a->opportunity_id, a->sequence_id);
 	int64_t id = snapshot_action_id_by_key(e->app.snap, key);
 	free(key);
 	if (id < 0) {

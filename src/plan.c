@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "diff.h"
 #include "opportunity.h"
 #include "rules.h"
@@ -184,7 +185,7 @@ static void draft_create(struct draft *dr, const struct resolved_rule *rule,
 	const struct opportunity *opp, char *reason)
 {
 	base_action(&dr->create, PLAN_CREATE_CANDIDATE, rule, opp);
-	dr->create.key = xasprintf("lever:%s:%s:candidate", opp->id, rule->sequence_id);
+	dr->create.key = journal_key_candidate(opp->id, rule->sequence_id);
 	dr->create.reason = reason;
 	dr->has_create = true;
 }
@@ -193,7 +194,7 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 	const struct opportunity *opp, const struct resolved_link *link, int64_t at_ms,
 	bool current)
 {
-	char *key = xasprintf("lever:%s:%s:%" PRId64, opp->id, link->refty_stage_id, at_ms);
+	char *key = journal_key_step(opp->id, link->refty_stage_id, at_ms);
 	for (size_t i = 0; i < dr->n_sends; i++) {
 		if (strcmp(dr->sends[i].key, key) == 0) {
 			free(key);
@@ -233,11 +234,9 @@ static void draft_update(struct draft *dr, const struct resolved_rule *rule,
 	// value still gets a new key; records without a believable one fall back
 	// to the values.
 	if (d->updated_at != OPP_TIME_NONE) {
-		dr->update.key = xasprintf("lever:%s:%s:contact:%" PRId64, opp->id, rule->sequence_id,
-			d->updated_at);
+		dr->update.key = journal_key_contact(opp->id, rule->sequence_id, d->updated_at);
 	} else {
-		dr->update.key = xasprintf("lever:%s:%s:contact:h%016" PRIx64, opp->id,
-			rule->sequence_id, contact_hash(opp));
+		dr->update.key = journal_key_contact_hash(opp->id, rule->sequence_id, contact_hash(opp));
 	}
 	dr->update.reason = xasprintf("contact details changed in Lever (%s%s%s%s%s)",
 		name ? "name" : "", name && (email || phone) ? ", " : "", email ? "email" : "",
@@ -300,7 +299,7 @@ static size_t emit(struct plan *out, const struct draft *dr, const char *blocked
 		struct plan_action *skip = plan_add(out, what);
 		skip->kind = PLAN_SKIP;
 		free(skip->key);
-		skip->key = xasprintf("skip:%s:%s", blocked, what->key);
+		skip->key = journal_key_skip(blocked, what->key);
 		free(skip->reason);
 		skip->reason = xstrdup(blocked);
 		return 1;

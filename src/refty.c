@@ -8,6 +8,7 @@
 #include "http.h"
 #include "json.h"
 #include "jsonw.h"
+#include "journal.h"
 #include "log.h"
 #include "rules.h"
 
@@ -316,7 +317,7 @@ char *refty_candidate_body(const struct refty_candidate_input *in)
 	strbuf_init(&out);
 	struct jsonw w;
 	jsonw_init(&w, &out);
-	char *external_id = xasprintf("lever:%s", in->opportunity_id);
+	char *external_id = journal_external_id(in->opportunity_id);
 	jsonw_object_begin(&w);
 	jsonw_kv_string(&w, "external_id", external_id);
 	jsonw_kv_string(&w, "sequence_id", in->sequence_id);
@@ -358,12 +359,11 @@ char *refty_candidate_body_relanguage(const char *body, const char *language)
 		  json_opt_string(&job, "external_id", &in.posting_id, &err) &&
 		  json_opt_string(&job, "title", &in.posting_title, &err) &&
 		  json_opt_string(&top, "profile_url", &in.profile_url, &err);
-	if (ok && strncmp(external_id, "lever:", 6) != 0) {
+	if (ok && !(in.opportunity_id = journal_external_opportunity(external_id))) {
 		ok = json_fail(&err, &top, "external_id '%s' is not a Lever one", external_id);
 	}
 	char *out = NULL;
 	if (ok) {
-		in.opportunity_id = external_id + 6;
 		out = refty_candidate_body(&in);
 	} else {
 		log_error("cannot read a journalled candidate body: %s", err.text);

@@ -1,0 +1,62 @@
+#include "journal.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+#define EXTERNAL_PREFIX "lever:"
+
+char *journal_key_candidate(const char *opportunity_id, const char *sequence_id)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:%s:candidate", opportunity_id, sequence_id);
+}
+
+char *journal_key_step(const char *opportunity_id, const char *refty_stage_id, int64_t entry_ms)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:%s:%" PRId64, opportunity_id, refty_stage_id, entry_ms);
+}
+
+char *journal_key_contact(const char *opportunity_id, const char *sequence_id, int64_t updated_ms)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:%s:contact:%" PRId64, opportunity_id, sequence_id,
+		updated_ms);
+}
+
+char *journal_key_contact_hash(const char *opportunity_id, const char *sequence_id,
+	uint64_t hash)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:%s:contact:h%016" PRIx64, opportunity_id, sequence_id,
+		hash);
+}
+
+char *journal_key_skip(const char *why, const char *key)
+{
+	return xasprintf("skip:%s:%s", why, key);
+}
+
+char *journal_key_unreadable(const char *opportunity_id)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:unreadable", opportunity_id);
+}
+
+char *journal_key_untrusted(const char *opportunity_id, const char *field, const char *stage_id,
+	int64_t at_ms)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s:untrusted:%s:%s:%" PRId64, opportunity_id, field,
+		stage_id ? stage_id : "-", at_ms);
+}
+
+char *journal_external_id(const char *opportunity_id)
+{
+	return xasprintf(EXTERNAL_PREFIX "%s", opportunity_id);
+}
+
+const char *journal_external_opportunity(const char *external_id)
+{
+	size_t n = strlen(EXTERNAL_PREFIX);
+	if (!external_id || strncmp(external_id, EXTERNAL_PREFIX, n) != 0 || !external_id[n]) {
+		return NULL;
+	}
+	return external_id + n;
+}
