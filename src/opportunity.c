@@ -52,3 +52,9 @@ bool opportunity_same_value(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
+
+bool opportunity_state_waits_in(const struct opportunity_state *s, const char *stage_id)
+{
+	return s->stage_id && stage_id && strcmp(s->stage_id, stage_id) == 0 && !s->archived &&
+	       !s->anonymized;
+}

@@ -72,6 +72,12 @@ struct opportunity_state {
 
 void opportunity_state_finish(struct opportunity_state *s);
 
+/**
+ * Whether a step parked for want of an email may still be sent: the opportunity is still in
+ * stage_id, and neither archived nor anonymized since. The one statement of "still in the stage".
+ */
+bool opportunity_state_waits_in(const struct opportunity_state *s, const char *stage_id);
+
 /** The first email/phone of o, or NULL. Borrowed from o. */
 const char *opportunity_email(const struct opportunity *o);
 const char *opportunity_phone(const struct opportunity *o);

@@ -179,9 +179,7 @@ bool perform_recheck_waiting(struct engine *e)
 			ok = false;
 			break;
 		}
-		bool in_stage = found && st.stage_id && a.lever_stage_id &&
-				strcmp(st.stage_id, a.lever_stage_id) == 0 && !st.archived &&
-				!st.anonymized;
+		bool in_stage = found && opportunity_state_waits_in(&st, a.lever_stage_id);
 		if (!in_stage) {
 			if (!e->app.dry_run) {
 				ok = snapshot_action_update(e->app.snap, a.id, ACTION_ABANDONED,
@@ -296,8 +294,7 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 			out = OUT_LOCAL;
 		}
 	} else {
-		bool in_stage = found && st.stage_id && a->lever_stage_id &&
-				strcmp(st.stage_id, a->lever_stage_id) == 0;
+		bool in_stage = found && opportunity_state_waits_in(&st, a->lever_stage_id);
 		out = in_stage ? OUT_WAITING : OUT_ABANDONED;
 		*detail = xstrdup(in_stage ? "no email in Lever yet"
 					   : "no email, and the candidate already left the stage");
