@@ -21,21 +21,6 @@
 /* ------------------------------------------------------------------------ */
 /* Planning: one opportunity at a time, as Lever hands them over.           */
 
-static enum action_kind action_kind_of(enum plan_kind k)
-{
-	switch (k) {
-	case PLAN_CREATE_CANDIDATE:
-		return ACTION_CREATE_CANDIDATE;
-	case PLAN_UPDATE_CONTACT:
-		return ACTION_UPDATE_CONTACT;
-	case PLAN_SEND_STEP:
-		return ACTION_SEND_STEP;
-	case PLAN_SKIP:
-		break;
-	}
-	return ACTION_SKIP;
-}
-
 bool intake_batch_begin(struct engine *e)
 {
 	if (e->app.dry_run || e->in_batch > 0) {
@@ -108,7 +93,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 {
 	struct action a = {
 		.key = pa->key,
-		.kind = action_kind_of(pa->kind),
+		.kind = journal_action_kind(pa->kind),
 		.state = pa->kind == PLAN_SKIP ? ACTION_SKIPPED : ACTION_PENDING,
 		.opportunity_id = pa->opportunity_id,
 		.rule = pa->rule_name,

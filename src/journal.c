@@ -60,3 +60,18 @@ const char *journal_external_opportunity(const char *external_id)
 	}
 	return external_id + n;
 }
+
+enum action_kind journal_action_kind(enum plan_kind k)
+{
+	switch (k) {
+	case PLAN_CREATE_CANDIDATE:
+		return ACTION_CREATE_CANDIDATE;
+	case PLAN_UPDATE_CONTACT:
+		return ACTION_UPDATE_CONTACT;
+	case PLAN_SEND_STEP:
+		return ACTION_SEND_STEP;
+	case PLAN_SKIP:
+		break;
+	}
+	return ACTION_SKIP;
+}

@@ -3,11 +3,14 @@
 
 #include <stdint.h>
 
+#include "plan.h"
+#include "snapshot.h"
+
 /*
  * The journal's vocabulary: the formats of its keys (which are also Refty's Idempotency-Keys,
  * so they may never change for an intent already recorded) and of the external id a Refty
- * candidate carries. Every module that names a journal entry or a candidate builds or reads
- * the name here. Pure: no I/O, no logging. Every builder returns a new string (caller frees).
+ * candidate carries, and what kind of entry a planned action becomes. Every module that names
+ * a journal entry or a candidate builds or reads the name here. Pure: no I/O, no logging. Every builder returns a new string (caller frees).
  */
 
 /** "lever:<opportunity>:<sequence>:candidate": enrolling the candidate in a sequence. */
@@ -31,5 +34,8 @@ char *journal_key_untrusted(const char *opportunity_id, const char *field, const
 char *journal_external_id(const char *opportunity_id);
 /** The opportunity id inside an external id, borrowed from it; NULL when it is not one. */
 const char *journal_external_opportunity(const char *external_id);
+
+/** The journal's kind for a planned action (a skip is journalled as ACTION_SKIP). */
+enum action_kind journal_action_kind(enum plan_kind kind);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "jsonw.h"
 #include "log.h"
 #include "rules.h"
@@ -59,19 +60,31 @@ void output_line(const struct engine *e, const struct line *l)
 	pthread_mutex_unlock(&out_lock);
 }
 
-char *output_describe_plan(const struct plan_action *a, const struct resolved_rule *rule)
+/* What an action does, in words: one wording for planned and journalled actions alike. */
+static char *describe(enum action_kind kind, const char *sequence, const char *stage,
+	const char *reason)
 {
-	switch (a->kind) {
-	case PLAN_CREATE_CANDIDATE:
-		return xasprintf("enrol in '%s'", rule ? rule->sequence_name : a->sequence_id);
-	case PLAN_UPDATE_CONTACT:
+	switch (kind) {
+	case ACTION_CREATE_CANDIDATE:
+		return xasprintf("enrol in '%s'", sequence ? sequence : "?");
+	case ACTION_UPDATE_CONTACT:
 		return xstrdup("update contact details");
-	case PLAN_SEND_STEP:
-		return xasprintf("send '%s'", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
-	case PLAN_SKIP:
-		return xasprintf("skip: %s", a->reason ? a->reason : "");
+	case ACTION_SEND_STEP:
+		return xasprintf("send '%s'", stage ? stage : "?");
+	case ACTION_SKIP:
+		return xasprintf("skip: %s", reason ? reason : "");
+	case ACTION_UNREADABLE:
+		return xstrdup("quarantined");
+	case ACTION_UNTRUSTED:
+		return xstrdup("time not believed");
 	}
 	return xstrdup("?");
+}
+
+char *output_describe_plan(const struct plan_action *a, const struct resolved_rule *rule)
+{
+	return describe(journal_action_kind(a->kind), rule ? rule->sequence_name : a->sequence_id,
+		a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id, a->reason);
 }
 
 static const char *sequence_name(const struct app *app, const char *id)
@@ -86,23 +99,9 @@ static const char *sequence_name(const struct app *app, const char *id)
 
 static char *describe_action(const struct app *app, const struct action *a)
 {
-	switch (a->kind) {
-	case ACTION_CREATE_CANDIDATE:
-		return xasprintf("enrol in '%s'", sequence_name(app, a->sequence_id));
-	case ACTION_UPDATE_CONTACT:
-		return xstrdup("update contact details");
-	case ACTION_SEND_STEP:
-		return xasprintf("send '%s'", a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id);
-	case ACTION_SKIP:
-		return xasprintf("skip: %s", a->reason ? a->reason : "");
-	case ACTION_UNREADABLE:
-		return xstrdup("quarantined");
-	case ACTION_UNTRUSTED:
-		return xstrdup("time not believed");
-	}
-	return xstrdup("?");
+	return describe(a->kind, sequence_name(app, a->sequence_id),
+		a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id, a->reason);
 }
-
 
 void output_action(const struct engine *e, const struct action *a, const char *outcome,
 	const char *detail)
