@@ -1135,13 +1135,23 @@ static void page_finish(struct page *p, const struct record_kind *kind)
 /* Ids longer than this are not Lever's: a record carrying one is not quarantined by it. */
 #define MAX_ID_LEN 200
 
-/* The element's id when it is a readable string fit to name it by, else NULL. Borrowed. */
-static const char *readable_id(const struct json_node *elem)
+/* The element's id when it is a non-empty string, else NULL. Borrowed. */
+static const char *element_id(const struct json_node *elem)
 {
 	struct json_error ignored;
 	const char *id = NULL;
 	if (!json_expect_object(elem, &ignored) || !json_opt_string(elem, "id", &id, &ignored)
-		|| !id || !id[0] || strlen(id) > MAX_ID_LEN) {
+		|| !id || !id[0]) {
+		return NULL;
+	}
+	return id;
+}
+
+/* The element's id when it is fit to name it by and fetch it again with, else NULL. Borrowed. */
+static const char *readable_id(const struct json_node *elem)
+{
+	const char *id = element_id(elem);
+	if (!id || strlen(id) > MAX_ID_LEN) {
 		return NULL;
 	}
 	for (const char *p = id; *p; p++) {
@@ -1152,14 +1162,12 @@ static const char *readable_id(const struct json_node *elem)
 	return id;
 }
 
-/* Adds "(<kind> '<id>')" to err when the broken element has a readable id. */
+/* Adds "(<kind> '<id>')" to err when the broken element has an id at all. */
 static void add_record_context(struct json_error *err, const struct record_kind *kind,
 	const struct json_node *elem)
 {
-	struct json_error ignored;
-	const char *id = NULL;
-	if (!json_expect_object(elem, &ignored) || !json_opt_string(elem, "id", &id, &ignored)
-		|| !id || !id[0]) {
+	const char *id = element_id(elem);
+	if (!id) {
 		return;
 	}
 	char *clean = log_sanitize(id);
