@@ -87,6 +87,21 @@ static void fresh_add(struct engine *e, const char *opportunity_id, int64_t id)
 	group_add(g, id);
 }
 
+/*
+ * Journals a (kind, state and key set) unless its key is there already. In a dry run nothing
+ * is written, and *inserted says whether the journal lacks it. Called with db held.
+ */
+static bool note(struct engine *e, struct action *a, bool *inserted)
+{
+	*inserted = false;
+	if (e->app.dry_run) {
+		int64_t id = snapshot_action_id_by_key(e->app.snap, a->key);
+		*inserted = id == 0;
+		return id >= 0;
+	}
+	return intake_batch_begin(e) && snapshot_action_add(e->app.snap, a, inserted);
+}
+
 /* Records one planned action (with the enrolment values it gives Refty). */
 static bool record(struct engine *e, const struct opportunity *o, const struct resolved_rule *rule,
 	const struct plan_action *pa, bool *inserted, int64_t *id_out)
@@ -122,21 +137,11 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 		payload = refty_candidate_body(&in);
 		a.payload = payload;
 	}
-	*inserted = false;
-	if (e->app.dry_run) {
-		// Nothing is written; an intent already in the journal is still not new.
-		int64_t id = snapshot_action_id_by_key(e->app.snap, pa->key);
-		*inserted = id == 0;
-		*id_out = 0;
-		free(payload);
-		free(a.origin);
-		return id >= 0;
-	}
-	bool ok = snapshot_action_add(e->app.snap, &a, inserted);
+	bool ok = note(e, &a, inserted);
 	*id_out = a.id;
 	free(payload);
 	free(a.origin);
-	if (ok && *inserted &&
+	if (ok && *inserted && !e->app.dry_run &&
 		(pa->kind == PLAN_CREATE_CANDIDATE || pa->kind == PLAN_UPDATE_CONTACT)) {
 		// What refty-lever gives (or is giving) Refty: later diffs compare
 		// with it, and the PATCH of an update sends it.
@@ -154,20 +159,6 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 }
 
 static bool plan_one(struct engine *e, const struct opportunity *o);
-
-/*
- * Journals a quarantine entry a (kind, state and key set). In a dry run nothing is
- * written, and *inserted says whether the journal lacks it. Called with db held.
- */
-static bool note(struct engine *e, struct action *a, bool *inserted)
-{
-	if (e->app.dry_run) {
-		int64_t id = snapshot_action_id_by_key(e->app.snap, a->key);
-		*inserted = id == 0;
-		return id >= 0;
-	}
-	return intake_batch_begin(e) && snapshot_action_add(e->app.snap, a, inserted);
-}
 
 /* Records each time of o that the poll does not believe, once per opportunity and time. */
 static bool flag_untrusted(struct engine *e, const struct opportunity *o, const struct diff *d)
