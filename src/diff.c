@@ -156,21 +156,22 @@ static void compute_entries(const struct opportunity_state *prev, const struct o
 			}
 		}
 		sort_entries(d);
+		if (d->current_entry_ms == OPP_TIME_NONE && !current_unknown) {
+			// History that never shows the current stage is inconsistent; the
+			// fallback is still the best statement of when it got there.
+			d->current_entry_ms = fallback_entry_ms(cur, trust, d);
+		}
 	} else {
 		// No history (older records, or an empty list): the current stage
 		// since last_advanced_at is all there is.
 		int64_t at = fallback_entry_ms(cur, trust, d);
+		d->current_entry_ms = at;
 		if (at != OPP_TIME_NONE) {
 			newest = max_time(newest, at);
 			if (!prev || (at > seen && !same_id(prev->stage_id, cur->stage_id))) {
 				add_entry(d, &cap, cur->stage_id, at);
 			}
 		}
-	}
-	if (d->current_entry_ms == OPP_TIME_NONE && !current_unknown) {
-		// History that never shows the current stage is inconsistent; the
-		// fallback is still the best statement of when it got there.
-		d->current_entry_ms = fallback_entry_ms(cur, trust, d);
 	}
 	d->new_seen_until_ms = newest;
 }
