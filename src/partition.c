@@ -106,7 +106,7 @@ static int compare_times(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
-size_t partition_split(const struct partition_interval *w, const int64_t *sample, size_t n_sample,
+size_t partition_split(const struct partition_interval *w, int64_t *sample, size_t n_sample,
 	size_t want, struct partition_interval *out)
 {
 	if (want > MAX_PARTS) {
@@ -131,14 +131,11 @@ size_t partition_split(const struct partition_interval *w, const int64_t *sample
 		bounds[nb++] = w->start + (int64_t)((double)width * (double)i / (double)even);
 	}
 	if (n_sample > 0 && quant > 1) {
-		int64_t *sorted = xcalloc(n_sample, sizeof(*sorted));
-		memcpy(sorted, sample, n_sample * sizeof(*sorted));
-		qsort(sorted, n_sample, sizeof(*sorted), compare_times);
+		qsort(sample, n_sample, sizeof(*sample), compare_times);
 		for (size_t j = 1; j < quant; j++) {
-			int64_t t = sorted[j * n_sample / quant];
+			int64_t t = sample[j * n_sample / quant];
 			bounds[nb++] = t > INT64_MIN ? t - 1 : t;
 		}
-		free(sorted);
 	}
 	qsort(bounds, nb, sizeof(*bounds), compare_times);
 	size_t n = 0;

@@ -69,10 +69,10 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 /**
  * Splits w into at most want (2..16) contiguous parts that cover it exactly:
  * half the boundaries even, half at the quantiles of sample (creation times
- * already seen in w, in any order; may be empty). Writes the parts to out
+ * already seen in w, in any order, sorted here in place; may be empty). Writes the parts to out
  * (room for 16); returns how many, 1 when w cannot be split. Exposed for tests.
  */
-size_t partition_split(const struct partition_interval *w, const int64_t *sample, size_t n_sample,
+size_t partition_split(const struct partition_interval *w, int64_t *sample, size_t n_sample,
 	size_t want, struct partition_interval *out);
 
 #endif
