@@ -522,16 +522,19 @@ bool snapshot_meta_delete(struct snapshot *snap, const char *key)
 }
 
 /* A setting holding a time in ms: its value when positive, else 0; -1 on error (logged). */
-static int64_t meta_ms(struct snapshot *snap, const char *key)
+int64_t snapshot_meta_ms(struct snapshot *snap, const char *key)
 {
 	bool err = false;
 	char *v = snapshot_meta_get(snap, key, &err);
 	if (err) {
 		return -1;
 	}
-	long long ms = v ? strtoll(v, NULL, 10) : 0;
+	char *end = NULL;
+	long long ms = v ? strtoll(v, &end, 10) : 0;
+	// Only what refty-lever writes (decimal ms) is a time; anything else is none.
+	bool whole = v && end != v && *end == '\0';
 	free(v);
-	return ms > 0 ? ms : 0;
+	return whole && ms > 0 ? ms : 0;
 }
 
 int64_t snapshot_seeded_at(struct snapshot *snap)
@@ -541,7 +544,7 @@ int64_t snapshot_seeded_at(struct snapshot *snap)
 	// database that has one is never taken for a new one.
 	static const char *const keys[] = {"seeded_at", "cursor"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		int64_t ms = meta_ms(snap, keys[i]);
+		int64_t ms = snapshot_meta_ms(snap, keys[i]);
 		if (ms != 0) {
 			return ms;
 		}
@@ -551,7 +554,7 @@ int64_t snapshot_seeded_at(struct snapshot *snap)
 
 int64_t snapshot_cursor(struct snapshot *snap)
 {
-	return meta_ms(snap, "cursor");
+	return snapshot_meta_ms(snap, "cursor");
 }
 
 int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out)

@@ -69,6 +69,8 @@ int64_t snapshot_seeded_at(struct snapshot *snap);
  * none, -1 on error (logged).
  */
 int64_t snapshot_cursor(struct snapshot *snap);
+/** A meta value that holds ms since the epoch: 0 when absent or not such a time, -1 on error. */
+int64_t snapshot_meta_ms(struct snapshot *snap, const char *key);
 
 /* The opportunity snapshot. */
 /** 1 found (out filled, caller finishes it), 0 absent, -1 error (logged). */

@@ -12,16 +12,6 @@
 #include "rules.h"
 #include "xalloc.h"
 
-static int64_t parse_ms(const char *s)
-{
-	if (!s) {
-		return 0;
-	}
-	char *end = NULL;
-	long long v = strtoll(s, &end, 10);
-	return end && *end == '\0' && v > 0 ? (int64_t)v : 0;
-}
-
 static enum exit_code poll(struct engine *e, int64_t cursor)
 {
 	struct lever_opportunity_query q = {0};
@@ -154,14 +144,9 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *cursor)
 {
 	const struct sync_options *opts = e->opts;
-	bool err = false;
-	char *cursor_text = snapshot_meta_get(e->app.snap, "cursor", &err);
-	*cursor = parse_ms(cursor_text);
-	free(cursor_text);
-	char *seeded_text = snapshot_meta_get(e->app.snap, "seeded_at", &err);
-	int64_t seeded_at = parse_ms(seeded_text);
-	free(seeded_text);
-	if (err) {
+	*cursor = snapshot_cursor(e->app.snap);
+	int64_t seeded_at = snapshot_meta_ms(e->app.snap, "seeded_at");
+	if (*cursor < 0 || seeded_at < 0) {
 		return EXIT_LOCAL;
 	}
 	e->poll_start = now_ms();
