@@ -108,8 +108,8 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 {
 	struct action a = {
 		.key = pa->key,
-		.kind = journal_action_kind(pa->kind),
-		.state = pa->kind == PLAN_SKIP ? ACTION_SKIPPED : ACTION_PENDING,
+		.kind = pa->kind,
+		.state = pa->kind == ACTION_SKIP ? ACTION_SKIPPED : ACTION_PENDING,
 		.opportunity_id = pa->opportunity_id,
 		.rule = pa->rule_name,
 		.sequence_id = pa->sequence_id,
@@ -122,7 +122,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 		.run_id = e->run.id,
 	};
 	char *payload = NULL;
-	if (pa->kind == PLAN_CREATE_CANDIDATE) {
+	if (pa->kind == ACTION_CREATE_CANDIDATE) {
 		struct refty_candidate_input in = {
 			.opportunity_id = o->id,
 			.sequence_id = pa->sequence_id,
@@ -142,7 +142,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	free(payload);
 	free(a.origin);
 	if (ok && *inserted && !e->app.dry_run &&
-		(pa->kind == PLAN_CREATE_CANDIDATE || pa->kind == PLAN_UPDATE_CONTACT)) {
+		(pa->kind == ACTION_CREATE_CANDIDATE || pa->kind == ACTION_UPDATE_CONTACT)) {
 		// What refty-lever gives (or is giving) Refty: later diffs compare
 		// with it, and the PATCH of an update sends it.
 		struct enrolment en = {
@@ -342,7 +342,7 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 		if (!ok || !inserted) {
 			continue;
 		}
-		if (pa->kind == PLAN_SKIP) {
+		if (pa->kind == ACTION_SKIP) {
 			e->n.skipped++;
 		} else {
 			e->n.planned++;
@@ -357,10 +357,10 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 			.rule = pa->rule_name,
 			.action = what,
 			.key = pa->key,
-			.outcome = pa->kind == PLAN_SKIP ? "skipped" : "planned",
+			.outcome = pa->kind == ACTION_SKIP ? "skipped" : "planned",
 			.detail = pa->reason,
 		};
-		if (e->app.dry_run || pa->kind == PLAN_SKIP || log_enabled(LOG_DEBUG)) {
+		if (e->app.dry_run || pa->kind == ACTION_SKIP || log_enabled(LOG_DEBUG)) {
 			output_line(e, &l);
 		}
 		free(what);

@@ -61,17 +61,28 @@ const char *journal_external_opportunity(const char *external_id)
 	return external_id + n;
 }
 
-enum action_kind journal_action_kind(enum plan_kind k)
+static const char *const kind_names[] = {
+	[ACTION_CREATE_CANDIDATE] = "create_candidate",
+	[ACTION_UPDATE_CONTACT] = "update_contact",
+	[ACTION_SEND_STEP] = "send_step",
+	[ACTION_SKIP] = "skip",
+	[ACTION_UNREADABLE] = "unreadable",
+	[ACTION_UNTRUSTED] = "untrusted",
+};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == ACTION_KIND_COUNT,
+	"a name for every action kind");
+
+const char *action_kind_name(enum action_kind kind)
 {
-	switch (k) {
-	case PLAN_CREATE_CANDIDATE:
-		return ACTION_CREATE_CANDIDATE;
-	case PLAN_UPDATE_CONTACT:
-		return ACTION_UPDATE_CONTACT;
-	case PLAN_SEND_STEP:
-		return ACTION_SEND_STEP;
-	case PLAN_SKIP:
-		break;
+	return kind_names[kind];
+}
+
+int action_kind_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < ACTION_KIND_COUNT; i++) {
+		if (strcmp(kind_names[i], name) == 0) {
+			return (int)i;
+		}
 	}
-	return ACTION_SKIP;
+	return -1;
 }

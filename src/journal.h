@@ -3,15 +3,32 @@
 
 #include <stdint.h>
 
-#include "plan.h"
-#include "snapshot.h"
-
 /*
- * The journal's vocabulary: the formats of its keys (which are also Refty's Idempotency-Keys,
- * so they may never change for an intent already recorded) and of the external id a Refty
- * candidate carries, and what kind of entry a planned action becomes. Every module that names
- * a journal entry or a candidate builds or reads the name here. Pure: no I/O, no logging. Every builder returns a new string (caller frees).
+ * The journal's vocabulary: the kinds of entry and their names, the formats of its keys
+ * (which are also Refty's Idempotency-Keys, so they may never change for an intent already
+ * recorded) and of the external id a Refty candidate carries. Every module that names a
+ * journal entry or a candidate builds or reads the name here. Pure: no I/O, no logging, no
+ * storage (snapshot.c stores entries). Every builder returns a new string (caller frees).
  */
+
+/* What an entry records. The first four are what plan.c plans and perform.c does in Refty
+ * (a skip stands for one of them, not done). */
+enum action_kind {
+	ACTION_CREATE_CANDIDATE,
+	ACTION_UPDATE_CONTACT,
+	ACTION_SEND_STEP,
+	ACTION_SKIP,
+	/* Quarantine, not Refty work: a record Lever sent that cannot be read (state failed
+	 * until a later fetch reads it, then done), and a time that cannot be true (skipped). */
+	ACTION_UNREADABLE,
+	ACTION_UNTRUSTED,
+};
+#define ACTION_KIND_COUNT (ACTION_UNTRUSTED + 1)
+
+/** "create_candidate", "send_step", ...: the name stored in the state and printed. */
+const char *action_kind_name(enum action_kind kind);
+/** The kind a name stands for, or -1 for none (a damaged or newer state). */
+int action_kind_from_name(const char *name);
 
 /** "lever:<opportunity>:<sequence>:candidate": enrolling the candidate in a sequence. */
 char *journal_key_candidate(const char *opportunity_id, const char *sequence_id);
@@ -35,7 +52,5 @@ char *journal_external_id(const char *opportunity_id);
 /** The opportunity id inside an external id, borrowed from it; NULL when it is not one. */
 const char *journal_external_opportunity(const char *external_id);
 
-/** The journal's kind for a planned action (a skip is journalled as ACTION_SKIP). */
-enum action_kind journal_action_kind(enum plan_kind kind);
 
 #endif

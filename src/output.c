@@ -83,7 +83,7 @@ static char *describe(enum action_kind kind, const char *sequence, const char *s
 
 char *output_describe_plan(const struct plan_action *a, const struct resolved_rule *rule)
 {
-	return describe(journal_action_kind(a->kind), rule ? rule->sequence_name : a->sequence_id,
+	return describe(a->kind, rule ? rule->sequence_name : a->sequence_id,
 		a->refty_stage_name ? a->refty_stage_name : a->refty_stage_id, a->reason);
 }
 

@@ -68,21 +68,6 @@ struct plan_action *plan_add(struct plan *plan, const struct plan_action *a)
 	return dst;
 }
 
-const char *plan_kind_name(enum plan_kind kind)
-{
-	switch (kind) {
-	case PLAN_CREATE_CANDIDATE:
-		return "create_candidate";
-	case PLAN_UPDATE_CONTACT:
-		return "update_contact";
-	case PLAN_SEND_STEP:
-		return "send_step";
-	case PLAN_SKIP:
-		return "skip";
-	}
-	return "unknown";
-}
-
 char *plan_format_time(int64_t ms, char *buf, size_t size)
 {
 	if (size == 0) {
@@ -170,7 +155,7 @@ static void draft_finish(struct draft *dr)
 	free(dr->sends);
 }
 
-static void base_action(struct plan_action *a, enum plan_kind kind, const struct resolved_rule *rule,
+static void base_action(struct plan_action *a, enum action_kind kind, const struct resolved_rule *rule,
 	const struct opportunity *opp)
 {
 	memset(a, 0, sizeof(*a));
@@ -184,7 +169,7 @@ static void base_action(struct plan_action *a, enum plan_kind kind, const struct
 static void draft_create(struct draft *dr, const struct resolved_rule *rule,
 	const struct opportunity *opp, char *reason)
 {
-	base_action(&dr->create, PLAN_CREATE_CANDIDATE, rule, opp);
+	base_action(&dr->create, ACTION_CREATE_CANDIDATE, rule, opp);
 	dr->create.key = journal_key_candidate(opp->id, rule->sequence_id);
 	dr->create.reason = reason;
 	dr->has_create = true;
@@ -203,7 +188,7 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 	}
 	dr->sends = xrealloc(dr->sends, (dr->n_sends + 1) * sizeof(*dr->sends));
 	struct plan_action *a = &dr->sends[dr->n_sends++];
-	base_action(a, PLAN_SEND_STEP, rule, opp);
+	base_action(a, ACTION_SEND_STEP, rule, opp);
 	a->refty_stage_id = xstrdup(link->refty_stage_id);
 	a->refty_stage_name = xstrdup(link->refty_stage_name);
 	a->lever_stage_id = xstrdup(link->lever_stage_id);
@@ -229,7 +214,7 @@ static void draft_update(struct draft *dr, const struct resolved_rule *rule,
 	if (!name && !email && !phone) {
 		return;
 	}
-	base_action(&dr->update, PLAN_UPDATE_CONTACT, rule, opp);
+	base_action(&dr->update, ACTION_UPDATE_CONTACT, rule, opp);
 	// updated_at moves with every contact change, so a change back to an old
 	// value still gets a new key; records without a believable one fall back
 	// to the values.
@@ -297,7 +282,7 @@ static size_t emit(struct plan *out, const struct draft *dr, const char *blocked
 						 : dr->has_create ? &dr->create
 								  : &dr->update;
 		struct plan_action *skip = plan_add(out, what);
-		skip->kind = PLAN_SKIP;
+		skip->kind = ACTION_SKIP;
 		free(skip->key);
 		skip->key = journal_key_skip(blocked, what->key);
 		free(skip->reason);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
+
 /* Turns what changed in an opportunity into the actions refty-lever intends
  * to take in Refty, each with the key that makes it happen once. Pure logic:
  * no I/O. */
@@ -14,15 +16,8 @@ struct opportunity;
 struct resolved_rule;
 struct rule_set;
 
-enum plan_kind {
-	PLAN_CREATE_CANDIDATE,
-	PLAN_UPDATE_CONTACT,
-	PLAN_SEND_STEP,
-	PLAN_SKIP,
-};
-
 struct plan_action {
-	enum plan_kind kind;
+	enum action_kind kind; /* create, update, send or skip; never quarantine */
 	char *opportunity_id;
 	char *rule_name;
 	char *sequence_id;
@@ -31,7 +26,7 @@ struct plan_action {
 	char *lever_stage_id;
 	int64_t entry_at_ms;    /* the stage entry a send is for; else OPP_TIME_NONE */
 	char *key;              /* journal and Idempotency-Key */
-	/* Why, in words, for operators; for PLAN_SKIP exactly "archived",
+	/* Why, in words, for operators; for ACTION_SKIP exactly "archived",
 	 * "anonymized" or "confidential". */
 	char *reason;
 };
@@ -48,8 +43,6 @@ void plan_finish(struct plan *plan);
 /** Appends a deep copy of a (its strings may be NULL) and returns the copy. */
 struct plan_action *plan_add(struct plan *plan, const struct plan_action *a);
 void plan_action_finish(struct plan_action *a);
-/** "create_candidate", "update_contact", "send_step" or "skip". */
-const char *plan_kind_name(enum plan_kind kind);
 
 struct plan_context {
 	bool seeding;              /* sync on an empty snapshot: nothing fires */
@@ -86,14 +79,14 @@ struct plan_enrolment {
  * enrolled in the rule's sequence).
  *
  * Nothing is planned while seeding (outside backfill) or when no rule covers
- * the job. Otherwise, in this order: PLAN_CREATE_CANDIDATE for a candidate new
+ * the job. Otherwise, in this order: ACTION_CREATE_CANDIDATE for a candidate new
  * on a covered job (in backfill: any active one) or needed before a send;
- * PLAN_UPDATE_CONTACT when enrolled and Lever's name, first email or first
- * phone differ from the enrolment; PLAN_SEND_STEP for each new entry into a
+ * ACTION_UPDATE_CONTACT when enrolled and Lever's name, first email or first
+ * phone differ from the enrolment; ACTION_SEND_STEP for each new entry into a
  * linked stage (in backfill, entries the snapshot never saw fire only with
  * trigger_current, and then only the current stage's). When the opportunity
  * is archived, anonymized, or confidential without include_confidential, all
- * that is replaced by a single PLAN_SKIP saying which.
+ * that is replaced by a single ACTION_SKIP saying which.
  *
  * Keys depend only on the inputs, so running the same input again plans the
  * same keys. Returns how many actions were appended.

@@ -644,17 +644,6 @@ int64_t snapshot_opp_count(struct snapshot *snap)
 	return count_query(snap, "SELECT count(*) FROM opportunities");
 }
 
-static const char *const kind_names[] = {
-	[ACTION_CREATE_CANDIDATE] = "create_candidate",
-	[ACTION_UPDATE_CONTACT] = "update_contact",
-	[ACTION_SEND_STEP] = "send_step",
-	[ACTION_SKIP] = "skip",
-	[ACTION_UNREADABLE] = "unreadable",
-	[ACTION_UNTRUSTED] = "untrusted",
-};
-_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == ACTION_KIND_COUNT,
-	"a name for every action kind");
-
 static const char *const state_names[] = {
 	[ACTION_PENDING] = "pending",
 	[ACTION_WAITING_EMAIL] = "waiting_email",
@@ -665,11 +654,6 @@ static const char *const state_names[] = {
 };
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) == ACTION_STATE_COUNT,
 	"a name for every action state");
-
-const char *action_kind_name(enum action_kind kind)
-{
-	return kind_names[kind];
-}
 
 const char *action_state_name(enum action_state state)
 {
@@ -711,7 +695,7 @@ bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted
 	}
 	int64_t now = now_ms();
 	bind_text(s, 1, a->key);
-	bind_text(s, 2, kind_names[a->kind]);
+	bind_text(s, 2, action_kind_name(a->kind));
 	bind_text(s, 3, state_names[a->state]);
 	bind_text(s, 4, a->opportunity_id);
 	bind_text(s, 5, a->rule);
@@ -780,8 +764,7 @@ static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a
 	memset(a, 0, sizeof(*a));
 	a->id = sqlite3_column_int64(s, 0);
 	a->key = col_text(s, 1);
-	int kind = lookup(kind_names, sizeof(kind_names) / sizeof(kind_names[0]),
-		(const char *)sqlite3_column_text(s, 2));
+	int kind = action_kind_from_name((const char *)sqlite3_column_text(s, 2));
 	int state = lookup(state_names, sizeof(state_names) / sizeof(state_names[0]),
 		(const char *)sqlite3_column_text(s, 3));
 	if (kind < 0 || state < 0) {
@@ -857,7 +840,7 @@ bool snapshot_actions_of_kind(struct snapshot *snap, enum action_kind kind,
 		return false;
 	}
 	bind_text(s, 1, state_names[state]);
-	bind_text(s, 2, kind_names[kind]);
+	bind_text(s, 2, action_kind_name(kind));
 	return each_action(snap, s, cb, ud);
 }
 

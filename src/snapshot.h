@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "journal.h"
 #include "opportunity.h"
 
 /* The state database: the opportunity snapshot, the action journal, the run
@@ -81,17 +82,6 @@ bool snapshot_opp_delete(struct snapshot *snap, const char *id);
 int64_t snapshot_opp_count(struct snapshot *snap);
 
 /* The action journal (design: intent, then effect, then outcome). */
-enum action_kind {
-	ACTION_CREATE_CANDIDATE,
-	ACTION_UPDATE_CONTACT,
-	ACTION_SEND_STEP,
-	ACTION_SKIP,
-	/* Quarantine, not Refty work: a record Lever sent that cannot be read (state failed
-	 * until a later fetch reads it, then done), and a time that cannot be true (skipped). */
-	ACTION_UNREADABLE,
-	ACTION_UNTRUSTED,
-};
-#define ACTION_KIND_COUNT (ACTION_UNTRUSTED + 1)
 
 enum action_state {
 	ACTION_PENDING,       /* intended, not yet confirmed done */
@@ -128,7 +118,6 @@ struct action {
 };
 
 void action_finish(struct action *a);
-const char *action_kind_name(enum action_kind kind);
 const char *action_state_name(enum action_state state);
 
 /**

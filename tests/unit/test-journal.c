@@ -34,5 +34,12 @@ int main(void)
 	ok(journal_external_opportunity("greenhouse:o1") == NULL, "another system's id is refused");
 	ok(journal_external_opportunity("lever:") == NULL, "an empty opportunity id is refused");
 	ok(journal_external_opportunity(NULL) == NULL, "no id is refused");
+	for (int k = 0; k < ACTION_KIND_COUNT; k++) {
+		ok(action_kind_from_name(action_kind_name((enum action_kind)k)) == k,
+			"kind name read back");
+	}
+	is_str(action_kind_name(ACTION_SEND_STEP), "send_step", "stored kind names do not change");
+	ok(action_kind_from_name("send_email") == -1, "an unknown kind is refused");
+	ok(action_kind_from_name(NULL) == -1, "no kind is refused");
 	return tap_done();
 }

@@ -144,7 +144,7 @@ struct enrol_spec {
 };
 
 struct want {
-	enum plan_kind kind;
+	enum action_kind kind;
 	const char *key;
 	const char *reason; /* a part of it; exact for skips */
 };
@@ -196,14 +196,14 @@ static const struct plan_case cases[] = {
 		.what = "a new candidate on a covered job is enrolled",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE,
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE,
 			"new candidate on 'Senior Backend Engineer'"}},
 	},
 	{
 		.what = "created directly in a trigger stage: enrolled and sent",
 		.cur = {.posting = "p-backend", .stage = "st-refs", .changes = {{"st-refs", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "new candidate on"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered 'References' at "
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "new candidate on"},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered 'References' at "
 							       "2026-01-01T00:03:00Z"}},
 	},
 	{
@@ -216,7 +216,7 @@ static const struct plan_case cases[] = {
 		.what = "moved onto a covered job",
 		.prev = {true, "p-sales", "st-phone", T(2)},
 		.cur = {.posting = "p-platform", .stage = "st-phone", .changes = {{"st-phone", T(2)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "moved onto 'Platform Engineer'"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "moved onto 'Platform Engineer'"}},
 	},
 	{
 		.what = "moved off a covered job",
@@ -228,7 +228,7 @@ static const struct plan_case cases[] = {
 		.what = "an application appears on a covered job",
 		.prev = {true, NULL, "lead-new", T(2)},
 		.cur = {.posting = "p-backend", .stage = "lead-new", .changes = {{"lead-new", T(2)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "moved onto"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "moved onto"}},
 	},
 	{
 		.what = "seen before, not enrolled, nothing happens: nothing",
@@ -244,16 +244,16 @@ static const struct plan_case cases[] = {
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}, {"st-onsite", T(4)}},
 			.email = "ada@example.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
+		.actions = {{ACTION_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
 	},
 	{
 		.what = "a trigger for a candidate not yet in Refty creates it first",
 		.prev = {true, "p-backend", "applicant-new", T(2)},
 		.cur = {.posting = "p-backend", .stage = "st-onsite",
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}, {"st-onsite", T(4)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE,
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE,
 				    "not yet in Refty, needed to send 'Reference check'"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
 	},
 	{
 		.what = "back and into the trigger stage again sends again, with a new key",
@@ -263,7 +263,7 @@ static const struct plan_case cases[] = {
 				{"st-refs", T(6)}},
 			.email = "ada@example.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SEND_STEP, K_REF(1767225960000), "entered 'References' at "
+		.actions = {{ACTION_SEND_STEP, K_REF(1767225960000), "entered 'References' at "
 								  "2026-01-01T00:06:00Z"}},
 	},
 	{
@@ -274,8 +274,8 @@ static const struct plan_case cases[] = {
 				{"st-onsite", T(7)}},
 			.email = "ada@example.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SEND_STEP, K_SELF(1767225780000), "entered 'Phone screen'"},
-			{PLAN_SEND_STEP, K_REF(1767225900000), "entered 'References'"}},
+		.actions = {{ACTION_SEND_STEP, K_SELF(1767225780000), "entered 'Phone screen'"},
+			{ACTION_SEND_STEP, K_REF(1767225900000), "entered 'References'"}},
 	},
 	{
 		.what = "an unlinked stage sends nothing",
@@ -291,7 +291,7 @@ static const struct plan_case cases[] = {
 		.cur = {.posting = "p-backend", .stage = "st-refs", .no_changes = true,
 			.last_advanced = T(5), .email = "ada@example.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SEND_STEP, K_REF(1767225900000), "entered 'References'"}},
+		.actions = {{ACTION_SEND_STEP, K_REF(1767225900000), "entered 'References'"}},
 	},
 	{
 		.what = "legacy record, same stage, newer last_advanced_at: nothing",
@@ -312,14 +312,14 @@ static const struct plan_case cases[] = {
 		.what = "archived: one skip instead of the create",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}, .archived = true},
-		.actions = {{PLAN_SKIP, "skip:archived:" K_CREATE, "archived"}},
+		.actions = {{ACTION_SKIP, "skip:archived:" K_CREATE, "archived"}},
 	},
 	{
 		.what = "archived: one skip standing for the send",
 		.prev = {true, "p-backend", "applicant-new", T(2)},
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}}, .archived = true},
-		.actions = {{PLAN_SKIP, "skip:archived:" K_REF(1767225780000), "archived"}},
+		.actions = {{ACTION_SKIP, "skip:archived:" K_REF(1767225780000), "archived"}},
 	},
 	{
 		.what = "archived with nothing to do: nothing",
@@ -333,20 +333,20 @@ static const struct plan_case cases[] = {
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}}, .anonymized = true},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SKIP, "skip:anonymized:" K_REF(1767225780000), "anonymized"}},
+		.actions = {{ACTION_SKIP, "skip:anonymized:" K_REF(1767225780000), "anonymized"}},
 	},
 	{
 		.what = "confidential: skipped",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}, .confidential = true},
-		.actions = {{PLAN_SKIP, "skip:confidential:" K_CREATE, "confidential"}},
+		.actions = {{ACTION_SKIP, "skip:confidential:" K_CREATE, "confidential"}},
 	},
 	{
 		.what = "confidential with lever.confidential: enrolled",
 		.ctx = "C",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}, .confidential = true},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "new candidate"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "new candidate"}},
 	},
 	/* Contact changes. */
 	{
@@ -356,9 +356,9 @@ static const struct plan_case cases[] = {
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}},
 			.email = "ada@example.org", .updated = T(4)},
 		.enrolled = {true, "seq-eng", "Ada Example", NULL, NULL},
-		.actions = {{PLAN_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:" MS_T4,
+		.actions = {{ACTION_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:" MS_T4,
 				    "contact details changed in Lever (email)"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
 	},
 	{
 		.what = "name and phone changed",
@@ -367,7 +367,7 @@ static const struct plan_case cases[] = {
 			.name = "Ada Lovelace", .email = "ada@example.org", .phone = "+44 20",
 			.updated = T(12)},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:" MS_T12,
+		.actions = {{ACTION_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:" MS_T12,
 			"(name, phone)"}},
 	},
 	{
@@ -376,7 +376,7 @@ static const struct plan_case cases[] = {
 		.cur = {.posting = "p-backend", .stage = "st-onsite", .changes = {{"st-onsite", T(2)}},
 			.email = "ada@lovelace.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:h", "(email)"}},
+		.actions = {{ACTION_UPDATE_CONTACT, "lever:" OPP ":seq-eng:contact:h", "(email)"}},
 	},
 	{
 		.what = "empty and missing values are the same contact",
@@ -392,8 +392,8 @@ static const struct plan_case cases[] = {
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}},
 			.email = "other@example.org"},
 		.enrolled = {true, "seq-sales", "Ada Example", "ada@example.org", NULL},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "not yet in Refty"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "not yet in Refty"},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered"}},
 	},
 	/* Rule precedence. */
 	{
@@ -401,15 +401,15 @@ static const struct plan_case cases[] = {
 		.ctx = "W",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "'Senior Backend Engineer'"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "'Senior Backend Engineer'"}},
 	},
 	{
 		.what = "wildcard: a job no rule names",
 		.ctx = "W",
 		.cur = {.posting = "p-sales", .stage = "st-onsite", .changes = {{"st-onsite", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, "lever:" OPP ":seq-sales:candidate",
+		.actions = {{ACTION_CREATE_CANDIDATE, "lever:" OPP ":seq-sales:candidate",
 				    "new candidate on 'Account Executive'"},
-			{PLAN_SEND_STEP, "lever:" OPP ":rs-sales-ref:" "1767225780000",
+			{ACTION_SEND_STEP, "lever:" OPP ":rs-sales-ref:" "1767225780000",
 				"entered 'On-site'"}},
 	},
 	{
@@ -417,7 +417,7 @@ static const struct plan_case cases[] = {
 		.ctx = "W",
 		.cur = {.posting = "p-brand-new", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, "lever:" OPP ":seq-sales:candidate",
+		.actions = {{ACTION_CREATE_CANDIDATE, "lever:" OPP ":seq-sales:candidate",
 			"new candidate on 'p-brand-new'"}},
 	},
 	/* Backfill. */
@@ -426,7 +426,7 @@ static const struct plan_case cases[] = {
 		.ctx = "B",
 		.cur = {.posting = "p-backend", .stage = "st-onsite",
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}, {"st-onsite", T(4)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE,
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE,
 			"backfill of candidate on 'Senior Backend Engineer'"}},
 	},
 	{
@@ -434,14 +434,14 @@ static const struct plan_case cases[] = {
 		.ctx = "SB",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(2)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"}},
 	},
 	{
 		.what = "backfill: a candidate in a trigger stage is not sent anything",
 		.ctx = "B",
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"applicant-new", T(2)}, {"st-refs", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"}},
 	},
 	{
 		.what = "backfill --trigger-current: the current stage's latest entry",
@@ -449,8 +449,8 @@ static const struct plan_case cases[] = {
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"st-phone", T(2)}, {"st-refs", T(3)}, {"st-onsite", T(4)},
 				{"st-refs", T(5)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"},
-			{PLAN_SEND_STEP, K_REF(1767225900000),
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"},
+			{ACTION_SEND_STEP, K_REF(1767225900000),
 				"in 'References' since 2026-01-01T00:05:00Z (trigger current)"}},
 	},
 	{
@@ -458,15 +458,15 @@ static const struct plan_case cases[] = {
 		.ctx = "BT",
 		.cur = {.posting = "p-backend", .stage = "st-refs", .no_changes = true,
 			.last_advanced = T(7)},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"},
-			{PLAN_SEND_STEP, K_REF(1767226020000), "trigger current"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"},
+			{ACTION_SEND_STEP, K_REF(1767226020000), "trigger current"}},
 	},
 	{
 		.what = "backfill --trigger-current in an unlinked stage: enrol only",
 		.ctx = "BT",
 		.cur = {.posting = "p-backend", .stage = "st-onsite",
 			.changes = {{"st-refs", T(3)}, {"st-onsite", T(4)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"}},
 	},
 	{
 		.what = "backfill --trigger-current, already enrolled: the send only",
@@ -475,7 +475,7 @@ static const struct plan_case cases[] = {
 		.cur = {.posting = "p-backend", .stage = "st-refs", .changes = {{"st-refs", T(3)}},
 			.email = "ada@example.org"},
 		.enrolled = ENROLLED,
-		.actions = {{PLAN_SEND_STEP, K_REF(1767225780000), "trigger current"}},
+		.actions = {{ACTION_SEND_STEP, K_REF(1767225780000), "trigger current"}},
 	},
 	{
 		.what = "backfill: an enrolled candidate gets nothing new",
@@ -496,7 +496,7 @@ static const struct plan_case cases[] = {
 		.ctx = "B",
 		.cur = {.posting = "p-backend", .stage = "applicant-new",
 			.changes = {{"applicant-new", T(3)}}, .confidential = true},
-		.actions = {{PLAN_SKIP, "skip:confidential:" K_CREATE, "confidential"}},
+		.actions = {{ACTION_SKIP, "skip:confidential:" K_CREATE, "confidential"}},
 	},
 	{
 		.what = "backfill: a snapshot row's new entry fires as a sync would",
@@ -504,8 +504,8 @@ static const struct plan_case cases[] = {
 		.prev = {true, "p-backend", "st-phone", T(2)},
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"st-phone", T(2)}, {"st-refs", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered 'References'"}},
 	},
 	{
 		.what = "backfill --rule of another rule: no enrolment",
@@ -519,23 +519,23 @@ static const struct plan_case cases[] = {
 		.prev = {true, "p-backend", "st-phone", T(2)},
 		.cur = {.posting = "p-backend", .stage = "st-refs",
 			.changes = {{"st-phone", T(2)}, {"st-refs", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "not yet in Refty"},
-			{PLAN_SEND_STEP, K_REF(1767225780000), "entered"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "not yet in Refty"},
+			{ACTION_SEND_STEP, K_REF(1767225780000), "entered"}},
 	},
 	{
 		.what = "backfill on a watched snapshot: a candidate created since is new",
 		.ctx = "BL",
 		.cur = {.posting = "p-backend", .stage = "st-refs", .created = T(11),
 			.changes = {{"applicant-new", T(11)}, {"st-refs", T(12)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "new candidate"},
-			{PLAN_SEND_STEP, K_REF(1767226320000), "entered 'References'"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "new candidate"},
+			{ACTION_SEND_STEP, K_REF(1767226320000), "entered 'References'"}},
 	},
 	{
 		.what = "backfill on a watched snapshot: older history stays history",
 		.ctx = "BL",
 		.cur = {.posting = "p-backend", .stage = "st-refs", .created = T(1),
 			.changes = {{"applicant-new", T(1)}, {"st-refs", T(3)}}},
-		.actions = {{PLAN_CREATE_CANDIDATE, K_CREATE, "backfill"}},
+		.actions = {{ACTION_CREATE_CANDIDATE, K_CREATE, "backfill"}},
 	},
 };
 
@@ -645,7 +645,7 @@ static void check_case(const struct plan_case *c, const struct rule_set *rules)
 	snprintf(label, sizeof(label), "%s: %zu action(s)", c->what, n);
 	if (!tap_ok(plan.n == n, __FILE__, __LINE__, label)) {
 		for (size_t i = 0; i < plan.n; i++) {
-			printf("#   %s %s (%s)\n", plan_kind_name(plan.actions[i].kind),
+			printf("#   %s %s (%s)\n", action_kind_name(plan.actions[i].kind),
 				plan.actions[i].key, plan.actions[i].reason);
 		}
 	}
@@ -653,8 +653,8 @@ static void check_case(const struct plan_case *c, const struct rule_set *rules)
 		const struct plan_action *a = &plan.actions[i];
 		const struct want *w = &c->actions[i];
 		snprintf(label, sizeof(label), "%s: action %zu is %s", c->what, i + 1,
-			plan_kind_name(w->kind));
-		is_str(plan_kind_name(a->kind), plan_kind_name(w->kind), label);
+			action_kind_name(w->kind));
+		is_str(action_kind_name(a->kind), action_kind_name(w->kind), label);
 		snprintf(label, sizeof(label), "%s: action %zu key", c->what, i + 1);
 		bool prefix = w->key[strlen(w->key) - 1] == 'h'; // hashed keys: check the prefix
 		if (prefix) {
@@ -666,7 +666,7 @@ static void check_case(const struct plan_case *c, const struct rule_set *rules)
 		}
 		snprintf(label, sizeof(label), "%s: action %zu reason has '%s'", c->what, i + 1,
 			w->reason);
-		if (a->kind == PLAN_SKIP) {
+		if (a->kind == ACTION_SKIP) {
 			is_str(a->reason, w->reason, label);
 		} else if (!tap_ok(a->reason && strstr(a->reason, w->reason), __FILE__, __LINE__,
 				   label)) {
@@ -678,7 +678,7 @@ static void check_case(const struct plan_case *c, const struct rule_set *rules)
 		ok(str_same(a->opportunity_id, OPP) && rule && str_same(a->rule_name, rule->name) &&
 			   str_same(a->sequence_id, rule->sequence_id),
 			label);
-		if (a->kind == PLAN_SEND_STEP) {
+		if (a->kind == ACTION_SEND_STEP) {
 			snprintf(label, sizeof(label), "%s: action %zu carries the stage", c->what,
 				i + 1);
 			const struct resolved_link *l = rules_link_for_stage(rule, a->lever_stage_id);
@@ -776,7 +776,7 @@ static void test_polls(const struct rule_set *rules)
 		for (size_t i = 0; i < n && i < plan.n; i++) {
 			snprintf(label, sizeof(label), "polls: poll %zu action %zu key", p, i + 1);
 			is_str(plan.actions[i].key, want[p][i], label);
-			enrolled = enrolled || plan.actions[i].kind == PLAN_CREATE_CANDIDATE;
+			enrolled = enrolled || plan.actions[i].kind == ACTION_CREATE_CANDIDATE;
 			plan_add(&all, &plan.actions[i]);
 		}
 		plan_finish(&plan);
@@ -805,7 +805,7 @@ static void test_plan_struct(void)
 	plan_init(&plan);
 	char opp[] = "o";
 	char key[] = "k";
-	struct plan_action a = {.kind = PLAN_SEND_STEP, .opportunity_id = opp, .key = key,
+	struct plan_action a = {.kind = ACTION_SEND_STEP, .opportunity_id = opp, .key = key,
 		.entry_at_ms = 5};
 	for (int i = 0; i < 20; i++) {
 		plan_add(&plan, &a);
@@ -819,10 +819,10 @@ static void test_plan_struct(void)
 	is_int(plan.n, 0, "plan: finish empties it");
 	plan_finish(&plan);
 
-	is_str(plan_kind_name(PLAN_CREATE_CANDIDATE), "create_candidate", "kind name: create");
-	is_str(plan_kind_name(PLAN_UPDATE_CONTACT), "update_contact", "kind name: update");
-	is_str(plan_kind_name(PLAN_SEND_STEP), "send_step", "kind name: send");
-	is_str(plan_kind_name(PLAN_SKIP), "skip", "kind name: skip");
+	is_str(action_kind_name(ACTION_CREATE_CANDIDATE), "create_candidate", "kind name: create");
+	is_str(action_kind_name(ACTION_UPDATE_CONTACT), "update_contact", "kind name: update");
+	is_str(action_kind_name(ACTION_SEND_STEP), "send_step", "kind name: send");
+	is_str(action_kind_name(ACTION_SKIP), "skip", "kind name: skip");
 
 	char buf[48];
 	is_str(plan_format_time(1767348000000, buf, sizeof(buf)), "2026-01-02T10:00:00Z",
