@@ -113,9 +113,10 @@ int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 				const char *title = rules_posting_title(app->rules, st.posting_id);
 				printf("  rules: none covers job '%s'\n", title ? title : st.posting_id);
 			}
-			if (st.archived || st.anonymized || (st.confidential && !cfg->lever.confidential)) {
-				printf("  nothing is sent while it is %s\n",
-					st.archived ? "archived" : st.anonymized ? "anonymized" : "confidential");
+			const char *blocked = plan_blocked_reason(st.archived, st.anonymized,
+				st.confidential, cfg->lever.confidential);
+			if (blocked) {
+				printf("  nothing is sent while it is %s\n", blocked);
 			}
 		} else {
 			printf("  rules: not evaluated (no usable name cache)\n");

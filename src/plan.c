@@ -229,19 +229,25 @@ static void draft_update(struct draft *dr, const struct resolved_rule *rule,
 	dr->has_update = true;
 }
 
-/* Why nothing may be done for opp, or NULL. */
-static const char *blocked_reason(const struct plan_context *ctx, const struct opportunity *opp)
+const char *plan_blocked_reason(bool archived, bool anonymized, bool confidential,
+	bool include_confidential)
 {
-	if (opp->archived) {
+	if (archived) {
 		return "archived";
 	}
-	if (opp->anonymized) {
+	if (anonymized) {
 		return "anonymized";
 	}
-	if (opp->confidential && !ctx->include_confidential) {
+	if (confidential && !include_confidential) {
 		return "confidential";
 	}
 	return NULL;
+}
+
+static const char *blocked_reason(const struct plan_context *ctx, const struct opportunity *opp)
+{
+	return plan_blocked_reason(opp->archived, opp->anonymized, opp->confidential,
+		ctx->include_confidential);
 }
 
 /* An entry a sync would act on, as opposed to history a backfill only reads. */

@@ -96,6 +96,14 @@ size_t plan_opportunity(const struct plan_context *ctx, const struct resolved_ru
 	struct plan *out);
 
 /**
+ * Why nothing may be sent for a candidate in this condition: "archived", "anonymized" or
+ * "confidential" (include_confidential: lever.confidential), or NULL. The one skip rule,
+ * for the plan and for explaining it.
+ */
+const char *plan_blocked_reason(bool archived, bool anonymized, bool confidential,
+	bool include_confidential);
+
+/**
  * Formats ms since the epoch as RFC 3339 UTC ("2026-01-02T10:00:00Z", with
  * ".123" when there are milliseconds) into buf. Returns buf.
  */
