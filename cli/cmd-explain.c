@@ -88,11 +88,11 @@ int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 	printf("opportunity %s\n", id);
 	if (found) {
 		char t[40];
-		char *name = log_sanitize(st.name ? st.name : "");
+		char *name = log_sanitize(st.contact.name ? st.contact.name : "");
 		printf("  snapshot: '%s', stage '%s', job %s%s%s%s%s\n", name,
 			app_stage_name(app, st.stage_id), st.posting_id ? st.posting_id : "(none)",
 			st.archived ? ", archived" : "", st.anonymized ? ", anonymized" : "",
-			st.confidential ? ", confidential" : "", st.email ? "" : ", no email");
+			st.confidential ? ", confidential" : "", st.contact.email ? "" : ", no email");
 		printf("  stage entries handled up to %s\n",
 			st.seen_until_ms > 0 ? plan_format_time(st.seen_until_ms, t, sizeof(t)) : "(none)");
 		free(name);

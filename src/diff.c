@@ -188,9 +188,7 @@ void diff_compute(const struct opportunity_state *prev, const struct opportunity
 		out->posting_changed = !same_id(prev->posting_id, cur->posting_id);
 		out->archived_now = cur->archived && !prev->archived;
 		out->anonymized_now = cur->anonymized && !prev->anonymized;
-		out->contact_changed = !opportunity_same_value(prev->name, cur->name) ||
-				       !opportunity_same_value(prev->email, opportunity_email(cur)) ||
-				       !opportunity_same_value(prev->phone, opportunity_phone(cur));
+		out->contact_changed = contact_changes(&prev->contact, cur) != 0;
 		out->stage_changed = !same_id(prev->stage_id, cur->stage_id);
 	} else {
 		out->archived_now = cur->archived;
@@ -213,8 +211,6 @@ void diff_next_state(const struct opportunity *cur, const struct diff *d,
 	out->archived = cur->archived;
 	out->confidential = cur->confidential;
 	out->anonymized = cur->anonymized;
-	out->name = xstrdup(cur->name);
-	out->email = xstrdup(opportunity_email(cur));
-	out->phone = xstrdup(opportunity_phone(cur));
+	contact_of(cur, &out->contact);
 	out->updated_at = d->updated_at;
 }

@@ -121,15 +121,17 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 		.reason = pa->reason,
 		.run_id = e->run.id,
 	};
+	// What refty-lever gives (or is giving) Refty: the create's body, and the enrolment
+	// that later diffs compare with and an update's PATCH sends.
+	struct contact now;
+	contact_of(o, &now);
 	char *payload = NULL;
 	if (pa->kind == ACTION_CREATE_CANDIDATE) {
 		struct refty_candidate_input in = {
 			.opportunity_id = o->id,
 			.sequence_id = pa->sequence_id,
 			.language = rule ? rule->language : NULL,
-			.name = o->name,
-			.email = opportunity_email(o),
-			.phone = opportunity_phone(o),
+			.contact = &now,
 			.posting_id = o->posting_id,
 			.posting_title = rules_posting_title(e->app.rules, o->posting_id),
 			.profile_url = o->profile_url,
@@ -143,18 +145,14 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	free(a.origin);
 	if (ok && *inserted && !e->app.dry_run &&
 		(pa->kind == ACTION_CREATE_CANDIDATE || pa->kind == ACTION_UPDATE_CONTACT)) {
-		// What refty-lever gives (or is giving) Refty: later diffs compare
-		// with it, and the PATCH of an update sends it.
 		struct enrolment en = {
-			.opportunity_id = xstrdup(o->id),
-			.sequence_id = xstrdup(pa->sequence_id),
-			.name = xstrdup(o->name),
-			.email = xstrdup(opportunity_email(o)),
-			.phone = xstrdup(opportunity_phone(o)),
+			.opportunity_id = o->id,
+			.sequence_id = pa->sequence_id,
+			.contact = now,
 		};
 		ok = snapshot_enrolment_put(e->app.snap, &en);
-		enrolment_finish(&en);
 	}
+	contact_finish(&now);
 	return ok;
 }
 
@@ -415,9 +413,8 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	struct plan plan;
 	plan_init(&plan);
 	if (ok) {
-		struct plan_enrolment pe = {en.sequence_id, en.name, en.email, en.phone};
 		struct plan_context ctx = context_for(e, o, rule);
-		plan_opportunity(&ctx, rule, o, &d, enrolled == 1 ? &pe : NULL, &plan);
+		plan_opportunity(&ctx, rule, o, &d, enrolled == 1 ? &en : NULL, &plan);
 		ok = flag_untrusted(e, o, &d) &&
 		     record_plan(e, o, rule, &plan,
 			     found ? app_stage_name(&e->app, prev.stage_id) : NULL) &&

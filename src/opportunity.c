@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -27,15 +29,53 @@ void opportunity_finish(struct opportunity *o)
 	memset(o, 0, sizeof(*o));
 }
 
+void contact_of(const struct opportunity *o, struct contact *out)
+{
+	out->name = xstrdup(o->name);
+	out->email = xstrdup(opportunity_email(o));
+	out->phone = xstrdup(opportunity_phone(o));
+}
+
+void contact_copy(struct contact *dst, const struct contact *src)
+{
+	dst->name = xstrdup(src->name);
+	dst->email = xstrdup(src->email);
+	dst->phone = xstrdup(src->phone);
+}
+
+void contact_finish(struct contact *c)
+{
+	free(c->name);
+	free(c->email);
+	free(c->phone);
+	memset(c, 0, sizeof(*c));
+}
+
+void opportunity_state_copy(struct opportunity_state *dst, const struct opportunity_state *src)
+{
+	*dst = *src;
+	dst->id = xstrdup(src->id);
+	dst->posting_id = xstrdup(src->posting_id);
+	dst->stage_id = xstrdup(src->stage_id);
+	contact_copy(&dst->contact, &src->contact);
+}
+
 void opportunity_state_finish(struct opportunity_state *s)
 {
 	free(s->id);
 	free(s->posting_id);
 	free(s->stage_id);
-	free(s->name);
-	free(s->email);
-	free(s->phone);
+	contact_finish(&s->contact);
 	memset(s, 0, sizeof(*s));
+}
+
+void enrolment_finish(struct enrolment *e)
+{
+	free(e->opportunity_id);
+	free(e->sequence_id);
+	free(e->refty_id);
+	contact_finish(&e->contact);
+	memset(e, 0, sizeof(*e));
 }
 
 const char *opportunity_email(const struct opportunity *o)
@@ -48,9 +88,16 @@ const char *opportunity_phone(const struct opportunity *o)
 	return o->n_phones ? o->phones[0] : NULL;
 }
 
-bool opportunity_same_value(const char *a, const char *b)
+static bool same_value(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+unsigned contact_changes(const struct contact *had, const struct opportunity *o)
+{
+	return (same_value(had->name, o->name) ? 0u : CONTACT_NAME) |
+	       (same_value(had->email, opportunity_email(o)) ? 0u : CONTACT_EMAIL) |
+	       (same_value(had->phone, opportunity_phone(o)) ? 0u : CONTACT_PHONE);
 }
 
 bool opportunity_state_waits_in(const struct opportunity_state *s, const char *stage_id)

@@ -53,6 +53,21 @@ struct deleted_opportunity {
 };
 
 /**
+ * How a candidate is reached: what the snapshot keeps of Lever's contact details and what
+ * Refty is given. Strings may be NULL where there is none.
+ */
+struct contact {
+	char *name;
+	char *email; /* the first email */
+	char *phone; /* the first phone */
+};
+
+/** Fills out with copies of o's name, first email and first phone. */
+void contact_of(const struct opportunity *o, struct contact *out);
+void contact_copy(struct contact *dst, const struct contact *src);
+void contact_finish(struct contact *c);
+
+/**
  * What the snapshot remembers of one opportunity: the state the last poll saw.
  * Strings may be NULL where Lever had none.
  */
@@ -64,13 +79,25 @@ struct opportunity_state {
 	bool archived;
 	bool confidential;
 	bool anonymized;
-	char *name;
-	char *email;           /* first email */
-	char *phone;           /* first phone */
+	struct contact contact;
 	int64_t updated_at;
 };
 
+void opportunity_state_copy(struct opportunity_state *dst, const struct opportunity_state *src);
 void opportunity_state_finish(struct opportunity_state *s);
+
+/**
+ * A candidate refty-lever enrolled (or is enrolling) in a Refty sequence, with the contact
+ * details it gave (or is giving) Refty: later diffs compare with them, and an update sends them.
+ */
+struct enrolment {
+	char *opportunity_id;
+	char *sequence_id;
+	char *refty_id; /* NULL until Refty answered */
+	struct contact contact;
+};
+
+void enrolment_finish(struct enrolment *e);
 
 /**
  * Whether a step parked for want of an email may still be sent: the opportunity is still in
@@ -82,11 +109,18 @@ bool opportunity_state_waits_in(const struct opportunity_state *s, const char *s
 const char *opportunity_email(const struct opportunity *o);
 const char *opportunity_phone(const struct opportunity *o);
 
+/* Which contact details differ, as bits. */
+enum {
+	CONTACT_NAME = 1,
+	CONTACT_EMAIL = 2,
+	CONTACT_PHONE = 4,
+};
+
 /**
- * Whether two contact values (name, email, phone) are the same. NULL and "" are: Lever sends ""
+ * Which of had's details differ from o's now (0: none). NULL and "" are the same: Lever sends ""
  * where the snapshot or Refty may hold nothing. The one rule for "did the contact change", for
  * the diff and the plan alike.
  */
-bool opportunity_same_value(const char *a, const char *b);
+unsigned contact_changes(const struct contact *had, const struct opportunity *o);
 
 #endif

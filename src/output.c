@@ -111,7 +111,7 @@ void output_action(const struct engine *e, const struct action *a, const char *o
 	char *what = describe_action(&e->app, a);
 	struct line l = {
 		.opportunity_id = a->opportunity_id,
-		.candidate = found == 1 ? st.name : NULL,
+		.candidate = found == 1 ? st.contact.name : NULL,
 		.at_stage = a->lever_stage_id ? app_stage_name(&e->app, a->lever_stage_id) : NULL,
 		.rule = a->rule,
 		.action = what,

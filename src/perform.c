@@ -147,13 +147,7 @@ static int current_state(struct engine *e, const char *id, struct opportunity_st
 	for (size_t i = 0; i < e->n_seen; i++) {
 		const struct opportunity_state *s = &e->seen[i];
 		if (strcmp(s->id, id) == 0) {
-			*out = *s;
-			out->id = xstrdup(s->id);
-			out->posting_id = xstrdup(s->posting_id);
-			out->stage_id = xstrdup(s->stage_id);
-			out->name = xstrdup(s->name);
-			out->email = xstrdup(s->email);
-			out->phone = xstrdup(s->phone);
+			opportunity_state_copy(out, s);
 			return 1;
 		}
 	}
@@ -187,7 +181,7 @@ bool perform_recheck_waiting(struct engine *e)
 			}
 			e->n.abandoned++;
 			output_action(e, &a, "abandoned", "left the stage before an email was known");
-		} else if (st.email) {
+		} else if (st.contact.email) {
 			if (!e->app.dry_run) {
 				ok = snapshot_action_update(e->app.snap, a.id, ACTION_PENDING, NULL, NULL,
 					false);
@@ -272,7 +266,7 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 	bool *patch, char **detail)
 {
 	*patch = false;
-	if (en->email) {
+	if (en->contact.email) {
 		return OUT_DONE;
 	}
 	struct opportunity_state st;
@@ -281,14 +275,10 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 		return OUT_LOCAL;
 	}
 	enum outcome out = OUT_DONE;
-	if (found && st.email) {
+	if (found && st.contact.email) {
 		// Refty sends to the email it holds: record what we give it, then give it.
-		free(en->name);
-		free(en->email);
-		free(en->phone);
-		en->name = xstrdup(st.name);
-		en->email = xstrdup(st.email);
-		en->phone = xstrdup(st.phone);
+		contact_finish(&en->contact);
+		contact_copy(&en->contact, &st.contact);
 		*patch = true;
 		if (!snapshot_enrolment_put(e->app.snap, en)) {
 			out = OUT_LOCAL;
@@ -365,11 +355,10 @@ static enum outcome request(struct worker *w, const struct action *a, const stru
 			refty_id, res);
 		return from_result(res);
 	case ACTION_UPDATE_CONTACT:
-		refty_update_candidate(w->refty, en->refty_id, en->name, en->email, en->phone, res);
+		refty_update_candidate(w->refty, en->refty_id, &en->contact, res);
 		return from_result(res);
 	case ACTION_SEND_STEP:
-		if (p->patch && !refty_update_candidate(w->refty, en->refty_id, en->name, en->email,
-				        en->phone, res)) {
+		if (p->patch && !refty_update_candidate(w->refty, en->refty_id, &en->contact, res)) {
 			return from_result(res);
 		}
 		refty_send_step(w->refty, en->refty_id, a->key, a->refty_stage_id, p->language,

@@ -206,14 +206,14 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 }
 
 static void draft_update(struct draft *dr, const struct resolved_rule *rule,
-	const struct opportunity *opp, const struct diff *d, const struct plan_enrolment *enrolled)
+	const struct opportunity *opp, const struct diff *d, const struct enrolment *enrolled)
 {
-	bool name = !opportunity_same_value(enrolled->name, opp->name);
-	bool email = !opportunity_same_value(enrolled->email, opportunity_email(opp));
-	bool phone = !opportunity_same_value(enrolled->phone, opportunity_phone(opp));
-	if (!name && !email && !phone) {
+	unsigned changed = contact_changes(&enrolled->contact, opp);
+	if (!changed) {
 		return;
 	}
+	bool name = changed & CONTACT_NAME, email = changed & CONTACT_EMAIL,
+	     phone = changed & CONTACT_PHONE;
 	base_action(&dr->update, ACTION_UPDATE_CONTACT, rule, opp);
 	// updated_at moves with every contact change, so a change back to an old
 	// value still gets a new key; records without a believable one fall back
@@ -312,7 +312,7 @@ static size_t emit(struct plan *out, const struct draft *dr, const char *blocked
 }
 
 size_t plan_opportunity(const struct plan_context *ctx, const struct resolved_rule *rule,
-	const struct opportunity *opp, const struct diff *d, const struct plan_enrolment *enrolled,
+	const struct opportunity *opp, const struct diff *d, const struct enrolment *enrolled,
 	struct plan *out)
 {
 	if (!rule || !opp->posting_id || (ctx->seeding && !ctx->backfill)) {

@@ -15,6 +15,7 @@ struct diff;
 struct opportunity;
 struct resolved_rule;
 struct rule_set;
+struct enrolment;
 
 struct plan_action {
 	enum action_kind kind; /* create, update, send or skip; never quarantine */
@@ -61,18 +62,6 @@ struct plan_context {
 };
 
 /**
- * What refty-lever already did for the opportunity in Refty: a create action
- * exists in the journal (done or pending) for the sequence, with the contact
- * values it gave (or is giving) Refty. NULL strings stand for none.
- */
-struct plan_enrolment {
-	const char *sequence_id;
-	const char *name;
-	const char *email;
-	const char *phone;
-};
-
-/**
  * Appends to out what to do about opp, given d (diff_compute of the snapshot's
  * row and opp), rule (rules_match(ctx->rules, opp->posting_id); NULL: not
  * covered) and enrolled (NULL, or an enrolment in another sequence: not
@@ -92,7 +81,7 @@ struct plan_enrolment {
  * same keys. Returns how many actions were appended.
  */
 size_t plan_opportunity(const struct plan_context *ctx, const struct resolved_rule *rule,
-	const struct opportunity *opp, const struct diff *d, const struct plan_enrolment *enrolled,
+	const struct opportunity *opp, const struct diff *d, const struct enrolment *enrolled,
 	struct plan *out);
 
 /**

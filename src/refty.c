@@ -10,6 +10,7 @@
 #include "jsonw.h"
 #include "journal.h"
 #include "log.h"
+#include "opportunity.h"
 #include "rules.h"
 
 struct refty_client {
@@ -311,6 +312,14 @@ bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs
 	return true;
 }
 
+/* The contact details as Refty takes them, in a create and an update alike. */
+static void contact_fields(struct jsonw *w, const struct contact *c)
+{
+	jsonw_kv_string(w, "name", c->name ? c->name : "");
+	jsonw_kv_string(w, "email", c->email);
+	jsonw_kv_string(w, "phone", c->phone);
+}
+
 char *refty_candidate_body(const struct refty_candidate_input *in)
 {
 	struct strbuf out;
@@ -322,9 +331,7 @@ char *refty_candidate_body(const struct refty_candidate_input *in)
 	jsonw_kv_string(&w, "external_id", external_id);
 	jsonw_kv_string(&w, "sequence_id", in->sequence_id);
 	jsonw_kv_string(&w, "language", in->language);
-	jsonw_kv_string(&w, "name", in->name ? in->name : "");
-	jsonw_kv_string(&w, "email", in->email);
-	jsonw_kv_string(&w, "phone", in->phone);
+	contact_fields(&w, in->contact);
 	jsonw_key(&w, "job");
 	jsonw_object_begin(&w);
 	jsonw_kv_string(&w, "external_id", in->posting_id);
@@ -348,13 +355,13 @@ char *refty_candidate_body_relanguage(const char *body, const char *language)
 	}
 	struct json_node top, job;
 	json_root(&top, root);
-	const char *external_id = NULL;
+	const char *external_id = NULL, *name = NULL, *email = NULL, *phone = NULL;
 	struct refty_candidate_input in = {.language = language};
 	bool ok = json_req_string(&top, "external_id", &external_id, &err) &&
 		  json_req_string(&top, "sequence_id", &in.sequence_id, &err) &&
-		  json_opt_string(&top, "name", &in.name, &err) &&
-		  json_opt_string(&top, "email", &in.email, &err) &&
-		  json_opt_string(&top, "phone", &in.phone, &err) &&
+		  json_opt_string(&top, "name", &name, &err) &&
+		  json_opt_string(&top, "email", &email, &err) &&
+		  json_opt_string(&top, "phone", &phone, &err) &&
 		  json_req_object(&top, "job", &job, &err) &&
 		  json_opt_string(&job, "external_id", &in.posting_id, &err) &&
 		  json_opt_string(&job, "title", &in.posting_title, &err) &&
@@ -364,7 +371,10 @@ char *refty_candidate_body_relanguage(const char *body, const char *language)
 	}
 	char *out = NULL;
 	if (ok) {
+		struct contact was = {xstrdup(name), xstrdup(email), xstrdup(phone)};
+		in.contact = &was;
 		out = refty_candidate_body(&in);
+		contact_finish(&was);
 	} else {
 		log_error("cannot read a journalled candidate body: %s", err.text);
 	}
@@ -400,17 +410,15 @@ bool refty_create_candidate(struct refty_client *c, const char *key, const char 
 	return take_id(root, "cannot create candidate", candidate_id, res);
 }
 
-bool refty_update_candidate(struct refty_client *c, const char *candidate_id, const char *name,
-	const char *email, const char *phone, struct refty_result *res)
+bool refty_update_candidate(struct refty_client *c, const char *candidate_id,
+	const struct contact *contact, struct refty_result *res)
 {
 	struct strbuf body;
 	strbuf_init(&body);
 	struct jsonw w;
 	jsonw_init(&w, &body);
 	jsonw_object_begin(&w);
-	jsonw_kv_string(&w, "name", name ? name : "");
-	jsonw_kv_string(&w, "email", email);
-	jsonw_kv_string(&w, "phone", phone);
+	contact_fields(&w, contact);
 	jsonw_object_end(&w);
 	char *esc = http_url_escape(candidate_id);
 	char *path = xasprintf("/candidates/%s", esc);

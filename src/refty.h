@@ -18,6 +18,7 @@
 #include "xalloc.h"
 
 struct catalog;
+struct contact;
 struct ratelimit;
 
 struct refty_options {
@@ -63,9 +64,7 @@ struct refty_candidate_input {
 	const char *opportunity_id; /* external_id is lever:<opportunity id> */
 	const char *sequence_id;
 	const char *language;
-	const char *name;  /* "" allowed */
-	const char *email; /* NULL: none */
-	const char *phone; /* NULL: none */
+	const struct contact *contact; /* a NULL name is sent as "" */
 	const char *posting_id;
 	const char *posting_title;
 	const char *profile_url; /* NULL: none */
@@ -91,8 +90,8 @@ bool refty_create_candidate(struct refty_client *c, const char *key, const char 
 	char **candidate_id, struct refty_result *res);
 
 /** PATCH /candidates/{id} with the contact details (NULL email/phone send null). */
-bool refty_update_candidate(struct refty_client *c, const char *candidate_id, const char *name,
-	const char *email, const char *phone, struct refty_result *res);
+bool refty_update_candidate(struct refty_client *c, const char *candidate_id,
+	const struct contact *contact, struct refty_result *res);
 
 /** POST /candidates/{id}/steps with key; *step_id (new string) on success. */
 bool refty_send_step(struct refty_client *c, const char *candidate_id, const char *key,

@@ -580,9 +580,9 @@ int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_s
 	out->archived = sqlite3_column_int(s, 3);
 	out->confidential = sqlite3_column_int(s, 4);
 	out->anonymized = sqlite3_column_int(s, 5);
-	out->name = col_text(s, 6);
-	out->email = col_text(s, 7);
-	out->phone = col_text(s, 8);
+	out->contact.name = col_text(s, 6);
+	out->contact.email = col_text(s, 7);
+	out->contact.phone = col_text(s, 8);
 	out->updated_at = col_time(s, 9);
 	sqlite3_reset(s);
 	return 1;
@@ -601,9 +601,9 @@ bool snapshot_opp_put(struct snapshot *snap, const struct opportunity_state *st,
 	sqlite3_bind_int(s, 5, st->archived);
 	sqlite3_bind_int(s, 6, st->confidential);
 	sqlite3_bind_int(s, 7, st->anonymized);
-	bind_text(s, 8, st->name);
-	bind_text(s, 9, st->email);
-	bind_text(s, 10, st->phone);
+	bind_text(s, 8, st->contact.name);
+	bind_text(s, 9, st->contact.email);
+	bind_text(s, 10, st->contact.phone);
 	bind_time(s, 11, st->updated_at);
 	sqlite3_bind_int64(s, 12, run_id);
 	bool ok = run_done(snap, s, "cannot write opportunity");
@@ -968,17 +968,6 @@ int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size
 	return total;
 }
 
-void enrolment_finish(struct enrolment *e)
-{
-	free(e->opportunity_id);
-	free(e->sequence_id);
-	free(e->refty_id);
-	free(e->name);
-	free(e->email);
-	free(e->phone);
-	memset(e, 0, sizeof(*e));
-}
-
 int snapshot_enrolment_get(struct snapshot *snap, const char *opportunity_id,
 	const char *sequence_id, struct enrolment *out)
 {
@@ -995,9 +984,9 @@ int snapshot_enrolment_get(struct snapshot *snap, const char *opportunity_id,
 		out->opportunity_id = xstrdup(opportunity_id);
 		out->sequence_id = xstrdup(sequence_id);
 		out->refty_id = col_text(s, 0);
-		out->name = col_text(s, 1);
-		out->email = col_text(s, 2);
-		out->phone = col_text(s, 3);
+		out->contact.name = col_text(s, 1);
+		out->contact.email = col_text(s, 2);
+		out->contact.phone = col_text(s, 3);
 		result = 1;
 	} else if (rc != SQLITE_DONE) {
 		db_error(snap, "cannot read enrolment");
@@ -1016,9 +1005,9 @@ bool snapshot_enrolment_put(struct snapshot *snap, const struct enrolment *e)
 	bind_text(s, 1, e->opportunity_id);
 	bind_text(s, 2, e->sequence_id);
 	bind_text(s, 3, e->refty_id);
-	bind_text(s, 4, e->name);
-	bind_text(s, 5, e->email);
-	bind_text(s, 6, e->phone);
+	bind_text(s, 4, e->contact.name);
+	bind_text(s, 5, e->contact.email);
+	bind_text(s, 6, e->contact.phone);
 	bool ok = run_done(snap, s, "cannot write enrolment");
 	sqlite3_reset(s);
 	return ok;

@@ -154,17 +154,7 @@ bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *
  */
 int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size_t n_ids);
 
-/* What refty-lever last gave Refty for a candidate (per opportunity and sequence). */
-struct enrolment {
-	char *opportunity_id;
-	char *sequence_id;
-	char *refty_id; /* NULL until Refty answered */
-	char *name;
-	char *email;
-	char *phone;
-};
-
-void enrolment_finish(struct enrolment *e);
+/* Enrolments (opportunity.h), one per opportunity and sequence. */
 /** 1 found, 0 absent, -1 error. */
 int snapshot_enrolment_get(struct snapshot *snap, const char *opportunity_id,
 	const char *sequence_id, struct enrolment *out);

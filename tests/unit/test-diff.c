@@ -88,9 +88,9 @@ static void make_state(const struct state_spec *s, struct opportunity_state *st)
 	st->archived = s->archived;
 	st->confidential = s->confidential;
 	st->anonymized = s->anonymized;
-	st->name = xstrdup(s->name ? s->name : "Ada Example");
-	st->email = xstrdup(s->email);
-	st->phone = xstrdup(s->phone);
+	st->contact.name = xstrdup(s->name ? s->name : "Ada Example");
+	st->contact.email = xstrdup(s->email);
+	st->contact.phone = xstrdup(s->phone);
 }
 
 struct diff_case {
@@ -416,9 +416,9 @@ static void test_next_state(void)
 	is_str(next.stage_id, "st-refs", "next state: stage");
 	is_int(next.seen_until_ms, T(3), "next state: seen until the newest entry");
 	ok(next.confidential && !next.archived && !next.anonymized, "next state: flags");
-	is_str(next.name, "Ada Example", "next state: name");
-	is_str(next.email, "ada@example.org", "next state: first email");
-	is_str(next.phone, "+44 20", "next state: first phone");
+	is_str(next.contact.name, "Ada Example", "next state: name");
+	is_str(next.contact.email, "ada@example.org", "next state: first email");
+	is_str(next.contact.phone, "+44 20", "next state: first phone");
 	is_int(next.updated_at, T(7), "next state: updated_at");
 	ok(next.stage_id != cur.stage_id, "next state: strings are copies");
 

@@ -579,9 +579,7 @@ static void make_state(const struct state_spec *s, const struct opportunity *cur
 	st->posting_id = xstrdup(s->posting);
 	st->stage_id = xstrdup(s->stage);
 	st->seen_until_ms = s->seen;
-	st->name = xstrdup(cur->name);
-	st->email = xstrdup(opportunity_email(cur));
-	st->phone = xstrdup(opportunity_phone(cur));
+	contact_of(cur, &st->contact);
 }
 
 static bool str_same(const char *a, const char *b)
@@ -615,8 +613,11 @@ static void plan_case(const struct plan_case *c, const struct rule_set *rules, s
 		.only_rule = has(c->ctx, 'O') ? "catch-all" : NULL,
 		.watched_since_ms = has(c->ctx, 'L') ? T(10) : 0,
 	};
-	struct plan_enrolment enrolled = {c->enrolled.sequence, c->enrolled.name,
-		c->enrolled.email, c->enrolled.phone};
+	struct enrolment enrolled = {
+		.sequence_id = xstrdup(c->enrolled.sequence),
+		.contact = {xstrdup(c->enrolled.name), xstrdup(c->enrolled.email),
+			xstrdup(c->enrolled.phone)},
+	};
 	const struct resolved_rule *rule = rules_match(rules, cur.posting_id);
 	size_t before = out->n;
 	size_t n = plan_opportunity(&ctx, rule, &cur, &d, c->enrolled.present ? &enrolled : NULL,
@@ -624,6 +625,7 @@ static void plan_case(const struct plan_case *c, const struct rule_set *rules, s
 	char label[256];
 	snprintf(label, sizeof(label), "%s: returns the number added", c->what);
 	is_int(n, out->n - before, label);
+	enrolment_finish(&enrolled);
 	diff_finish(&d);
 	if (c->prev.present) {
 		opportunity_state_finish(&prev);
@@ -761,7 +763,10 @@ static void test_polls(const struct rule_set *rules)
 		diff_init(&d);
 		diff_compute(have_state ? &state : NULL, &cur, NULL, &d);
 		struct plan_context ctx = {.seeding = p == 0, .rules = rules};
-		struct plan_enrolment e = {"seq-eng", "Ada Example", "ada@example.org", NULL};
+		struct enrolment e = {
+			.sequence_id = (char[]){"seq-eng"},
+			.contact = {(char[]){"Ada Example"}, (char[]){"ada@example.org"}, NULL},
+		};
 		struct plan plan;
 		plan_init(&plan);
 		plan_opportunity(&ctx, rules_match(rules, cur.posting_id), &cur, &d,

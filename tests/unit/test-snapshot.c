@@ -46,8 +46,7 @@ static void test_create_and_reopen(const char *dir)
 		.posting_id = (char[]){"post-1"},
 		.stage_id = (char[]){"stage-a"},
 		.seen_until_ms = 1700000000000,
-		.name = (char[]){"Ada"},
-		.email = (char[]){"ada@example.org"},
+		.contact = {.name = (char[]){"Ada"}, .email = (char[]){"ada@example.org"}},
 		.updated_at = OPP_TIME_NONE,
 	};
 	ok(snapshot_begin(snap), "begin");
@@ -61,7 +60,7 @@ static void test_create_and_reopen(const char *dir)
 	struct opportunity_state got;
 	is_int(snapshot_opp_get(snap, "opp-1", &got), 1, "opportunity survives re-open");
 	is_str(got.stage_id, "stage-a", "stage kept");
-	is_str(got.phone, NULL, "null phone kept as null");
+	is_str(got.contact.phone, NULL, "null phone kept as null");
 	ok(got.updated_at == OPP_TIME_NONE, "null updatedAt kept as null");
 	opportunity_state_finish(&got);
 	bool err;
