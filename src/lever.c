@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "json.h"
+#include "lever-records.h"
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
@@ -705,566 +706,6 @@ static bool id_set_add(struct id_set *s, const char *id)
 	return true;
 }
 
-/*
- * Record kinds: how to parse, free, identify and deliver one element of a list's "data".
- */
-
-struct record_kind {
-	const char *name; /* for messages: "opportunity" */
-	size_t size;
-	bool (*parse)(const struct json_node *node, void *rec, struct json_error *err);
-	void (*finish)(void *rec);
-	const char *(*id)(const void *rec);
-	bool (*deliver)(void *cb, void *ud, const void *rec);
-	/*
-	 * Optional: why rec cannot belong to the listing asked for with query (a
-	 * filter it fails), written to why; false when it fits.
-	 */
-	bool (*outside)(const void *rec, const void *query, char *why, size_t size);
-	/* Records copy what they keep, so the parsed document can go before delivery. */
-	bool owns_data;
-};
-
-static bool parse_string_array(const struct json_node *parent, const char *key, char ***out,
-	size_t *n_out, struct json_error *err)
-{
-	struct json_node array;
-	bool present;
-	if (!json_opt_array(parent, key, &array, &present, err)) {
-		return false;
-	}
-	size_t n = present ? json_array_len(&array) : 0;
-	*out = n ? xcalloc(n, sizeof(**out)) : NULL;
-	*n_out = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-		if (!json_array_string(&array, i, &s, err)) {
-			return false;
-		}
-		(*out)[(*n_out)++] = xstrdup(s);
-	}
-	return true;
-}
-
-/* A string, or an object carrying it under "id" (what expand= turns ids into). */
-static bool parse_id_ref(const struct json_node *parent, const char *key, bool required,
-	char **out, struct json_error *err)
-{
-	struct json_node node;
-	if (!json_get(parent, key, &node, err)) {
-		return false;
-	}
-	const char *s;
-	if (json_is_object(&node)) {
-		if (!json_req_string(&node, "id", &s, err)) {
-			return false;
-		}
-	} else if (required ? !json_req_string(parent, key, &s, err)
-			    : !json_opt_string(parent, key, &s, err)) {
-		return false;
-	}
-	if (required && !s[0]) {
-		return json_fail(err, &node, "must not be empty");
-	}
-	*out = xstrdup(s);
-	return true;
-}
-
-/* phones: objects with an optional type and a value; only the values are kept. */
-static bool parse_phones(const struct json_node *node, struct opportunity *o,
-	struct json_error *err)
-{
-	struct json_node phones;
-	bool present;
-	const char *s;
-	if (!json_opt_array(node, "phones", &phones, &present, err)) {
-		return false;
-	}
-	size_t n = present ? json_array_len(&phones) : 0;
-	o->phones = n ? xcalloc(n, sizeof(*o->phones)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		struct json_node phone;
-		if (!json_array_object(&phones, i, &phone, err)
-			|| !json_opt_string(&phone, "type", &s, err)
-			|| !json_req_string(&phone, "value", &s, err)) {
-			return false;
-		}
-		o->phones[o->n_phones++] = xstrdup(s);
-	}
-	return true;
-}
-
-/* stageChanges, when present: each entry's stage and time. */
-static bool parse_changes(const struct json_node *node, struct opportunity *o,
-	struct json_error *err)
-{
-	struct json_node changes;
-	const char *s;
-	if (!json_opt_array(node, "stageChanges", &changes, &o->has_changes, err)) {
-		return false;
-	}
-	size_t n = o->has_changes ? json_array_len(&changes) : 0;
-	o->changes = n ? xcalloc(n, sizeof(*o->changes)) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		struct json_node change;
-		int64_t at;
-		if (!json_array_object(&changes, i, &change, err)
-			|| !json_req_string(&change, "toStageId", &s, err)
-			|| !json_req_int64(&change, "updatedAt", &at, err)) {
-			return false;
-		}
-		o->changes[o->n_changes].stage_id = xstrdup(s);
-		o->changes[o->n_changes].at_ms = at;
-		o->n_changes++;
-	}
-	return true;
-}
-
-static bool parse_opportunity(const struct json_node *node, void *rec, struct json_error *err)
-{
-	struct opportunity *o = rec;
-	const char *s;
-	bool present;
-	o->created_at = OPP_TIME_NONE;
-	o->updated_at = OPP_TIME_NONE;
-	o->last_advanced_at = OPP_TIME_NONE;
-	if (!json_expect_object(node, err) || !json_req_string(node, "id", &s, err)) {
-		return false;
-	}
-	if (!s[0]) {
-		struct json_node id;
-		json_get(node, "id", &id, err);
-		return json_fail(err, &id, "must not be empty");
-	}
-	o->id = xstrdup(s);
-	if (!json_opt_string(node, "name", &s, err)) {
-		return false;
-	}
-	o->name = xstrdup(s ? s : "");
-	if (!parse_string_array(node, "emails", &o->emails, &o->n_emails, err)) {
-		return false;
-	}
-
-	if (!parse_phones(node, o, err)) {
-		return false;
-	}
-
-	if (!parse_id_ref(node, "stage", true, &o->stage_id, err)) {
-		return false;
-	}
-
-	if (!parse_changes(node, o, err)) {
-		return false;
-	}
-
-	struct json_node apps;
-	if (!json_opt_array(node, "applications", &apps, &present, err)) {
-		return false;
-	}
-	if (present && json_array_len(&apps) > 0) {
-		// Lever attaches at most one application; its posting is the opportunity's job.
-		struct json_node app;
-		if (!json_array_object(&apps, 0, &app, err)
-			|| !parse_id_ref(&app, "posting", false, &o->posting_id, err)) {
-			return false;
-		}
-	}
-
-	struct json_node archived;
-	if (!json_opt_object(node, "archived", &archived, &present, err)) {
-		return false;
-	}
-	int64_t legacy_archived_at;
-	if (!json_opt_int64(node, "archivedAt", OPP_TIME_NONE, &legacy_archived_at, err)) {
-		return false;
-	}
-	o->archived = present || legacy_archived_at != OPP_TIME_NONE;
-
-	if (!json_opt_string(node, "confidentiality", &s, err)) {
-		return false;
-	}
-	o->confidential = s && strcmp(s, "confidential") == 0;
-	if (!json_opt_bool(node, "isAnonymized", false, &o->anonymized, err)
-		|| !json_req_int64(node, "createdAt", &o->created_at, err)
-		|| !json_opt_int64(node, "updatedAt", OPP_TIME_NONE, &o->updated_at, err)
-		|| !json_opt_int64(node, "lastAdvancedAt", OPP_TIME_NONE, &o->last_advanced_at,
-			err)) {
-		return false;
-	}
-
-	struct json_node urls;
-	if (!json_opt_object(node, "urls", &urls, &present, err)) {
-		return false;
-	}
-	if (present) {
-		if (!json_opt_string(&urls, "show", &s, err)) {
-			return false;
-		}
-		o->profile_url = xstrdup(s);
-	}
-	return true;
-}
-
-static void finish_opportunity(void *rec)
-{
-	opportunity_finish(rec);
-}
-
-static const char *opportunity_id(const void *rec)
-{
-	return ((const struct opportunity *)rec)->id;
-}
-
-struct opportunity_cb {
-	bool (*fn)(void *ud, const struct opportunity *o);
-};
-
-static bool deliver_opportunity(void *cb, void *ud, const void *rec)
-{
-	return ((struct opportunity_cb *)cb)->fn(ud, rec);
-}
-
-static bool outside_range(int64_t t, int64_t lo, int64_t hi)
-{
-	return (lo != 0 && t < lo) || (hi != 0 && t > hi);
-}
-
-static bool opportunity_outside(const void *rec, const void *query, char *why, size_t size)
-{
-	const struct opportunity *o = rec;
-	const struct lever_opportunity_query *q = query;
-	if (outside_range(o->created_at, q->created_at_start, q->created_at_end)) {
-		snprintf(why, size, "createdAt %" PRId64 " outside created_at_start %" PRId64
-				    " .. created_at_end %" PRId64,
-			o->created_at, q->created_at_start, q->created_at_end);
-		return true;
-	}
-	// updatedAt is not checked: Lever filters updated_at_* on every change, and
-	// the field tracks only some of them (and is often null).
-	if ((q->archived == LEVER_ARCHIVED_NONE && o->archived) ||
-		(q->archived == LEVER_ARCHIVED_ONLY && !o->archived)) {
-		snprintf(why, size, "%s although archived=%s was asked for",
-			o->archived ? "archived" : "not archived",
-			q->archived == LEVER_ARCHIVED_NONE ? "false" : "true");
-		return true;
-	}
-	if (q->n_posting_ids > 0 && o->posting_id) {
-		for (size_t i = 0; i < q->n_posting_ids; i++) {
-			if (strcmp(q->posting_ids[i], o->posting_id) == 0) {
-				return false;
-			}
-		}
-		snprintf(why, size, "a posting that was not asked for");
-		return true;
-	}
-	return false;
-}
-
-static const struct record_kind opportunity_kind = {
-	.name = "opportunity",
-	.size = sizeof(struct opportunity),
-	.parse = parse_opportunity,
-	.finish = finish_opportunity,
-	.id = opportunity_id,
-	.deliver = deliver_opportunity,
-	.outside = opportunity_outside,
-	.owns_data = true,
-};
-
-static bool parse_deleted(const struct json_node *node, void *rec, struct json_error *err)
-{
-	struct deleted_opportunity *d = rec;
-	const char *id;
-	d->deleted_at = OPP_TIME_NONE;
-	if (!json_expect_object(node, err) || !json_req_string(node, "id", &id, err)
-		|| !json_opt_int64(node, "deletedAt", OPP_TIME_NONE, &d->deleted_at, err)) {
-		return false;
-	}
-	d->id = xstrdup(id);
-	return true;
-}
-
-static void finish_deleted(void *rec)
-{
-	struct deleted_opportunity *d = rec;
-	free(d->id);
-	d->id = NULL;
-}
-
-static const char *deleted_id(const void *rec)
-{
-	return ((const struct deleted_opportunity *)rec)->id;
-}
-
-struct deleted_cb {
-	bool (*fn)(void *ud, const struct deleted_opportunity *d);
-};
-
-static bool deliver_deleted(void *cb, void *ud, const void *rec)
-{
-	return ((struct deleted_cb *)cb)->fn(ud, rec);
-}
-
-/* The window of a deleted listing, in ms (0: unset). */
-struct deleted_query {
-	int64_t start, end;
-};
-
-static bool deleted_outside(const void *rec, const void *query, char *why, size_t size)
-{
-	const struct deleted_opportunity *d = rec;
-	const struct deleted_query *q = query;
-	if (d->deleted_at != OPP_TIME_NONE && outside_range(d->deleted_at, q->start, q->end)) {
-		snprintf(why, size, "deletedAt %" PRId64 " outside deleted_at_start %" PRId64
-				    " .. deleted_at_end %" PRId64,
-			d->deleted_at, q->start, q->end);
-		return true;
-	}
-	return false;
-}
-
-static const struct record_kind deleted_kind = {
-	.name = "deleted opportunity",
-	.size = sizeof(struct deleted_opportunity),
-	.parse = parse_deleted,
-	.finish = finish_deleted,
-	.id = deleted_id,
-	.deliver = deliver_deleted,
-	.outside = deleted_outside,
-	.owns_data = true,
-};
-
-/* Stages and postings borrow their strings from the page being parsed. */
-static bool parse_stage(const struct json_node *node, void *rec, struct json_error *err)
-{
-	struct lever_stage *s = rec;
-	return json_expect_object(node, err) && json_req_string(node, "id", &s->id, err)
-		&& json_req_string(node, "text", &s->text, err);
-}
-
-static void finish_borrowed(void *rec)
-{
-}
-
-static const char *stage_id(const void *rec)
-{
-	return ((const struct lever_stage *)rec)->id;
-}
-
-struct stage_cb {
-	bool (*fn)(void *ud, const struct lever_stage *s);
-};
-
-static bool deliver_stage(void *cb, void *ud, const void *rec)
-{
-	return ((struct stage_cb *)cb)->fn(ud, rec);
-}
-
-static const struct record_kind stage_kind = {
-	.name = "stage",
-	.size = sizeof(struct lever_stage),
-	.parse = parse_stage,
-	.finish = finish_borrowed,
-	.id = stage_id,
-	.deliver = deliver_stage,
-};
-
-static bool parse_posting(const struct json_node *node, void *rec, struct json_error *err)
-{
-	struct lever_posting *p = rec;
-	return json_expect_object(node, err) && json_req_string(node, "id", &p->id, err)
-		&& json_req_string(node, "text", &p->text, err)
-		&& json_opt_string(node, "state", &p->state, err);
-}
-
-static const char *posting_id(const void *rec)
-{
-	return ((const struct lever_posting *)rec)->id;
-}
-
-struct posting_cb {
-	bool (*fn)(void *ud, const struct lever_posting *p);
-};
-
-static bool deliver_posting(void *cb, void *ud, const void *rec)
-{
-	return ((struct posting_cb *)cb)->fn(ud, rec);
-}
-
-static const struct record_kind posting_kind = {
-	.name = "posting",
-	.size = sizeof(struct lever_posting),
-	.parse = parse_posting,
-	.finish = finish_borrowed,
-	.id = posting_id,
-	.deliver = deliver_posting,
-};
-
-/* A record that could not be read, and why; it is quarantined, not delivered. */
-struct unreadable {
-	char *id;
-	char *reason;
-};
-
-/* One parsed page: its records, validated, and where the next page starts. */
-struct page {
-	struct json_object *root; /* NULL once records own their data */
-	char *records;
-	size_t n;
-	struct unreadable *bad; /* only when the caller quarantines */
-	size_t n_bad;
-	char *next;
-};
-
-static void page_finish(struct page *p, const struct record_kind *kind)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		kind->finish(p->records + i * kind->size);
-	}
-	free(p->records);
-	for (size_t i = 0; i < p->n_bad; i++) {
-		free(p->bad[i].id);
-		free(p->bad[i].reason);
-	}
-	free(p->bad);
-	free(p->next);
-	json_free(p->root);
-	memset(p, 0, sizeof(*p));
-}
-
-/* Ids longer than this are not Lever's: a record carrying one is not quarantined by it. */
-#define MAX_ID_LEN 200
-
-/* The element's id when it is a non-empty string, else NULL. Borrowed. */
-static const char *element_id(const struct json_node *elem)
-{
-	struct json_error ignored;
-	const char *id = NULL;
-	if (!json_expect_object(elem, &ignored) || !json_opt_string(elem, "id", &id, &ignored)
-		|| !id || !id[0]) {
-		return NULL;
-	}
-	return id;
-}
-
-/* The element's id when it is fit to name it by and fetch it again with, else NULL. Borrowed. */
-static const char *readable_id(const struct json_node *elem)
-{
-	const char *id = element_id(elem);
-	if (!id || strlen(id) > MAX_ID_LEN) {
-		return NULL;
-	}
-	for (const char *p = id; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			return NULL;
-		}
-	}
-	return id;
-}
-
-/* Adds "(<kind> '<id>')" to err when the broken element has an id at all. */
-static void add_record_context(struct json_error *err, const struct record_kind *kind,
-	const struct json_node *elem)
-{
-	const char *id = element_id(elem);
-	if (!id) {
-		return;
-	}
-	char *clean = log_sanitize(id);
-	size_t len = strlen(err->text);
-	snprintf(err->text + len, sizeof(err->text) - len, " (%s '%.64s')", kind->name, clean);
-	free(clean);
-}
-
-/*
- * Parses a list page. With quarantine, an element that cannot be read but has a readable id
- * goes to page->bad with the reason instead of failing the page; an element without one
- * still fails it (there is nothing to name it by, or to fetch it again with).
- */
-static bool parse_page(const char *body, size_t len, const struct record_kind *kind,
-	bool quarantine, struct page *page, struct json_error *err)
-{
-	memset(page, 0, sizeof(*page));
-	page->root = json_parse(body, len, err);
-	if (!page->root) {
-		return false;
-	}
-	struct json_node root, data;
-	json_root(&root, page->root);
-	bool has_next;
-	const char *next = NULL;
-	if (!json_req_array(&root, "data", &data, err)
-		|| !json_opt_bool(&root, "hasNext", false, &has_next, err)
-		|| !json_opt_string(&root, "next", &next, err)) {
-		goto fail;
-	}
-	if (has_next && (!next || !next[0])) {
-		struct json_node node;
-		json_get(&root, "next", &node, err);
-		json_fail(err, &node, "missing while hasNext is true");
-		goto fail;
-	}
-	page->next = has_next ? xstrdup(next) : NULL;
-	size_t n = json_array_len(&data);
-	page->records = n ? xcalloc(n, kind->size) : NULL;
-	for (size_t i = 0; i < n; i++) {
-		struct json_node elem;
-		json_array_at(&data, i, &elem);
-		void *rec = page->records + page->n * kind->size;
-		bool ok = kind->parse(&elem, rec, err);
-		page->n++; // a partly filled record still needs freeing
-		if (ok) {
-			continue;
-		}
-		const char *id = quarantine ? readable_id(&elem) : NULL;
-		if (!id) {
-			add_record_context(err, kind, &elem);
-			goto fail;
-		}
-		page->n--;
-		kind->finish(rec);
-		memset(rec, 0, kind->size);
-		if (page->n_bad == 0) {
-			page->bad = xcalloc(n, sizeof(*page->bad));
-		}
-		page->bad[page->n_bad++] = (struct unreadable){xstrdup(id), xstrdup(err->text)};
-	}
-	if (kind->owns_data) {
-		// Concurrent listings would otherwise each hold a whole document
-		// while their records wait to be delivered.
-		json_free(page->root);
-		page->root = NULL;
-	}
-	return true;
-fail:
-	page_finish(page, kind);
-	return false;
-}
-
-enum lever_status lever_parse_opportunities(const char *body, size_t len,
-	bool (*cb)(void *ud, const struct opportunity *o), void *ud, char **next,
-	struct json_error *err)
-{
-	*next = NULL;
-	struct page page;
-	if (!parse_page(body, len, &opportunity_kind, false, &page, err)) {
-		return LEVER_ERR_DATA;
-	}
-	enum lever_status status = LEVER_OK;
-	struct opportunity *records = (struct opportunity *)(void *)page.records;
-	for (size_t i = 0; i < page.n; i++) {
-		if (!cb(ud, &records[i])) {
-			status = LEVER_ERR_CANCELLED;
-			break;
-		}
-	}
-	if (status == LEVER_OK) {
-		*next = xstrdup(page.next);
-	}
-	page_finish(&page, &opportunity_kind);
-	return status;
-}
-
 static bool mentions_offset(const struct http_response *resp)
 {
 	char *message = NULL;
@@ -1425,7 +866,7 @@ static enum lever_status walk_page(struct walk *w, const char *base, const char 
 		*restart = true;
 	} else if (resp->status < 200 || resp->status > 299) {
 		status = status_error(c, w->what, path.data, resp);
-	} else if (!parse_page(resp->body.data, resp->body.len, w->kind, w->sink->unreadable != NULL,
+	} else if (!lever_page_parse(resp->body.data, resp->body.len, w->kind, w->sink->unreadable != NULL,
 			   &page, &err)) {
 		log_error("cannot %s: malformed page %d from '%s%s': %s", w->what, w->page_no,
 			c->url, where, err.text);
@@ -1441,7 +882,7 @@ static enum lever_status walk_page(struct walk *w, const char *base, const char 
 		if (status == LEVER_OK && page.next) {
 			*next = xstrdup(page.next);
 		}
-		page_finish(&page, w->kind);
+		lever_page_finish(&page, w->kind);
 	}
 	w->where = NULL;
 	free(where);
@@ -1553,7 +994,7 @@ enum lever_status lever_list_opportunities(struct lever_client *c,
 	add_opportunity_filters(&path, q);
 	struct opportunity_cb fn = {sink->record};
 	struct sink out = {&fn, sink->unreadable, sink->ud};
-	enum lever_status status = list(c, "list opportunities", path.data, &opportunity_kind, &out, q);
+	enum lever_status status = list(c, "list opportunities", path.data, &lever_opportunity_kind, &out, q);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1590,7 +1031,7 @@ enum lever_status lever_get_opportunity(struct lever_client *c, const char *id,
 		} else {
 			json_root(&node, root);
 			bool read = json_req_object(&node, "data", &data, &err) &&
-				    parse_opportunity(&data, &o, &err);
+				    lever_parse_opportunity(&data, &o, &err);
 			if (read && strcmp(o.id, id) != 0) {
 				read = json_fail(&err, &data, "is opportunity '%.64s', not the one asked for",
 					o.id);
@@ -1628,7 +1069,7 @@ enum lever_status lever_list_deleted(struct lever_client *c, int64_t deleted_at_
 	struct sink out = {&fn, NULL, ud};
 	struct deleted_query q = {deleted_at_start, deleted_at_end};
 	enum lever_status status =
-		list(c, "list deleted opportunities", path.data, &deleted_kind, &out, &q);
+		list(c, "list deleted opportunities", path.data, &lever_deleted_kind, &out, &q);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1642,7 +1083,7 @@ enum lever_status lever_list_stages(struct lever_client *c,
 	http_query_add_int64(&path, "limit", c->page_size);
 	struct stage_cb fn = {cb};
 	struct sink out = {&fn, NULL, ud};
-	enum lever_status status = list(c, "list stages", path.data, &stage_kind, &out, NULL);
+	enum lever_status status = list(c, "list stages", path.data, &lever_stage_kind, &out, NULL);
 	strbuf_finish(&path);
 	return status;
 }
@@ -1659,7 +1100,7 @@ enum lever_status lever_list_postings(struct lever_client *c,
 	}
 	struct posting_cb fn = {cb};
 	struct sink out = {&fn, NULL, ud};
-	enum lever_status status = list(c, "list postings", path.data, &posting_kind, &out, NULL);
+	enum lever_status status = list(c, "list postings", path.data, &lever_posting_kind, &out, NULL);
 	strbuf_finish(&path);
 	return status;
 }

@@ -3,7 +3,8 @@
 
 /*
  * The Lever Data API client: authentication (API key or OAuth with refresh-token rotation),
- * paging with opaque offset tokens, and validated parsing into plain structs. Lists stream:
+ * paging with opaque offset tokens, and validated parsing into plain structs (each kind of
+ * record and the page parser are lever-records.c's, private to the client). Lists stream:
  * each record is handed to a callback while only one page is held in memory. It owns Lever's
  * defaults (URLs, page size). It never knows libcurl (http.h does) nor where tokens are
  * stored (the caller's token store does); each failure is logged once, here or by the HTTP
