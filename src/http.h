@@ -11,7 +11,8 @@
  * caller. It logs its own failures once (an unusable base URL, a request that got no answer)
  * and nothing about answers, whatever their status.
  *
- * A client is not thread-safe (it owns one curl handle); use one client per thread. All
+ * The helpers that need no connection (status names, escaping, query building) live in
+ * http-text.c. A client is not thread-safe (it owns one curl handle); use one client per thread. All
  * per-request state lives in the request and response structs, and the rate limiter may be
  * shared by any number of clients and threads.
  */

@@ -1,6 +1,13 @@
 #ifndef REFTY_LEVER_LOG_H
 #define REFTY_LEVER_LOG_H
 
+/*
+ * Diagnostics on standard error, as text or JSON Lines, at the level -q/-v chose, with every
+ * registered secret redacted and lines from threads kept whole. Everything the tool reports
+ * goes through it (backfill's progress line and usage errors are not reports). It never
+ * writes standard output (output.c and the commands do) and never exits.
+ */
+
 #include <stdbool.h>
 
 enum log_level {
