@@ -515,15 +515,7 @@ static bool fail(struct http_response *resp, enum http_error error, const char *
 {
 	va_list ap;
 	va_start(ap, fmt);
-	va_list cp;
-	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
-	va_end(cp);
-	char *text = xmalloc(n > 0 ? (size_t)n + 1 : 1);
-	text[0] = '\0';
-	if (n > 0) {
-		vsnprintf(text, (size_t)n + 1, fmt, ap);
-	}
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
 	log_error("%s", text);
 	free(resp->error_text);

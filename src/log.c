@@ -115,17 +115,10 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	strbuf_init(&msg);
 	va_list ap;
 	va_start(ap, fmt);
-	va_list cp;
-	va_copy(cp, ap);
-	int n = vsnprintf(NULL, 0, fmt, cp);
-	va_end(cp);
-	if (n >= 0) {
-		char *tmp = xmalloc((size_t)n + 1);
-		vsnprintf(tmp, (size_t)n + 1, fmt, ap);
-		strbuf_puts(&msg, tmp);
-		free(tmp);
-	}
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
+	strbuf_puts(&msg, text);
+	free(text);
 	if (!msg.data) {
 		strbuf_puts(&msg, "");
 	}

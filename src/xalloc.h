@@ -1,6 +1,7 @@
 #ifndef REFTY_LEVER_XALLOC_H
 #define REFTY_LEVER_XALLOC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Allocators that abort on out-of-memory, so callers never check for NULL. */
@@ -12,6 +13,7 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /** printf into a freshly allocated string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* A growable byte buffer; data is always NUL-terminated.
  * libconfig exports a strbuf_append of its own; renaming our symbol keeps the
