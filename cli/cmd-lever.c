@@ -110,6 +110,33 @@ int cmd_lever(struct cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/* The languages Refty can send steps in: what a rule's 'language' may name. */
+static int list_languages(struct refty_client *refty, bool json)
+{
+	char **langs = NULL;
+	size_t n = 0;
+	struct refty_result res;
+	refty_result_init(&res);
+	bool ok = refty_list_languages(refty, &langs, &n, &res); // a failure is logged there
+	refty_result_finish(&res);
+	for (size_t i = 0; i < n; i++) {
+		if (json) {
+			struct strbuf out;
+			struct jsonw w;
+			jsonw_line_begin(&w, &out);
+			jsonw_kv_string(&w, "language", langs[i]);
+			jsonw_line_end(&w, stdout);
+		} else {
+			char *clean = log_sanitize(langs[i]);
+			printf("%s\n", clean);
+			free(clean);
+		}
+		free(langs[i]);
+	}
+	free(langs);
+	return ok ? EXIT_OK : EXIT_REMOTE;
+}
+
 int cmd_refty(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const struct cli_command *self = ctx->cmd;
@@ -119,10 +146,15 @@ int cmd_refty(struct cli_ctx *ctx, int argc, char **argv)
 	if (rc != EXIT_OK) {
 		return rc < 0 ? EXIT_OK : rc;
 	}
-	if (strcmp(what, "sequences") != 0) {
-		return cli_usage_error(self, "unknown listing '%s': expected 'sequences'", what);
+	bool languages = strcmp(what, "languages") == 0;
+	if (!languages && strcmp(what, "sequences") != 0) {
+		return cli_usage_error(self, "unknown listing '%s': expected 'sequences' or 'languages'",
+			what);
 	}
 	rc = cli_open(ctx);
+	if (languages) {
+		return rc == EXIT_OK ? list_languages(ctx->app.refty, json) : rc;
+	}
 	struct catalog cat;
 	catalog_init(&cat);
 	if (rc == EXIT_OK) {

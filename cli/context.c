@@ -10,7 +10,9 @@ int cli_open(struct cli_ctx *ctx)
 {
 	unsigned needs = ctx->cmd->needs;
 	char *path = conf_find(ctx->cli->config_arg);
-	ctx->cfg = path ? conf_load(path) : NULL;
+	unsigned only = (needs & CLI_ONLY_LEVER ? CONF_ONLY_LEVER : 0u) |
+			(needs & CLI_ONLY_REFTY ? CONF_ONLY_REFTY : 0u);
+	ctx->cfg = path ? conf_load_with(path, only) : NULL;
 	free(path);
 	if (!ctx->cfg) {
 		return EXIT_USAGE;

@@ -30,6 +30,9 @@ enum cli_needs {
 	CLI_NEEDS_LEVER = 1 << 3,       /* the Lever client */
 	CLI_NEEDS_REFTY = 1 << 4,       /* a Refty client */
 	CLI_DRY_RUN = 1 << 5,           /* the app in dry-run mode (a command may change it first) */
+	/* Discovery: the configuration needs only this service's group, no rules (CONF_ONLY_*). */
+	CLI_ONLY_LEVER = 1 << 6,
+	CLI_ONLY_REFTY = 1 << 7,
 };
 
 struct cli_ctx {

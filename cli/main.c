@@ -91,23 +91,25 @@ static const struct cli_command commands[] = {
 	{
 		.name = "lever",
 		.run = cmd_lever,
-		.needs = CLI_NEEDS_LEVER,
+		.needs = CLI_NEEDS_LEVER | CLI_ONLY_LEVER,
 		.synopsis = "stages | postings [--json]",
 		.summary = "list Lever stage and posting ids and names, to write rules with",
-		.help = "  --json  print JSON Lines\n",
+		.help = "Needs only the lever group of the configuration: the rules may be unwritten yet.\n"
+			"\n"
+			"  --json  print JSON Lines\n",
 	},
 	{
 		.name = "refty",
 		.run = cmd_refty,
-		.needs = CLI_NEEDS_REFTY | CLI_DRY_RUN,
-		.synopsis = "sequences [--json]",
-		.summary = "list Refty sequences and their stages",
+		.needs = CLI_NEEDS_REFTY | CLI_DRY_RUN | CLI_ONLY_REFTY,
+		.synopsis = "sequences | languages [--json]",
+		.summary = "list Refty sequences and their stages, or the languages steps can use",
 		.help = "  --json  print JSON Lines\n",
 	},
 	{
 		.name = "auth",
 		.run = cmd_auth,
-		.needs = CLI_NEEDS_CONFIG, // auth status is a dry run; login opens Lever
+		.needs = CLI_NEEDS_CONFIG | CLI_ONLY_LEVER, // status is a dry run; login opens Lever
 		.synopsis = "login [--paste] | status | logout",
 		.summary = "Lever OAuth (API keys need none of this)",
 		.help = "  login   authorise refty-lever in Lever and store the tokens; the code\n"

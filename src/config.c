@@ -26,6 +26,7 @@ struct ctx {
 	const char *path;
 	int errors;
 	bool insecure_file; /* readable by group or others */
+	unsigned flags; /* CONF_ONLY_* */
 };
 
 static void report(struct ctx *c, int line, const char *key, const char *fmt, ...)
@@ -478,7 +479,7 @@ static void parse_rules(struct ctx *c, const config_setting_t *s, struct config 
 		r->language = rule_string(c, e, prefix, "language", &r->language_line);
 		free(prefix);
 	}
-	if (n == 0) {
+	if (n == 0 && !(c->flags & CONF_ONLY)) {
 		report(c, line_of(s), "rules", "no rules: nothing would ever be sent");
 	}
 }
@@ -518,13 +519,13 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 	const config_setting_t *s = member(root, "lever");
 	if (s) {
 		parse_lever(c, s, cfg);
-	} else {
+	} else if (!(c->flags & CONF_ONLY_REFTY)) {
 		report(c, 1, "lever", "missing group 'lever'");
 	}
 	s = member(root, "refty");
 	if (s) {
 		parse_refty(c, s, cfg);
-	} else {
+	} else if (!(c->flags & CONF_ONLY_LEVER)) {
 		report(c, 1, "refty", "missing group 'refty'");
 	}
 	char *state = NULL;
@@ -538,7 +539,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 	s = member(root, "rules");
 	if (s) {
 		parse_rules(c, s, cfg);
-	} else {
+	} else if (!(c->flags & CONF_ONLY)) {
 		report(c, 1, "rules", "missing list 'rules'");
 	}
 	if (cfg->lever.key.source == SECRET_FILE) {
@@ -583,11 +584,16 @@ static void normalize_url(char **url)
 
 struct config *conf_load(const char *path)
 {
+	return conf_load_with(path, 0);
+}
+
+struct config *conf_load_with(const char *path, unsigned flags)
+{
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(path);
 	set_defaults(cfg);
 
-	struct ctx c = {.path = path};
+	struct ctx c = {.path = path, .flags = flags};
 	struct stat st;
 	if (stat(path, &st) != 0) {
 		log_error("cannot read config file '%s': %s", path, strerror(errno));

@@ -96,6 +96,16 @@ char *conf_find(const char *explicit_path);
  * but not kept.
  */
 struct config *conf_load(const char *path);
+
+/* For the commands that help write a configuration: only one service's group is needed, and
+ * no rules (an empty list is fine too). What is there is still checked. */
+enum {
+	CONF_ONLY_LEVER = 1 << 0,
+	CONF_ONLY_REFTY = 1 << 1,
+	CONF_ONLY = CONF_ONLY_LEVER | CONF_ONLY_REFTY,
+};
+/** conf_load with flags. */
+struct config *conf_load_with(const char *path, unsigned flags);
 void conf_destroy(struct config *cfg);
 
 /**

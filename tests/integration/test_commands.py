@@ -203,6 +203,45 @@ class Listings(CommandTestCase):
 		                              for st in o["stages"]]} for o in got], want)
 		self.assertNoWrites()
 
+	def test_refty_languages_as_text_and_json(self):
+		text = self.run_ok("refty", "languages")
+		self.assertEqual(text.out.splitlines(), list(refty_emulator.DEFAULT_LANGUAGES))
+		as_json = self.run_ok("refty", "languages", "--json")
+		self.assertEqual([o["language"] for o in json_lines(as_json.out)],
+		                 list(refty_emulator.DEFAULT_LANGUAGES))
+		self.assertNoWrites()
+
+	def test_discovery_needs_only_the_service_it_asks(self):
+		# Before any rule is written: only the group of the service a listing asks is needed.
+		lever_only = ("lever: {\n  url = %s;\n  api_key_env = %s;\n};\n"
+		              % (json.dumps(LEVER.base_url), json.dumps(util.LEVER_KEY_ENV)))
+		refty_only = ("refty: {\n  url = %s;\n  api_key_env = %s;\n};\nrules = ();\n"
+		              % (json.dumps(REFTY.base_url), json.dumps(util.REFTY_KEY_ENV)))
+		cases = ((lever_only, ("lever", "stages"), lever_emulator.DEFAULT_STAGES[0][0]),
+		         (lever_only, ("lever", "postings"), lever_emulator.DEFAULT_POSTINGS[0][0]),
+		         (refty_only, ("refty", "sequences"), refty_emulator.DEFAULT_SEQUENCES[0]["id"]),
+		         (refty_only, ("refty", "languages"), refty_emulator.DEFAULT_LANGUAGES[0]))
+		for text, args, want in cases:
+			with self.subTest(args=args):
+				path = os.path.join(self.ws.dir, "discovery.conf")
+				fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+				with os.fdopen(fd, "w") as f:
+					f.write(text)
+				result = self.run_ok(*args, config=path)
+				self.assertIn(want, result.out)
+		# Everything else still wants the whole configuration, and says what is missing.
+		for args, missing in ((("check",), "missing list 'rules'"),
+		                      (("sync",), "missing group 'refty'"),
+		                      (("refty", "sequences"), "missing group 'refty'")):
+			with self.subTest(args=args):
+				path = os.path.join(self.ws.dir, "lever-only.conf")
+				fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+				with os.fdopen(fd, "w") as f:
+					f.write(lever_only)
+				result = self.run_ok(*args, config=path, expect=USAGE)
+				self.assertIn(missing, result.err)
+		self.assertNoWrites()
+
 	def test_wrong_lever_key_is_a_remote_error_saying_what_to_check(self):
 		wrong = "not-the-lever-key-4711"
 		for listing in ("stages", "postings"):
@@ -222,6 +261,7 @@ class Listings(CommandTestCase):
 
 	def test_unknown_listing_is_a_usage_error(self):
 		for args in (("lever", "candidates"), ("refty", "stages"), ("lever",), ("refty",),
+		             ("refty", "languages", "sequences"),
 		             ("lever", "stages", "postings")):
 			with self.subTest(args=args):
 				result = self.run_ok(*args, expect=USAGE)
