@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "exitcode.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
+#include "snapshot.h"
 
 static const struct cli_command commands[] = {
 	{
@@ -142,7 +145,7 @@ static void print_global_help(FILE *out)
 	      "  -q, --quiet            errors only (repeat for silence)\n"
 	      "      --log-format FMT   text (default) or json (JSON Lines on stderr)\n"
 	      "  -h, --help             this help; 'refty-lever COMMAND --help' for a command\n"
-	      "  -V, --version          print the version\n"
+	      "  -V, --version          print the version, and the libraries' versions\n"
 	      "\nExit status: 0 success, 1 partial, 2 usage or configuration, 3 remote,\n"
 	      "4 local, 5 locked by another run, 6 safety valve. See refty-lever(1).\n",
 		out);
@@ -227,7 +230,9 @@ int main(int argc, char **argv)
 			print_global_help(stdout);
 			return EXIT_OK;
 		case 'V':
-			printf("refty-lever %s\n", REFTY_LEVER_VERSION);
+			printf("refty-lever %s\n%s, json-c %s, libconfig %s, SQLite %s\n",
+				REFTY_LEVER_VERSION, http_library_version(), json_library_version(),
+				conf_library_version(), snapshot_library_version());
 			return EXIT_OK;
 		default:
 			fprintf(stderr, "refty-lever: error: unknown or incomplete option '%s'\n%s",

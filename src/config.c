@@ -582,6 +582,15 @@ static void normalize_url(char **url)
 	*url = n;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *conf_library_version(void)
+{
+	// libconfig 1.5 has no run-time version call; the headers' is the one linked on Debian.
+	return STR(LIBCONFIG_VER_MAJOR) "." STR(LIBCONFIG_VER_MINOR) "." STR(LIBCONFIG_VER_REVISION);
+}
+
 struct config *conf_load(const char *path)
 {
 	return conf_load_with(path, 0);

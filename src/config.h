@@ -95,6 +95,9 @@ char *conf_find(const char *explicit_path);
  * checked for availability (file readable, variable set, command succeeds)
  * but not kept.
  */
+/** libconfig's version ("1.5.0"), as built against: for --version. */
+const char *conf_library_version(void);
+
 struct config *conf_load(const char *path);
 
 /* For the commands that help write a configuration: only one service's group is needed, and

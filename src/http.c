@@ -49,6 +49,11 @@ struct transfer {
 	bool too_large;
 };
 
+const char *http_library_version(void)
+{
+	return curl_version();
+}
+
 bool http_global_init(void)
 {
 	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);

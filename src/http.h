@@ -27,6 +27,8 @@ struct http_client;
 struct ratelimit;
 
 /** Calls curl_global_init; once, from main, before any thread starts. */
+/** libcurl's version, e.g. "libcurl/7.88.1 OpenSSL/3.0.15 zlib/1.2.13": for --version. */
+const char *http_library_version(void);
 bool http_global_init(void);
 void http_global_cleanup(void);
 

@@ -22,6 +22,11 @@ static void set_error(struct json_error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *json_library_version(void)
+{
+	return json_c_version();
+}
+
 struct json_object *json_parse(const char *buf, size_t len, struct json_error *err)
 {
 	err->text[0] = '\0';

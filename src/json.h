@@ -39,6 +39,9 @@ struct json_node {
  * Parses exactly len bytes of buf (NUL bytes and trailing garbage are errors). Returns the
  * root, to be released with json_free(), or NULL with err filled in.
  */
+/** json-c's version ("0.16"): for --version. */
+const char *json_library_version(void);
+
 struct json_object *json_parse(const char *buf, size_t len, struct json_error *err);
 /** Releases a root returned by json_parse(). Accepts NULL. */
 void json_free(struct json_object *root);

@@ -338,6 +338,11 @@ static struct snapshot *open_memory(const char *path)
 	return snap;
 }
 
+const char *snapshot_library_version(void)
+{
+	return sqlite3_libversion();
+}
+
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
 {
 	if (mode == SNAPSHOT_READ_ONLY && snapshot_presence(path) != SNAPSHOT_PRESENT) {

@@ -22,6 +22,8 @@ enum snapshot_mode {
  * Opens (and in read-write mode creates and migrates) the database at path.
  * Directories are created 0700 and the file 0600. Returns NULL after logging.
  */
+/** SQLite's version ("3.40.1"): for --version. */
+const char *snapshot_library_version(void);
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode);
 void snapshot_close(struct snapshot *snap);
 

@@ -508,6 +508,8 @@ class Usage(CommandTestCase):
 				self.assertRegex(result.out, r"\n  %s\s" % command)
 		version = self.run_ok("--version")
 		self.assertRegex(version.out, r"^refty-lever \d+\.\d+")
+		# A bug report needs the libraries too.
+		self.assertRegex(version.out, r"libcurl/\d.*json-c \d.*libconfig \d.*SQLite \d")
 		self.assertEqual(LEVER.requests(), [])
 		self.assertEqual(REFTY.requests(), [])
 
