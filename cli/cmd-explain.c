@@ -3,15 +3,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
 #include "app.h"
 #include "cli.h"
 #include "config.h"
 #include "exitcode.h"
+#include "journal.h"
+#include "log.h"
 #include "plan.h"
 #include "rules.h"
 #include "snapshot.h"
 #include "xalloc.h"
+
+static bool count_action(void *ud, const struct action *a)
+{
+	(*(int64_t *)ud)++;
+	return true;
+}
 
 static bool print_action(void *ud, const struct action *a)
 {
@@ -80,8 +87,18 @@ int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 	struct app *app = &ctx->app;
 	struct opportunity_state st;
 	int found = snapshot_opp_get(app->snap, id, &st);
-	if (found < 0) {
+	int64_t n_actions = 0;
+	if (found < 0 || !snapshot_actions_for_opp(app->snap, id, count_action, &n_actions)) {
 		return EXIT_LOCAL;
+	}
+	if (!found && n_actions == 0) {
+		char *clean = log_sanitize(id);
+		log_error("no opportunity '%s' in the state '%s': refty-lever has never seen it. Check "
+			  "the id (Lever's opportunity id, the last part of its profile URL); an "
+			  "opportunity updated since the last sync is seen by the next one",
+			clean, cfg->state);
+		free(clean);
+		return EXIT_USAGE;
 	}
 	// Names make the answer readable; without a cache the ids still explain.
 	int rules_rc = app_load_rules(app, APP_NAMES_CACHED);

@@ -346,14 +346,13 @@ class Status(CommandTestCase):
 # -- 12. explain ---------------------------------------------------------------------------------
 
 class Explain(CommandTestCase):
-	def test_unknown_id_is_not_in_the_snapshot(self):
+	def test_unknown_id_is_a_usage_error_naming_it(self):
 		self.ws.sync("--seed")
-		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000")
-		self.assertIn("not in the snapshot", result.out)
-
-	def test_unknown_id_before_any_run(self):
-		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000")
-		self.assertIn("not in the snapshot", result.out)
+		unknown = "00000000-0000-4000-8000-000000000000"
+		result = self.run_ok("explain", unknown, expect=USAGE)
+		self.assertIn("no opportunity '%s'" % unknown, result.err)
+		self.assertIn("Check the id", result.err)
+		self.assertEqual(result.out, "")
 
 	def test_known_id_shows_rule_journal_keys_and_refty_ids(self):
 		self.ws.sync("--seed")
