@@ -108,6 +108,33 @@ static enum exit_code check_seeded(const struct engine *e, int64_t seeded)
 	return EXIT_OK;
 }
 
+/*
+ * A state belongs to the Lever account it was made for: another account's opportunities would
+ * all look new, and their keys would mean other candidates. The Lever URL is what tells them
+ * apart here; a state from before it was recorded adopts the configured one.
+ */
+static enum exit_code check_account(struct engine *e)
+{
+	const char *url = e->app.cfg->lever.url;
+	bool err = false;
+	char *had = snapshot_meta_get(e->app.snap, "lever_url", &err);
+	enum exit_code rc = err ? EXIT_LOCAL : EXIT_OK;
+	if (had && strcmp(had, url) != 0) {
+		log_error("state '%s' belongs to the Lever account at '%s', not '%s' (lever.url in "
+			  "'%s'): nothing done. Set lever.url back, or give this account a state of its "
+			  "own (state = \"...\")",
+			e->app.cfg->state, had, url, e->app.cfg->path);
+		rc = EXIT_USAGE;
+	} else if (!had && !err && !e->opts->dry_run) {
+		rc = snapshot_begin(e->app.snap) && snapshot_meta_set(e->app.snap, "lever_url", url) &&
+				snapshot_commit(e->app.snap)
+			? EXIT_OK
+			: EXIT_LOCAL;
+	}
+	free(had);
+	return rc;
+}
+
 /* Opens what a run needs: the state (checked for seeding under the lock), the clients, the
  * rules. *seeded receives when the state was seeded (0: never). */
 static enum exit_code open_run(struct engine *e, int64_t *seeded)
@@ -123,6 +150,9 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 	if (rc == EXIT_OK) {
 		*seeded = snapshot_seeded_at(e->app.snap);
 		rc = *seeded < 0 ? EXIT_LOCAL : check_seeded(e, *seeded);
+	}
+	if (rc == EXIT_OK) {
+		rc = check_account(e);
 	}
 	if (rc == EXIT_OK) {
 		rc = app_open_lever(&e->app);

@@ -229,6 +229,39 @@ class AlreadySeeded(SeedTestCase):
 		self.assertIn(step_key(opp, REFERENCE_CHECK, at), result.keys("done"), result)
 
 
+class AnotherAccount(SeedTestCase):
+	def test_state_refuses_another_lever_account(self):
+		opp = new_opportunity(LEVER, stage="Phone screen")
+		self.seed()
+		self.assertEqual(self.ws.meta("lever_url"), LEVER.base_url.rstrip("/"))
+		move(LEVER, opp, "References")
+		# The same emulator under another name: without the check this run would just work.
+		other = LEVER.base_url.replace("127.0.0.1", "localhost")
+		self.assertNotEqual(other, LEVER.base_url)
+		with open(self.ws.config_path, "w", encoding="utf-8") as f:
+			f.write(util.config_text(other, REFTY.base_url, self.ws.state))
+		before = dump(self.ws)
+		for args in (("sync",), ("sync", "--dry-run"), ("backfill",)):
+			with self.subTest(args=args):
+				result = self.ws.run(*args)
+				self.assertEqual(result.rc, USAGE, result)
+				self.assertIn("belongs to the Lever account at '%s', not '%s'"
+				              % (LEVER.base_url.rstrip("/"), other.rstrip("/")), result.err)
+				self.assertIn("lever.url", result.err)
+				self.assertEqual(dump(self.ws), before)
+				self.assertEqual(writes(REFTY), [])
+
+	def test_state_from_before_the_account_was_recorded_adopts_it(self):
+		self.seed()
+		con = sqlite3.connect(self.ws.state, isolation_level=None)
+		con.execute("DELETE FROM meta WHERE key = 'lever_url'")
+		con.close()
+		self.assertEqual(self.ws.sync("--dry-run").rc, OK)
+		self.assertIsNone(self.ws.meta("lever_url"))
+		self.assertEqual(self.ws.sync().rc, OK)
+		self.assertEqual(self.ws.meta("lever_url"), LEVER.base_url.rstrip("/"))
+
+
 class Interrupted(SeedTestCase):
 	def test_killed_seed_is_not_seeded_and_seed_again_completes(self):
 		LEVER.control("POST", "/seed", {"count": 3000, "covered_fraction": 0.3})
