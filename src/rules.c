@@ -1,8 +1,9 @@
 #include "rules.h"
 
+#include <ctype.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -390,7 +391,47 @@ struct lookup {
 	size_t index;
 	size_t matches; /* 0: none; 1: found; more: ambiguous name */
 	size_t second;  /* another match, for the message */
+	const char *near; /* none found: a name that differs only in case or spacing, or NULL */
 };
+
+/* name in lower case, its white space trimmed and each run of it made one space. Caller frees. */
+static char *loose_form(const char *name)
+{
+	char *out = xmalloc(strlen(name) + 1), *o = out;
+	bool space = false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (isspace(*p)) {
+			space = o > out;
+			continue;
+		}
+		if (space) {
+			*o++ = ' ';
+			space = false;
+		}
+		*o++ = (char)tolower(*p);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Whether a and b are the same name but for letter case and white space. */
+static bool loose_eq(const char *a, const char *b)
+{
+	if (!a || !b) {
+		return false;
+	}
+	char *la = loose_form(a), *lb = loose_form(b);
+	bool same = la[0] && strcmp(la, lb) == 0;
+	free(la);
+	free(lb);
+	return same;
+}
+
+/* "; did you mean 'x'?" for a lookup that found a near name, else "". Caller frees. */
+static char *did_you_mean(const struct lookup *lk)
+{
+	return lk->near ? xasprintf(": did you mean '%s'?", lk->near) : xstrdup("");
+}
 
 /*
  * Finds want among n elements of an array (stride bytes apart) whose id and name are the char *
@@ -417,6 +458,12 @@ static struct lookup find_by(const void *base, size_t n, size_t stride, size_t i
 				lk.second = i;
 			}
 			lk.matches++;
+		}
+	}
+	for (size_t i = 0; lk.matches == 0 && !lk.near && i < n; i++) {
+		const char *name = *(char *const *)(p + i * stride + name_off);
+		if (loose_eq(name, want)) {
+			lk.near = name;
 		}
 	}
 	return lk;
@@ -502,8 +549,10 @@ static void resolve_jobs(const struct config *cfg, const struct catalog *cat, st
 		if (lk.matches != 1) {
 			char *key = rule_key(i, "jobs");
 			if (lk.matches == 0) {
+				char *hint = did_you_mean(&lk);
 				rules_errors_add(errs, jobs_line(r), key,
-					"no posting has the id or title '%s' (" HINT_POSTINGS ")", job);
+					"no posting has the id or title '%s'%s (" HINT_POSTINGS ")", job, hint);
+				free(hint);
 			} else {
 				rules_errors_add(errs, jobs_line(r), key,
 					"title '%s' matches %zu postings ('%s', '%s'%s): name the job "
@@ -543,8 +592,11 @@ static const struct refty_sequence *resolve_sequence(const struct config *cfg,
 	}
 	char *key = rule_key(i, "sequence");
 	if (lk.matches == 0) {
+		char *hint = did_you_mean(&lk);
 		rules_errors_add(errs, sequence_line(r), key,
-			"no Refty sequence has the id or name '%s' (" HINT_SEQUENCES ")", r->sequence);
+			"no Refty sequence has the id or name '%s'%s (" HINT_SEQUENCES ")", r->sequence,
+			hint);
+		free(hint);
 	} else {
 		rules_errors_add(errs, sequence_line(r), key,
 			"name '%s' matches %zu Refty sequences ('%s', '%s'%s): name the sequence by "
@@ -609,10 +661,12 @@ static void resolve_links(const struct config *cfg, const struct catalog *cat,
 			if (lk.matches == 1) {
 				rs = &seq->stages[lk.index];
 			} else if (lk.matches == 0) {
+				char *hint = did_you_mean(&lk);
 				rules_errors_add(errs, cl->line, key,
-					"sequence '%s' has no stage with the id or name '%s' ("
+					"sequence '%s' has no stage with the id or name '%s'%s ("
 					HINT_SEQUENCES ")",
-					seq->name, or_empty(cl->refty));
+					seq->name, or_empty(cl->refty), hint);
+				free(hint);
 			} else {
 				rules_errors_add(errs, cl->line, key,
 					"name '%s' matches %zu stages of sequence '%s' ('%s', '%s'%s): "
@@ -625,9 +679,11 @@ static void resolve_links(const struct config *cfg, const struct catalog *cat,
 		if (lk.matches == 1) {
 			ls = &cat->lever_stages[lk.index];
 		} else if (lk.matches == 0) {
+			char *hint = did_you_mean(&lk);
 			rules_errors_add(errs, cl->line, key,
-				"no Lever stage has the id or name '%s' (" HINT_STAGES ")",
-				or_empty(cl->lever));
+				"no Lever stage has the id or name '%s'%s (" HINT_STAGES ")",
+				or_empty(cl->lever), hint);
+			free(hint);
 		} else {
 			rules_errors_add(errs, cl->line, key,
 				"name '%s' matches %zu Lever stages ('%s', '%s'%s): name the stage by "

@@ -286,6 +286,31 @@ static const struct check_case resolve_cases[] = {
 						 "Enginer' (run 'refty-lever lever postings' to list them)"}},
 	},
 	{
+		.what = "resolve: names that differ only in case or spacing are suggested",
+		.rules = {{.name = "eng", .line = 10, .jobs = {"senior  backend engineer "},
+			.sequence = "engineering References", .language = "en",
+			.stages = {{"self-assessment", "phone Screen", 13}}}},
+		.errors = {{12, "rules[0].sequence", "no Refty sequence has the id or name "
+						  "'engineering References': did you mean 'Engineering "
+						  "references'? (run 'refty-lever refty sequences' to list them)"},
+			{11, "rules[0].jobs", "no posting has the id or title 'senior  backend "
+					      "engineer ': did you mean 'Senior Backend Engineer'? (run "
+					      "'refty-lever lever postings' to list them)"},
+			{13, "rules[0].stages[0]", "no Lever stage has the id or name 'phone Screen': "
+						   "did you mean 'Phone screen'? (run 'refty-lever lever "
+						   "stages' to list them)"}},
+	},
+	{
+		.what = "resolve: a Refty stage differing only in case is suggested",
+		.rules = {{.name = "eng", .line = 10, .jobs = {"Senior Backend Engineer"},
+			.sequence = "Engineering references", .language = "en",
+			.stages = {{"reference CHECK", "References", 13}}}},
+		.errors = {{13, "rules[0].stages[0]", "sequence 'Engineering references' has no stage "
+						   "with the id or name 'reference CHECK': did you mean "
+						   "'Reference check'? (run 'refty-lever refty sequences' to "
+						   "list them)"}},
+	},
+	{
 		.what = "resolve: a title two postings share",
 		.rules = {{.name = "design", .line = 10, .jobs = {"Designer"},
 			.sequence = "Engineering references", .language = "en"}},
