@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "json.h"
 #include "log.h"
 #include "snapshot.h"
+#include "xalloc.h"
+
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct cli_command commands[] = {
 	{
@@ -121,6 +125,13 @@ static const struct cli_command commands[] = {
 			"  status  show the account and token expiry (never a token)\n"
 			"  logout  delete the stored tokens\n",
 	},
+	{
+		.name = "help",
+		.run = cmd_help,
+		.synopsis = "[COMMAND]",
+		.summary = "this overview, or a command's help (as COMMAND --help)",
+		.help = "Without COMMAND, the overview of commands and global options (as --help).\n",
+	},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -151,6 +162,32 @@ static void print_global_help(FILE *out)
 		out);
 }
 
+/* The number of single-character edits from a to b, for short words. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t lb = strlen(b);
+	if (lb > 31) {
+		return SIZE_MAX;
+	}
+	size_t row[32];
+	for (size_t j = 0; j <= lb; j++) {
+		row[j] = j;
+	}
+	for (size_t i = 1; a[i - 1]; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			best = up + 1 < best ? up + 1 : best;
+			best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
 static const struct cli_command *find_command(const char *name)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++) {
@@ -159,6 +196,123 @@ static const struct cli_command *find_command(const char *name)
 		}
 	}
 	return NULL;
+}
+
+/* Says so when name is not a command, suggesting the nearest one; returns EXIT_USAGE. */
+static int unknown_command(const char *name)
+{
+	const struct cli_command *near = NULL;
+	size_t best = 3; // more edits than this is not a typo
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		size_t d = edit_distance(name, commands[i].name);
+		if (d < best) {
+			best = d;
+			near = &commands[i];
+		}
+	}
+	char *clean = log_sanitize(name);
+	if (near) {
+		fprintf(stderr, "refty-lever: error: unknown command '%s': did you mean '%s'?\n%s",
+			clean, near->name, global_usage);
+	} else {
+		fprintf(stderr, "refty-lever: error: unknown command '%s' ('refty-lever help' lists "
+				"them)\n%s",
+			clean, global_usage);
+	}
+	free(clean);
+	return EXIT_USAGE;
+}
+
+static int cmd_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+	bool self = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-' && !self)) {
+		return cli_usage_error(ctx->cmd, "expected at most one command name");
+	}
+	if (self) {
+		cli_print_command_help(ctx->cmd);
+		return EXIT_OK;
+	}
+	if (argc == 1) {
+		print_global_help(stdout);
+		return EXIT_OK;
+	}
+	const struct cli_command *cmd = find_command(argv[1]);
+	if (!cmd) {
+		return unknown_command(argv[1]);
+	}
+	if (cmd->run == cmd_help) {
+		print_global_help(stdout);
+	} else {
+		cli_print_command_help(cmd);
+	}
+	return EXIT_OK;
+}
+
+/* How many argv entries a global option at argv[i] takes (0: it is not one). */
+static int global_option_width(int argc, char **argv, int i)
+{
+	const char *a = argv[i];
+	if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "--log-format") == 0) {
+		return i + 1 < argc ? 2 : 1;
+	}
+	if (strncmp(a, "--config=", 9) == 0 || strncmp(a, "--log-format=", 13) == 0 ||
+		strcmp(a, "--verbose") == 0 || strcmp(a, "--quiet") == 0 ||
+		(strncmp(a, "-c", 2) == 0 && a[2])) {
+		return 1;
+	}
+	if (a[0] == '-' && (a[1] == 'v' || a[1] == 'q')) {
+		return strspn(a + 1, "vq") == strlen(a + 1) ? 1 : 0;
+	}
+	return 0;
+}
+
+/*
+ * Moves global options given after the command to before it ('sync -v' is '-v sync'), so
+ * they work anywhere on the line; "--" ends the options. No command has an option of the
+ * same name.
+ */
+static void hoist_global_options(int argc, char **argv)
+{
+	int cmd = 1;
+	while (cmd < argc && argv[cmd][0] == '-' && strcmp(argv[cmd], "--") != 0) {
+		int w = global_option_width(argc, argv, cmd);
+		cmd += w ? w : 1;
+	}
+	if (cmd >= argc) {
+		return;
+	}
+	char **rest = xcalloc((size_t)argc, sizeof(*rest));
+	int n_globals = 0, n_rest = 0;
+	char **globals = xcalloc((size_t)argc, sizeof(*globals));
+	for (int i = cmd + 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc) {
+				rest[n_rest++] = argv[i++];
+			}
+			break;
+		}
+		int w = global_option_width(argc, argv, i);
+		if (!w) {
+			rest[n_rest++] = argv[i];
+			continue;
+		}
+		for (int k = 0; k < w; k++) {
+			globals[n_globals++] = argv[i + k];
+		}
+		i += w - 1;
+	}
+	char *name = argv[cmd];
+	int at = cmd;
+	for (int k = 0; k < n_globals; k++) {
+		argv[at++] = globals[k];
+	}
+	argv[at++] = name;
+	for (int k = 0; k < n_rest; k++) {
+		argv[at++] = rest[k];
+	}
+	free(globals);
+	free(rest);
 }
 
 void cli_print_command_help(const struct cli_command *cmd)
@@ -203,6 +357,7 @@ int main(int argc, char **argv)
 	int verbose = 0, quiet = 0;
 	int c;
 	opterr = 0;
+	hoist_global_options(argc, argv);
 	while ((c = getopt_long(argc, argv, "+c:vqhV", options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -257,9 +412,7 @@ int main(int argc, char **argv)
 	}
 	const struct cli_command *cmd = find_command(argv[optind]);
 	if (!cmd) {
-		fprintf(stderr, "refty-lever: error: unknown command '%s'\n%s", argv[optind],
-			global_usage);
-		return EXIT_USAGE;
+		return unknown_command(argv[optind]);
 	}
 	int sub_argc = argc - optind;
 	char **sub_argv = argv + optind;

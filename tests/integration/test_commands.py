@@ -32,7 +32,8 @@ REFTY = None
 # Exit statuses; stable, never renumbered.
 OK, PARTIAL, USAGE, REMOTE, LOCAL, LOCKED, VALVE = range(7)
 
-COMMANDS = ("sync", "backfill", "status", "explain", "retry", "check", "lever", "refty", "auth")
+COMMANDS = ("sync", "backfill", "status", "explain", "retry", "check", "lever", "refty", "auth",
+            "help")
 
 GOOD_RULE = util.DEFAULT_RULES[0]
 DESIGN_RULE = {
@@ -511,6 +512,49 @@ class Usage(CommandTestCase):
 		self.assertRegex(version.out, r"libcurl/\d.*json-c \d.*libconfig \d.*SQLite \d")
 		self.assertEqual(LEVER.requests(), [])
 		self.assertEqual(REFTY.requests(), [])
+
+	def test_help_command(self):
+		overview = self.run_ok("help")
+		self.assertIn("Commands:", overview.out)
+		for command in COMMANDS:
+			with self.subTest(command=command):
+				if command == "help":
+					continue
+				got = self.run_ok("help", command)
+				self.assertEqual(got.out, self.run_ok(command, "--help").out)
+		result = self.run_ok("help", "snyc", expect=USAGE)
+		self.assertIn("did you mean 'sync'?", result.err)
+
+	def test_a_mistyped_command_gets_a_suggestion(self):
+		for typo, meant in (("statu", "status"), ("backfil", "backfill"), ("chekc", "check"),
+		                    ("retyr", "retry")):
+			with self.subTest(typo=typo):
+				result = self.run_ok(typo, expect=USAGE)
+				self.assertIn("unknown command '%s': did you mean '%s'?" % (typo, meant),
+				              result.err)
+		result = self.run_ok("frobnicate", expect=USAGE)
+		self.assertNotIn("did you mean", result.err)
+		self.assertIn("'refty-lever help' lists them", result.err)
+
+	def test_global_options_work_anywhere_on_the_line(self):
+		self.ws.sync("--seed")
+		before = subprocess.run([util.BINARY, "-q", "-c", self.ws.config_path, "status", "--json"],
+		                        capture_output=True, text=True, env=self.ws.env)
+		self.assertEqual(before.returncode, OK, before)
+		for args in (["status", "--json", "-q", "-c", self.ws.config_path],
+		             ["status", "-c", self.ws.config_path, "--json", "--quiet"],
+		             ["status", "--config=" + self.ws.config_path, "-qq", "--json"],
+		             ["status", "--log-format", "json", "--json", "-c" + self.ws.config_path]):
+			with self.subTest(args=args):
+				got = subprocess.run([util.BINARY] + args, capture_output=True, text=True,
+				                     env=self.ws.env)
+				self.assertEqual(got.returncode, OK, got)
+				self.assertEqual(json.loads(got.stdout)["state"], json.loads(before.stdout)["state"])
+		# The command's own options stay its own, and "--" ends the options.
+		got = subprocess.run([util.BINARY, "explain", "-c", self.ws.config_path, "--", "-v"],
+		                     capture_output=True, text=True, env=self.ws.env)
+		self.assertEqual(got.returncode, USAGE, got)
+		self.assertIn("'-v'", got.stderr)
 
 	def test_help_needs_no_configuration(self):
 		missing = os.path.join(self.ws.dir, "no-such.conf")
