@@ -186,6 +186,21 @@ class ReadAccessOnly(StorageTestCase):
 		self.assertEqual(tree(self.state_dir), self.before)
 		self.assertNoRemoteWrites()
 
+	def test_after_the_owner_left_an_empty_log_behind(self):
+		# The owner's own read-only commands leave an empty log and its index, which this
+		# user can read but not write.
+		self.expect(OK, "status")
+		for name in ("state.db-wal", "state.db-shm"):
+			path = os.path.join(self.state_dir, name)
+			if os.path.exists(path):
+				os.chmod(path, 0o444)
+		before = tree(self.state_dir)
+		for args in (("status",), ("explain", self.opp), ("sync", "--dry-run")):
+			with self.subTest(command=args):
+				result = self.as_reader(*args)
+				self.assertEqual(result.rc, OK, result)
+		self.assertEqual(tree(self.state_dir), before)
+
 	def test_a_normal_command_names_what_is_not_writable(self):
 		for args in (("sync",), ("retry", "--all")):
 			with self.subTest(command=args):
