@@ -216,10 +216,19 @@ static void report_damaged(struct snapshot *snap, const char *what, const char *
 static bool db_failure(struct snapshot *snap, const char *what, const char *why)
 {
 	// Copied first: quick_check replaces the connection's message that why may point to.
-	char *detail = xstrdup(why);
 	int code = sqlite3_extended_errcode(snap->db) & 0xff;
+	int sys = sqlite3_system_errno(snap->db);
+	// "disk I/O error" alone does not tell a full disk (or a file size limit) from a failing one.
+	char *detail = (code == SQLITE_IOERR || code == SQLITE_FULL) && sys
+			       ? xasprintf("%s (%s)", why, strerror(sys))
+			       : xstrdup(why);
 	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
 		report_damaged(snap, what, detail);
+	} else if (code == SQLITE_IOERR || code == SQLITE_FULL) {
+		log_error("%s in '%s': %s. Check the free space and any file size limit (ulimit -f) "
+			  "where the state lives, then run again: what this run could not record, the "
+			  "next one does again",
+			what, snap->path, detail);
 	} else {
 		log_error("%s in '%s': %s", what, snap->path, detail);
 	}
@@ -529,9 +538,18 @@ static bool connect_db(struct snapshot *snap, const char *name, int flags)
  * access only, while no log holds pages). Returns the schema version, or -1 (logged). */
 static int open_reader(struct snapshot *snap)
 {
+	if (access(snap->path, R_OK) != 0) {
+		log_error("cannot read the state '%s': %s. The user that runs this command needs read "
+			  "access to it",
+			snap->path, strerror(errno));
+		return -1;
+	}
+	if (!connect_db(snap, snap->path, SQLITE_OPEN_READONLY)) {
+		return -1;
+	}
 	int rc = SQLITE_OK;
-	int v = connect_db(snap, snap->path, SQLITE_OPEN_READONLY) ? read_version(snap, &rc) : -1;
-	if (v >= 0 || !snap->db) {
+	int v = read_version(snap, &rc);
+	if (v >= 0) {
 		return v;
 	}
 	bool cannot = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY;

@@ -78,9 +78,9 @@ class StorageTestCase(unittest.TestCase):
 		self.assertEqual(result.rc, rc, result)
 		return result
 
-	def run_limited(self, *args, preexec_fn=None):
+	def run_limited(self, *args, preexec_fn=None, verbose=0):
 		"""Runs the binary with a preexec_fn (another user, a file size limit)."""
-		proc = subprocess.run(self.ws.command(*args), stdin=subprocess.DEVNULL,
+		proc = subprocess.run(self.ws.command(*args, verbose=verbose), stdin=subprocess.DEVNULL,
 		                      capture_output=True, text=True, env=self.ws.env, timeout=60,
 		                      preexec_fn=preexec_fn)
 		return check_sanitizers(util.Result([str(a) for a in args], proc.returncode, proc.stdout,
@@ -164,14 +164,14 @@ class ReadAccessOnly(StorageTestCase):
 		self.addCleanup(os.chmod, self.state_dir, 0o700)
 		self.before = tree(self.state_dir)
 
-	def as_reader(self, *args):
+	def as_reader(self, *args, verbose=0):
 		if os.geteuid() == 0:
 			def drop():
 				os.setgroups([])
 				os.setgid(NOBODY)
 				os.setuid(NOBODY)
-			return self.run_limited(*args, preexec_fn=drop)
-		return self.run_limited(*args)
+			return self.run_limited(*args, preexec_fn=drop, verbose=verbose)
+		return self.run_limited(*args, verbose=verbose)
 
 	def test_read_only_commands_need_read_access_alone(self):
 		for args in (("status",), ("explain", self.opp), ("sync", "--dry-run")):
@@ -179,8 +179,9 @@ class ReadAccessOnly(StorageTestCase):
 				result = self.as_reader(*args)
 				self.assertEqual(result.rc, OK, result)
 				self.assertNotIn("error", result.err)
-		status = self.as_reader("status")
+		status = self.as_reader("status", verbose=1)
 		self.assertIn("(0 opportunities)", status.out)
+		self.assertIn("reading the file alone", status.err)
 		dry = self.as_reader("sync", "--dry-run", "--json")
 		self.assertIn(self.opp, dry.out)
 		self.assertEqual(tree(self.state_dir), self.before)
@@ -200,6 +201,15 @@ class ReadAccessOnly(StorageTestCase):
 				result = self.as_reader(*args)
 				self.assertEqual(result.rc, OK, result)
 		self.assertEqual(tree(self.state_dir), before)
+
+	def test_no_read_access_is_named(self):
+		os.chmod(self.state_dir, 0o700)
+		os.chmod(self.ws.state, 0o000)
+		os.chmod(self.state_dir, 0o755)
+		result = self.as_reader("status")
+		self.assertEqual(result.rc, LOCAL, result)
+		self.assertIn("cannot read the state '%s': Permission denied" % self.ws.state, result.err)
+		self.assertEqual(result.err.count("error:"), 1, result)
 
 	def test_a_normal_command_names_what_is_not_writable(self):
 		for args in (("sync",), ("retry", "--all")):
@@ -287,7 +297,7 @@ class DiskFull(StorageTestCase):
 		result = self.run_limited("sync", preexec_fn=small_files)
 		self.assertEqual(result.rc, LOCAL, result)
 		self.assertIn("'%s'" % self.ws.state, result.err)
-		self.assertNotIn("Traceback", result.err)
+		self.assertIn("free space", result.err)
 		runs = util.query_db(self.ws.state, "SELECT * FROM runs ORDER BY id DESC")
 		self.assertEqual((runs[0]["exit_code"], runs[0]["finished_at"] > 0), (LOCAL, True), runs)
 		self.assertIn(self.ws.state, runs[0]["message"])

@@ -106,6 +106,51 @@ static void test_lost_lock(const char *dir)
 	free(db);
 }
 
+/* A run lock this user may not write, held by another user's run, reads as held (exit 5),
+ * not as a local error. File modes do not bind root, so the waiter runs as nobody. */
+static void test_held_but_not_writable(const char *dir)
+{
+	if (geteuid() != 0) {
+		printf("# not root: cannot run a second user, skipping the unwritable held lock\n");
+		return;
+	}
+	char *db = xasprintf("%s/shared.db", dir);
+	char *path = xasprintf("%s.lock", db);
+	bool other;
+	struct state_lock *lock = state_lock_acquire(db, &other);
+	ok(lock != NULL && chmod(path, 0644) == 0 && chmod(dir, 0755) == 0,
+		"the owner's run holds a lock only it may write");
+	pid_t child = fork();
+	if (child == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0) {
+			_exit(3);
+		}
+		bool held = false;
+		struct state_lock *mine = state_lock_acquire(db, &held);
+		_exit(mine ? 2 : held ? 0 : 1);
+	}
+	int status = -1;
+	waitpid(child, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0,
+		"another user is told the lock is held");
+	state_lock_release(lock);
+	child = fork();
+	if (child == 0) {
+		if (setgid(65534) != 0 || setuid(65534) != 0) {
+			_exit(3);
+		}
+		bool held = true;
+		struct state_lock *mine = state_lock_acquire(db, &held);
+		_exit(mine ? 2 : held ? 0 : 1);
+	}
+	waitpid(child, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1,
+		"and once it is free, that it cannot write it: a local error");
+	chmod(dir, 0700);
+	free(path);
+	free(db);
+}
+
 int main(void)
 {
 	log_init(LOG_QUIET, LOG_FORMAT_TEXT);
@@ -159,6 +204,7 @@ int main(void)
 
 	test_waiting_lock(dir);
 	test_lost_lock(dir);
+	test_held_but_not_writable(dir);
 
 	free(lockfile);
 	char *cmd = xasprintf("rm -rf '%s'", dir);
