@@ -360,6 +360,29 @@ class LockLost(StorageTestCase):
 		os.rename(other, self.ws.state + ".lock")
 		self.finish(first, "replaced")
 
+	def test_a_lock_file_deleted_during_the_poll_moves_no_cursor(self):
+		self.seed()
+		cursor = self.ws.meta("cursor")
+		opp = new_opportunity(LEVER, stage="Phone screen")
+		LEVER.settings(latency=1.0)
+		self.addCleanup(LEVER.settings, latency=0)
+		first = self.ws.start("sync", "--json")
+		wait_until(lambda: [e for e in LEVER.requests() if e["status"] is None and
+		                    "/opportunities" in e["path"]] or not first.running(),
+		           what="the run's Lever listing")
+		self.assertTrue(first.running(), "the run ended too early")
+		os.unlink(self.ws.state + ".lock")
+		result = first.wait()
+		LEVER.settings(latency=0)
+		self.assertEqual(result.rc, LOCKED, result)
+		self.assertIn("lock file '%s.lock' was removed" % self.ws.state, result.err)
+		self.assertEqual(self.ws.meta("cursor"), cursor)
+		self.assertEqual(writes(REFTY), [])
+		again = self.ws.sync()
+		self.assertEqual(again.rc, OK, again)
+		self.assertEqual(refty_summary(REFTY)["candidates"], 1)
+		self.assertEqual(len(self.ws.actions(opportunity_id=opp, state="done")), 2)
+
 	def test_the_lock_file_is_kept_between_runs(self):
 		self.seed()
 		self.assertTrue(stat.S_ISREG(os.stat(self.ws.state + ".lock").st_mode))
