@@ -70,6 +70,7 @@ static void json_run(struct jsonw *w, const struct run_record *r)
 	jsonw_kv_int(w, "waiting_email", r->waiting);
 	jsonw_kv_int(w, "skipped", r->skipped);
 	jsonw_kv_int(w, "failed", r->failed);
+	jsonw_kv_string(w, "message", r->message);
 	jsonw_object_end(w);
 }
 
@@ -85,6 +86,11 @@ static void print_run(const struct run_record *r)
 	       ", waiting %" PRId64 ", skipped %" PRId64 ", failed %" PRId64 "\n",
 		r->exit_code, r->seen, r->changed, r->enrolled, r->sent, r->waiting, r->skipped,
 		r->failed);
+	if (r->message) {
+		char *why = log_sanitize(r->message);
+		printf("         %s\n", why);
+		free(why);
+	}
 }
 
 static void print_quarantine(const char *label, const struct status_quarantine *q)

@@ -5,6 +5,23 @@
 #include "cli.h"
 #include "config.h"
 #include "exitcode.h"
+#include "log.h"
+#include "snapshot.h"
+
+/* A command that works on the state never creates it: a missing one may be a volume that
+ * failed to mount, and an empty new file there would hide that. */
+static int check_state_exists(const struct cli_ctx *ctx)
+{
+	const char *state = ctx->cfg->state;
+	if (snapshot_presence(state) != SNAPSHOT_MISSING) {
+		return EXIT_OK;
+	}
+	log_error("state '%s' does not exist: nothing to %s. On a first run, run 'refty-lever sync "
+		  "--seed' (or 'refty-lever backfill') to create it; if it should exist (a volume "
+		  "not mounted, a moved file), mount or restore it, and check 'state' in '%s'",
+		state, ctx->cmd->needs & CLI_NEEDS_STATE_WRITE ? "change" : "show", ctx->cfg->path);
+	return EXIT_LOCAL;
+}
 
 int cli_open(struct cli_ctx *ctx)
 {
@@ -21,6 +38,9 @@ int cli_open(struct cli_ctx *ctx)
 	ctx->opened = true;
 	int rc = EXIT_OK;
 	if (needs & (CLI_NEEDS_STATE_READ | CLI_NEEDS_STATE_WRITE)) {
+		rc = check_state_exists(ctx);
+	}
+	if (rc == EXIT_OK && (needs & (CLI_NEEDS_STATE_READ | CLI_NEEDS_STATE_WRITE))) {
 		rc = app_open_state(&ctx->app,
 			needs & CLI_NEEDS_STATE_WRITE ? APP_STATE_WRITE : APP_STATE_READ);
 	}

@@ -336,6 +336,9 @@ int main(int argc, char **argv)
 {
 	// A closed pipe (refty-lever status | head) must not kill a run midway.
 	signal(SIGPIPE, SIG_IGN);
+	// A file size limit (ulimit -f) must fail the write (EFBIG), to be reported and recorded
+	// like a full disk, not kill the run between a side effect and its record.
+	signal(SIGXFSZ, SIG_IGN);
 #ifdef M_ARENA_MAX
 	// glibc gives each thread its own malloc arena; with a backfill's
 	// listing and Refty threads that fragmentation, not data, dominated

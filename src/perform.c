@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "journal.h"
+#include "lock.h"
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
@@ -207,8 +208,9 @@ enum outcome {
 	OUT_ABANDONED,
 	OUT_STOP, /* authorisation refused: stop the run */
 	OUT_LOCAL,
+	OUT_LOCK_LOST, /* another run may own the state now: stop, write nothing */
 };
-#define OUT_COUNT (OUT_LOCAL + 1)
+#define OUT_COUNT (OUT_LOCK_LOST + 1)
 
 static enum outcome from_result(const struct refty_result *res)
 {
@@ -419,6 +421,9 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	struct refty_result res;
 	refty_result_init(&res);
 	enum outcome out = prepare(w->e, a, &p, detail);
+	if (out == OUT_DONE && !state_lock_check(w->e->app.lock)) {
+		out = OUT_LOCK_LOST;
+	}
 	if (out == OUT_DONE) {
 		out = request(w, a, &p, refty_id, &res, detail);
 		out = settle(w->e, a, out, *refty_id);
@@ -445,6 +450,7 @@ static const struct {
 	[OUT_ABANDONED] = {ACTION_ABANDONED, "abandoned"},
 	[OUT_STOP] = {ACTION_PENDING, "pending"},
 	[OUT_LOCAL] = {ACTION_PENDING, "pending"},
+	[OUT_LOCK_LOST] = {ACTION_PENDING, "pending"},
 };
 _Static_assert(sizeof(outcomes) / sizeof(outcomes[0]) == OUT_COUNT, "a label for every outcome");
 
@@ -480,7 +486,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		enum outcome out = perform_one(w, &a, &detail, &refty_id);
 
 		pthread_mutex_lock(&e->db);
-		bool ok = out == OUT_LOCAL ||
+		bool ok = out == OUT_LOCAL || out == OUT_LOCK_LOST ||
 			  snapshot_action_update(e->app.snap, a.id, outcomes[out].state,
 				  out == OUT_DONE ? NULL : detail, refty_id, true);
 		output_action(e, &a, outcomes[out].label, detail);
@@ -488,6 +494,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		case OUT_PENDING:
 		case OUT_STOP:
 		case OUT_LOCAL:
+		case OUT_LOCK_LOST:
 			e->n.pending++;
 			break;
 		case OUT_FAILED:
@@ -502,7 +509,10 @@ static void perform_group(struct worker *w, const struct group *g)
 		case OUT_DONE:
 			break;
 		}
-		if (!ok || out == OUT_LOCAL) {
+		if (out == OUT_LOCK_LOST) {
+			e->perform_rc = EXIT_LOCKED;
+			e->stop = true;
+		} else if (!ok || out == OUT_LOCAL) {
 			e->perform_rc = EXIT_LOCAL;
 			e->stop = true;
 		} else if (out == OUT_STOP) {

@@ -156,6 +156,8 @@ struct snapshot {
 	char *path;
 	bool read_only;
 	bool in_tx;
+	bool damage_reported; /* the advice for a damaged file is given once */
+	char *last_error;     /* the last error logged, for the run's record */
 	sqlite3_stmt *stmts[ST_COUNT];
 };
 
@@ -166,17 +168,86 @@ int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The first problem PRAGMA quick_check finds, or NULL when it cannot run (a file that is not
+ * a database at all) or finds none. Caller frees. */
+static char *quick_check(struct snapshot *snap)
+{
+	sqlite3_stmt *s = NULL;
+	char *found = NULL;
+	if (sqlite3_prepare_v2(snap->db, "PRAGMA quick_check(1)", -1, &s, NULL) == SQLITE_OK &&
+		sqlite3_step(s) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(s, 0);
+		if (text && strcmp(text, "ok") != 0) {
+			// Its report runs over lines; the log line must not.
+			found = xstrdup(text);
+			for (char *c = found; *c; c++) {
+				*c = *c == '\n' ? ' ' : *c;
+			}
+		}
+	}
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* A damaged file is not fixed by running again: say so once, with the two ways back. */
+static void report_damaged(struct snapshot *snap, const char *what, const char *detail)
+{
+	if (snap->damage_reported) {
+		log_error("%s in '%s': %s", what, snap->path, detail);
+		return;
+	}
+	snap->damage_reported = true;
+	char *check = quick_check(snap);
+	const char *p = snap->path;
+	log_error("%s in '%s': %s%s%s. The state database is damaged; nothing more is done. "
+		  "Restore it from a backup: stop the scheduled runs, copy the backup to '%s', "
+		  "delete '%s-wal' and '%s-shm' if present, and run 'refty-lever sync' (it continues "
+		  "from the backup's cursor; Refty keeps idempotency keys for at least 7 days, so what was "
+		  "done since a backup that recent is not done twice). Without a backup, move the damaged "
+		  "file away and "
+		  "rebuild: 'refty-lever sync --seed' records every opportunity's current state and "
+		  "sends nothing, then 'refty-lever backfill' enrols every active candidate on a "
+		  "covered job (Refty matches those it already has); stage entries made since the "
+		  "last good run are then not sent, and the journal and run history start empty",
+		what, p, detail, check ? "; quick_check: " : "", check ? check : "", p, p, p);
+	free(check);
+}
+
+static bool db_failure(struct snapshot *snap, const char *what, const char *why)
+{
+	// Copied first: quick_check replaces the connection's message that why may point to.
+	int code = sqlite3_extended_errcode(snap->db) & 0xff;
+	int sys = sqlite3_system_errno(snap->db);
+	// "disk I/O error" alone does not tell a full disk (or a file size limit) from a failing one.
+	char *detail = (code == SQLITE_IOERR || code == SQLITE_FULL) && sys
+			       ? xasprintf("%s (%s)", why, strerror(sys))
+			       : xstrdup(why);
+	if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+		report_damaged(snap, what, detail);
+	} else if (code == SQLITE_IOERR || code == SQLITE_FULL) {
+		log_error("%s in '%s': %s. Check the free space and any file size limit (ulimit -f) "
+			  "where the state lives, then run again: what this run could not record, the "
+			  "next one does again",
+			what, snap->path, detail);
+	} else {
+		log_error("%s in '%s': %s", what, snap->path, detail);
+	}
+	free(snap->last_error);
+	snap->last_error = xasprintf("%s in '%s': %s", what, snap->path, detail);
+	free(detail);
+	return false;
+}
+
 static bool db_error(struct snapshot *snap, const char *what)
 {
-	log_error("%s in '%s': %s", what, snap->path, sqlite3_errmsg(snap->db));
-	return false;
+	return db_failure(snap, what, sqlite3_errmsg(snap->db));
 }
 
 static bool exec(struct snapshot *snap, const char *sql, const char *what)
 {
 	char *err = NULL;
 	if (sqlite3_exec(snap->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_error("%s in '%s': %s", what, snap->path, err ? err : sqlite3_errmsg(snap->db));
+		db_failure(snap, what, err ? err : sqlite3_errmsg(snap->db));
 		sqlite3_free(err);
 		return false;
 	}
@@ -285,6 +356,14 @@ bool snapshot_make_dirs(const char *path)
 	return true;
 }
 
+/* A newer schema is never migrated down nor read: this build cannot know what it means. */
+static void log_newer(const char *path, int version)
+{
+	log_error("%s: written by a newer refty-lever (schema %d, this one knows %d): upgrade "
+		  "refty-lever",
+		path, version, SCHEMA_VERSION);
+}
+
 static bool migrate(struct snapshot *snap)
 {
 	int version = snapshot_user_version(snap);
@@ -292,9 +371,7 @@ static bool migrate(struct snapshot *snap)
 		return false;
 	}
 	if (version > SCHEMA_VERSION) {
-		log_error("database '%s' has schema version %d, newer than this refty-lever (%d): "
-			  "upgrade refty-lever",
-			snap->path, version, SCHEMA_VERSION);
+		log_newer(snap->path, version);
 		return false;
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++) {
@@ -338,6 +415,203 @@ static struct snapshot *open_memory(const char *path)
 	return snap;
 }
 
+/* The directory part of path ("." when it has none). Caller frees. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		return xstrdup(".");
+	}
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* Something other than a regular file at the path (a directory, say) is named as such, rather
+ * than left to SQLite's "disk I/O error". A missing path is fine here. */
+static bool check_file_kind(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) {
+		return true;
+	}
+	log_error("state '%s' is %s, not a database file: set 'state' in the configuration to the "
+		  "database's file path, or move what is there away",
+		path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+	return false;
+}
+
+/* A read-write open needs the directory too: SQLite creates the write-ahead log beside the
+ * file, and the lock lives there. */
+static bool check_writable(const char *path)
+{
+	char *dir = dir_of(path);
+	const char *what = dir;
+	bool ok = access(dir, W_OK | X_OK) == 0;
+	if (ok && access(path, W_OK) != 0 && errno != ENOENT) {
+		what = path;
+		ok = false;
+	}
+	if (!ok) {
+		log_error("'%s' is not writable (%s): refty-lever keeps its database, write-ahead log "
+			  "and lock there. Give the user that runs it write access, or run it as the "
+			  "user that owns the state; status, explain and dry runs need read access only",
+			what, strerror(errno));
+	}
+	free(dir);
+	return ok;
+}
+
+/* user_version without logging: the caller decides what a failure means. */
+static int read_version(struct snapshot *snap, int *rc)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+	*rc = sqlite3_prepare_v2(snap->db, "PRAGMA user_version", -1, &s, NULL);
+	if (*rc == SQLITE_OK) {
+		*rc = sqlite3_step(s);
+		if (*rc == SQLITE_ROW) {
+			v = sqlite3_column_int(s, 0);
+			*rc = SQLITE_OK;
+		} else {
+			*rc = sqlite3_extended_errcode(snap->db);
+		}
+	}
+	sqlite3_finalize(s);
+	return v;
+}
+
+enum snapshot_read_plan snapshot_read_plan(bool shared_failed, bool log_has_pages)
+{
+	if (!shared_failed) {
+		return SNAPSHOT_READ_SHARED;
+	}
+	// An immutable read sees the main file alone: pages still in the log would be missed.
+	return log_has_pages ? SNAPSHOT_READ_REFUSED : SNAPSHOT_READ_IMMUTABLE;
+}
+
+static bool log_has_pages(const char *path)
+{
+	char *wal = xasprintf("%s-wal", path);
+	struct stat st;
+	bool pages = stat(wal, &st) == 0 && st.st_size > 0;
+	free(wal);
+	return pages;
+}
+
+/* "file:" URI of path with immutable=1: every byte that could end the path is escaped. */
+static char *immutable_uri(const char *path)
+{
+	struct strbuf b;
+	strbuf_init(&b);
+	strbuf_puts(&b, "file:");
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			strchr("/._-~", *c)) {
+			strbuf_append(&b, (const char *)c, 1);
+		} else {
+			strbuf_printf(&b, "%%%02X", *c);
+		}
+	}
+	strbuf_puts(&b, "?immutable=1");
+	return strbuf_steal(&b);
+}
+
+static bool connect_db(struct snapshot *snap, const char *name, int flags)
+{
+	if (snap->db) {
+		sqlite3_close(snap->db);
+		snap->db = NULL;
+	}
+	if (sqlite3_open_v2(name, &snap->db, flags, NULL) != SQLITE_OK) {
+		if (!snap->db) {
+			log_error("cannot open database '%s': out of memory", snap->path);
+			return false;
+		}
+		return db_error(snap, "cannot open database");
+	}
+	sqlite3_extended_result_codes(snap->db, 1);
+	sqlite3_busy_timeout(snap->db, 5000);
+	return true;
+}
+
+/* Read-only: through SQLite's locks when this user may create the log's index beside the file
+ * (so that a sync's commits are seen whole), else the file alone (status for a user with read
+ * access only, while no log holds pages). Returns the schema version, or -1 (logged). */
+static int open_reader(struct snapshot *snap)
+{
+	if (access(snap->path, R_OK) != 0) {
+		log_error("cannot read the state '%s': %s. The user that runs this command needs read "
+			  "access to it",
+			snap->path, strerror(errno));
+		return -1;
+	}
+	if (!connect_db(snap, snap->path, SQLITE_OPEN_READONLY)) {
+		return -1;
+	}
+	int rc = SQLITE_OK;
+	int v = read_version(snap, &rc);
+	if (v >= 0) {
+		return v;
+	}
+	bool cannot = (rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY;
+	switch (snapshot_read_plan(cannot, log_has_pages(snap->path))) {
+	case SNAPSHOT_READ_SHARED:
+		db_error(snap, "cannot read database");
+		return -1;
+	case SNAPSHOT_READ_REFUSED:
+		log_error("cannot read '%s': its write-ahead log '%s-wal' holds changes that this user "
+			  "cannot read without creating or writing '%s-shm' (%s). Run this command as the "
+			  "user that runs sync, or give this one write access to the directory",
+			snap->path, snap->path, snap->path, sqlite3_errmsg(snap->db));
+		return -1;
+	case SNAPSHOT_READ_IMMUTABLE:
+		break;
+	}
+	log_debug("cannot set up shared reading of '%s' (%s): reading the file alone", snap->path,
+		sqlite3_errmsg(snap->db));
+	char *uri = immutable_uri(snap->path);
+	bool ok = connect_db(snap, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+	free(uri);
+	v = ok ? read_version(snap, &rc) : -1;
+	if (ok && v < 0) {
+		db_error(snap, "cannot read database");
+	}
+	return v;
+}
+
+static bool check_read_version(struct snapshot *snap, int v)
+{
+	if (v > SCHEMA_VERSION) {
+		log_newer(snap->path, v);
+		return false;
+	}
+	if (v < SCHEMA_VERSION) {
+		log_error("database '%s' has schema version %d, this refty-lever needs %d: run a "
+			  "normal (not dry) command once to migrate it",
+			snap->path, v, SCHEMA_VERSION);
+		return false;
+	}
+	return true;
+}
+
+/* Read-write: the file is created here, 0600 from its first byte. */
+static bool open_writer(struct snapshot *snap)
+{
+	const char *path = snap->path;
+	if (!snapshot_make_dirs(path) || !check_writable(path)) {
+		return false;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open database '%s': %s", path, strerror(errno));
+		return false;
+	}
+	close(fd);
+	return connect_db(snap, path, SQLITE_OPEN_READWRITE) &&
+	       exec(snap, "PRAGMA journal_mode = WAL", "cannot enable WAL") &&
+	       exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") &&
+	       exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") && migrate(snap);
+}
+
 const char *snapshot_library_version(void)
 {
 	return sqlite3_libversion();
@@ -345,49 +619,22 @@ const char *snapshot_library_version(void)
 
 struct snapshot *snapshot_open(const char *path, enum snapshot_mode mode)
 {
+	if (!check_file_kind(path)) {
+		return NULL;
+	}
 	if (mode == SNAPSHOT_READ_ONLY && snapshot_presence(path) != SNAPSHOT_PRESENT) {
 		log_debug("no database at '%s', or an empty file: reading as empty", path);
 		return open_memory(path);
 	}
-	if (mode == SNAPSHOT_READ_WRITE && !snapshot_make_dirs(path)) {
-		return NULL;
-	}
-	if (mode == SNAPSHOT_READ_WRITE) {
-		// Create the file ourselves so that it is 0600 from its first byte.
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			log_error("cannot open database '%s': %s", path, strerror(errno));
-			return NULL;
-		}
-		close(fd);
-	}
 	struct snapshot *snap = xcalloc(1, sizeof(*snap));
 	snap->path = xstrdup(path);
 	snap->read_only = mode == SNAPSHOT_READ_ONLY;
-	int flags = snap->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-	if (sqlite3_open_v2(path, &snap->db, flags, NULL) != SQLITE_OK) {
-		log_error("cannot open database '%s': %s", path,
-			snap->db ? sqlite3_errmsg(snap->db) : "out of memory");
-		snapshot_close(snap);
-		return NULL;
-	}
-	sqlite3_extended_result_codes(snap->db, 1);
-	sqlite3_busy_timeout(snap->db, 5000);
-	bool ok = true;
-	if (!snap->read_only) {
-		ok = exec(snap, "PRAGMA journal_mode = WAL", "cannot enable WAL") &&
-		     exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") &&
-		     exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") && migrate(snap);
+	bool ok;
+	if (snap->read_only) {
+		int v = open_reader(snap);
+		ok = v >= 0 && check_read_version(snap, v);
 	} else {
-		int v = snapshot_user_version(snap);
-		if (v < 0) {
-			ok = false;
-		} else if (v != SCHEMA_VERSION) {
-			log_error("database '%s' has schema version %d, this refty-lever needs %d: run a "
-				  "normal (not dry) command once to migrate it",
-				path, v, SCHEMA_VERSION);
-			ok = false;
-		}
+		ok = open_writer(snap);
 	}
 	if (!ok) {
 		snapshot_close(snap);
@@ -408,6 +655,7 @@ void snapshot_close(struct snapshot *snap)
 		sqlite3_close(snap->db);
 	}
 	free(snap->path);
+	free(snap->last_error);
 	free(snap);
 }
 
@@ -437,6 +685,11 @@ const char *snapshot_path(const struct snapshot *snap)
 	return snap->path;
 }
 
+const char *snapshot_last_error(const struct snapshot *snap)
+{
+	return snap->last_error;
+}
+
 bool snapshot_is_read_only(const struct snapshot *snap)
 {
 	return snap->read_only;
@@ -463,7 +716,10 @@ bool snapshot_commit(struct snapshot *snap)
 void snapshot_rollback(struct snapshot *snap)
 {
 	if (snap->in_tx) {
-		exec(snap, "ROLLBACK", "cannot roll back");
+		// A failed COMMIT (a full disk) may have rolled back by itself already.
+		if (!sqlite3_get_autocommit(snap->db)) {
+			exec(snap, "ROLLBACK", "cannot roll back");
+		}
 		snap->in_tx = false;
 	}
 }

@@ -20,7 +20,14 @@ enum snapshot_mode {
 
 /**
  * Opens (and in read-write mode creates and migrates) the database at path.
- * Directories are created 0700 and the file 0600. Returns NULL after logging.
+ * Directories are created 0700 and the file 0600. Returns NULL after logging:
+ * a path that is not a regular file, a directory or file that is not writable
+ * (read-write), a schema newer than this build's, a damaged file (with how to
+ * restore or rebuild it) are each named as such.
+ *
+ * Read-only needs read access alone: SQLite's shared reading of a database in
+ * WAL mode creates "-shm" and "-wal" beside it, so when the user cannot, the
+ * file is read by itself (see snapshot_read_plan).
  */
 /** SQLite's version ("3.40.1"): for --version. */
 const char *snapshot_library_version(void);
@@ -41,6 +48,18 @@ enum snapshot_presence {
  */
 enum snapshot_presence snapshot_presence(const char *path);
 
+enum snapshot_read_plan {
+	SNAPSHOT_READ_SHARED,    /* through SQLite's locks and log: sees a sync's commits whole */
+	SNAPSHOT_READ_IMMUTABLE, /* the file alone, without locks */
+	SNAPSHOT_READ_REFUSED,   /* the log holds pages that the file alone would miss */
+};
+
+/**
+ * How a read-only open reads: shared unless that failed for want of creating or writing
+ * the log's files (shared_failed), then the file alone unless the log has pages.
+ */
+enum snapshot_read_plan snapshot_read_plan(bool shared_failed, bool log_has_pages);
+
 /** Creates the missing directories above the database path, mode 0700. */
 bool snapshot_make_dirs(const char *path);
 
@@ -49,6 +68,8 @@ int snapshot_schema_version(void);
 /** The schema version found in the open database. */
 int snapshot_user_version(struct snapshot *snap);
 const char *snapshot_path(const struct snapshot *snap);
+/** The last error logged about the database ("what in 'path': why"), or NULL. Borrowed. */
+const char *snapshot_last_error(const struct snapshot *snap);
 bool snapshot_is_read_only(const struct snapshot *snap);
 
 /* Transactions: BEGIN IMMEDIATE ... COMMIT; rollback is safe to call when no

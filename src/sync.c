@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "lock.h"
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
@@ -218,6 +219,9 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t seeded)
 {
 	pthread_mutex_lock(&e->db);
+	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app.lock)) {
+		rc = EXIT_LOCKED;
+	}
 	if (rc == EXIT_OK && !e->opts->dry_run) {
 		char ms[32];
 		snprintf(ms, sizeof(ms), "%" PRId64, e->poll_start);
@@ -286,6 +290,14 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 		e->run.waiting = e->n.waiting;
 		e->run.skipped = e->n.skipped;
 		e->run.failed = e->n.failed;
+		// Why a run failed on storage or lost its lock stays with its record, where the
+		// database still takes the write.
+		const char *why = rc == EXIT_LOCAL    ? snapshot_last_error(e->app.snap)
+				  : rc == EXIT_LOCKED ? "the lock file was removed or replaced during the run"
+						      : NULL;
+		if (why && !e->run.message) {
+			e->run.message = xstrdup(why);
+		}
 		if (!snapshot_run_finish(e->app.snap, &e->run) && rc == EXIT_OK) {
 			rc = EXIT_LOCAL;
 		}

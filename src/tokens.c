@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,17 +13,16 @@
 #include "json.h"
 #include "jsonw.h"
 #include "lever.h"
+#include "lock.h"
 #include "log.h"
 #include "xalloc.h"
 
 #define FORMAT_VERSION 1
 /* Far more than any pair Lever hands out; a bigger file is not ours. */
 #define MAX_FILE_SIZE (64 * 1024)
-/* How often a waiter tries the token lock again. */
-#define LOCK_POLL_MS 20
 
 struct token_lock {
-	int fd;
+	struct file_lock *file;
 };
 
 char *token_file_path(const char *state_path)
@@ -275,52 +273,22 @@ bool token_file_delete(const char *path)
 	return true;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct token_lock *token_lock_acquire(const char *path, int timeout_ms)
 {
 	char *lock_path = xasprintf("%s.lock", path);
-	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_error("cannot open '%s': %s", lock_path, strerror(errno));
-		free(lock_path);
-		return NULL;
-	}
-	// flock() cannot time out by itself; polling keeps the wait bounded without signals,
-	// which would reach whichever thread they please.
-	int64_t deadline = monotonic_ms() + timeout_ms;
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			break;
-		}
-		if (errno == EINTR) {
-			continue;
-		}
-		if (errno != EWOULDBLOCK) {
-			log_error("cannot lock '%s': %s", lock_path, strerror(errno));
-			close(fd);
-			free(lock_path);
-			return NULL;
-		}
-		if (monotonic_ms() >= deadline) {
-			log_error("cannot lock '%s': another refty-lever process has held it for %g s "
-				  "while refreshing the Lever tokens; if none is stuck, try again",
-				lock_path, timeout_ms / 1000.0);
-			close(fd);
-			free(lock_path);
-			return NULL;
-		}
-		struct timespec ts = {0, LOCK_POLL_MS * 1000 * 1000};
-		nanosleep(&ts, NULL);
+	enum lock_status status;
+	struct file_lock *file = file_lock_acquire(lock_path, timeout_ms, &status);
+	if (status == LOCK_HELD) {
+		log_error("cannot lock '%s': another refty-lever process has held it for %g s "
+			  "while refreshing the Lever tokens; if none is stuck, try again",
+			lock_path, timeout_ms / 1000.0);
 	}
 	free(lock_path);
+	if (!file) {
+		return NULL;
+	}
 	struct token_lock *lock = xcalloc(1, sizeof(*lock));
-	lock->fd = fd;
+	lock->file = file;
 	return lock;
 }
 
@@ -329,7 +297,6 @@ void token_lock_release(struct token_lock *lock)
 	if (!lock) {
 		return;
 	}
-	// Closing the only descriptor releases the flock.
-	close(lock->fd);
+	file_lock_release(lock->file);
 	free(lock);
 }

@@ -274,7 +274,14 @@ class Listings(CommandTestCase):
 # -- 11. status ----------------------------------------------------------------------------------
 
 class Status(CommandTestCase):
+	def empty_state(self):
+		"""A 0-byte state file: what a first run finds after an interrupted start (a missing
+		state is an error for status: test_storage.py)."""
+		os.makedirs(os.path.dirname(self.ws.state))
+		open(self.ws.state, "w").close()
+
 	def test_status_before_any_run(self):
+		self.empty_state()
 		text = self.run_ok("status")
 		self.assertIn("cursor:    none", text.out)
 		self.assertIn("never", text.out)
@@ -335,6 +342,7 @@ class Status(CommandTestCase):
 		self.run_ok("status", "--max-age", "90s")
 
 	def test_max_age_without_any_sync_is_stale(self):
+		self.empty_state()
 		self.run_ok("status", "--max-age", "1h", expect=PARTIAL)
 
 	def test_malformed_duration_is_a_usage_error(self):
@@ -354,6 +362,13 @@ class Explain(CommandTestCase):
 		self.assertIn("no opportunity '%s'" % unknown, result.err)
 		self.assertIn("Check the id", result.err)
 		self.assertEqual(result.out, "")
+
+	def test_unknown_id_before_any_run(self):
+		os.makedirs(os.path.dirname(self.ws.state))
+		open(self.ws.state, "w").close()
+		result = self.run_ok("explain", "00000000-0000-4000-8000-000000000000", expect=USAGE)
+		self.assertIn("no opportunity", result.err)
+		self.assertEqual(os.path.getsize(self.ws.state), 0)
 
 	def test_known_id_shows_rule_journal_keys_and_refty_ids(self):
 		self.ws.sync("--seed")

@@ -136,6 +136,87 @@ static void test_newer_schema_refused(const char *dir)
 	snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
 	ok(snap == NULL, "a newer schema is refused, not downgraded");
 	snapshot_close(snap);
+	snap = snapshot_open(path, SNAPSHOT_READ_ONLY);
+	ok(snap == NULL, "and is not read either");
+	snapshot_close(snap);
+	free(path);
+}
+
+static void test_read_plan(void)
+{
+	is_int(snapshot_read_plan(false, false), SNAPSHOT_READ_SHARED, "shared reading when it works");
+	is_int(snapshot_read_plan(false, true), SNAPSHOT_READ_SHARED, "whatever the log holds");
+	is_int(snapshot_read_plan(true, false), SNAPSHOT_READ_IMMUTABLE,
+		"the file alone when the log's files cannot be made and the log is empty");
+	is_int(snapshot_read_plan(true, true), SNAPSHOT_READ_REFUSED,
+		"refused when the file alone would miss the log's pages");
+}
+
+/* The bytes of a file, for comparing before and after; caller frees. */
+static char *slurp(const char *path, long *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		return NULL;
+	}
+	fseek(f, 0, SEEK_END);
+	*len = ftell(f);
+	rewind(f);
+	char *buf = xmalloc((size_t)*len + 1);
+	size_t got = fread(buf, 1, (size_t)*len, f);
+	fclose(f);
+	if (got != (size_t)*len) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void test_read_only_changes_nothing(const char *dir)
+{
+	char *path = xasprintf("%s/reader.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap && snapshot_meta_set(snap, "cursor", "1700000000000"), "a database to read");
+	snapshot_close(snap);
+	long before_len = 0, after_len = 0;
+	char *before = slurp(path, &before_len);
+	snap = snapshot_open(path, SNAPSHOT_READ_ONLY);
+	is_int(snapshot_cursor(snap), 1700000000000, "read-only reads it");
+	ok(!snapshot_meta_set(snap, "cursor", "1"), "and cannot write");
+	ok(snapshot_last_error(snap) && strstr(snapshot_last_error(snap), path),
+		"the refused write is kept for the run's record, naming the file");
+	snapshot_close(snap);
+	char *after = slurp(path, &after_len);
+	ok(before && after && before_len == after_len && memcmp(before, after, (size_t)before_len) == 0,
+		"the file is unchanged");
+	free(before);
+	free(after);
+	free(path);
+}
+
+static void test_not_a_database(const char *dir)
+{
+	char *path = xasprintf("%s/a-directory.db", dir);
+	mkdir(path, 0700);
+	ok(snapshot_open(path, SNAPSHOT_READ_ONLY) == NULL, "a directory is not read");
+	ok(snapshot_open(path, SNAPSHOT_READ_WRITE) == NULL, "nor written");
+	free(path);
+
+	path = xasprintf("%s/garbage.db", dir);
+	FILE *f = fopen(path, "wb");
+	for (int i = 0; i < 200; i++) {
+		fputs("not an SQLite database at all ", f);
+	}
+	fclose(f);
+	long before_len = 0, after_len = 0;
+	char *before = slurp(path, &before_len);
+	ok(snapshot_open(path, SNAPSHOT_READ_ONLY) == NULL, "a file that is not a database is refused");
+	ok(snapshot_open(path, SNAPSHOT_READ_WRITE) == NULL, "also for writing");
+	char *after = slurp(path, &after_len);
+	ok(before && after && before_len == after_len && memcmp(before, after, (size_t)before_len) == 0,
+		"and left as it was, for restoring or inspection");
+	free(before);
+	free(after);
 	free(path);
 }
 
@@ -176,6 +257,9 @@ int main(void)
 		test_create_and_reopen(dir);
 		test_read_only_missing(dir);
 		test_newer_schema_refused(dir);
+		test_read_plan();
+		test_read_only_changes_nothing(dir);
+		test_not_a_database(dir);
 		test_migrates_old_file(dir);
 		test_tokens(dir);
 		char *cmd = xasprintf("rm -rf '%s'", dir);
