@@ -129,8 +129,8 @@ class MissingState(StorageTestCase):
 
 class ReadOnlyCommands(StorageTestCase):
 	def test_read_only_commands_change_no_file(self):
+		opp = new_opportunity(LEVER, stage="Phone screen")  # in the snapshot, so explain has it
 		self.seed()
-		opp = new_opportunity(LEVER, stage="Phone screen")
 		state_dir = os.path.dirname(self.ws.state)
 		before = tree(state_dir)
 		for args in (("status",), ("explain", opp), ("sync", "--dry-run"),
@@ -153,8 +153,8 @@ class ReadAccessOnly(StorageTestCase):
 
 	def setUp(self):
 		super().setUp()
+		self.opp = new_opportunity(LEVER, stage="Phone screen")  # in the snapshot
 		self.seed()
-		self.opp = new_opportunity(LEVER, stage="Phone screen")
 		self.state_dir = os.path.dirname(self.ws.state)
 		os.chmod(self.ws.dir, 0o755)
 		os.chmod(self.ws.config_path, 0o644)
@@ -180,7 +180,7 @@ class ReadAccessOnly(StorageTestCase):
 				self.assertEqual(result.rc, OK, result)
 				self.assertNotIn("error", result.err)
 		status = self.as_reader("status", verbose=1)
-		self.assertIn("(0 opportunities)", status.out)
+		self.assertIn("(1 opportunities)", status.out)
 		self.assertIn("reading the file alone", status.err)
 		dry = self.as_reader("sync", "--dry-run", "--json")
 		self.assertIn(self.opp, dry.out)
