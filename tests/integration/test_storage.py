@@ -153,8 +153,9 @@ class ReadAccessOnly(StorageTestCase):
 
 	def setUp(self):
 		super().setUp()
-		self.opp = new_opportunity(LEVER, stage="Phone screen")  # in the snapshot
+		self.known = new_opportunity(LEVER, stage="Phone screen")  # in the snapshot, for explain
 		self.seed()
+		self.opp = new_opportunity(LEVER, stage="Phone screen")  # new: a dry run plans it
 		self.state_dir = os.path.dirname(self.ws.state)
 		os.chmod(self.ws.dir, 0o755)
 		os.chmod(self.ws.config_path, 0o644)
@@ -174,7 +175,7 @@ class ReadAccessOnly(StorageTestCase):
 		return self.run_limited(*args, verbose=verbose)
 
 	def test_read_only_commands_need_read_access_alone(self):
-		for args in (("status",), ("explain", self.opp), ("sync", "--dry-run")):
+		for args in (("status",), ("explain", self.known), ("sync", "--dry-run")):
 			with self.subTest(command=args):
 				result = self.as_reader(*args)
 				self.assertEqual(result.rc, OK, result)
@@ -196,7 +197,7 @@ class ReadAccessOnly(StorageTestCase):
 			if os.path.exists(path):
 				os.chmod(path, 0o444)
 		before = tree(self.state_dir)
-		for args in (("status",), ("explain", self.opp), ("sync", "--dry-run")):
+		for args in (("status",), ("explain", self.known), ("sync", "--dry-run")):
 			with self.subTest(command=args):
 				result = self.as_reader(*args)
 				self.assertEqual(result.rc, OK, result)
