@@ -156,6 +156,20 @@ static void render_json(const struct status_report *r, const char *state, int64_
 	} else {
 		jsonw_null(&w);
 	}
+	jsonw_key(&w, "failed");
+	jsonw_array_begin(&w);
+	for (size_t i = 0; i < r->n_failed; i++) {
+		const struct action *f = &r->failed[i];
+		jsonw_object_begin(&w);
+		jsonw_kv_int(&w, "id", f->id);
+		jsonw_kv_string(&w, "kind", action_kind_name(f->kind));
+		jsonw_kv_string(&w, "opportunity_id", f->opportunity_id);
+		jsonw_kv_string(&w, "key", f->key);
+		jsonw_kv_int(&w, "attempts", f->attempts);
+		jsonw_kv_string(&w, "error", f->last_error);
+		jsonw_object_end(&w);
+	}
+	jsonw_array_end(&w);
 	jsonw_key(&w, "runs");
 	jsonw_array_begin(&w);
 	for (size_t i = 0; i < r->n_runs; i++) {
@@ -203,8 +217,19 @@ static void render_text(const struct status_report *r, const char *state)
 		free(detail);
 	}
 	if (counts[ACTION_FAILED] > 0) {
-		printf("failed actions need attention: 'refty-lever explain ID' shows why, "
-		       "'refty-lever retry --all' re-queues them\n");
+		printf("failed actions (%" PRId64 "), which need attention:\n", counts[ACTION_FAILED]);
+		for (size_t i = 0; i < r->n_failed; i++) {
+			const struct action *f = &r->failed[i];
+			char *why = log_sanitize(f->last_error ? f->last_error : "(no error recorded)");
+			printf("  #%" PRId64 " %s for %s: %s\n", f->id, action_kind_name(f->kind),
+				f->opportunity_id, why);
+			free(why);
+		}
+		if (counts[ACTION_FAILED] > (int64_t)r->n_failed) {
+			printf("  ... and %" PRId64 " more\n", counts[ACTION_FAILED] - (int64_t)r->n_failed);
+		}
+		printf("  'refty-lever explain OPPORTUNITY' shows the history; once the cause is "
+		       "fixed, 'refty-lever retry ID...' or 'retry --all' re-queues them\n");
 	}
 	if (r->unreadable.n > 0) {
 		print_quarantine("unreadable records:", &r->unreadable);

@@ -931,6 +931,23 @@ static int lookup(const char *const *names, size_t n, const char *v)
 	return -1;
 }
 
+void action_copy(struct action *dst, const struct action *src)
+{
+	*dst = *src;
+	dst->key = xstrdup(src->key);
+	dst->opportunity_id = xstrdup(src->opportunity_id);
+	dst->rule = xstrdup(src->rule);
+	dst->sequence_id = xstrdup(src->sequence_id);
+	dst->refty_stage_id = xstrdup(src->refty_stage_id);
+	dst->refty_stage_name = xstrdup(src->refty_stage_name);
+	dst->lever_stage_id = xstrdup(src->lever_stage_id);
+	dst->origin = xstrdup(src->origin);
+	dst->reason = xstrdup(src->reason);
+	dst->last_error = xstrdup(src->last_error);
+	dst->refty_id = xstrdup(src->refty_id);
+	dst->payload = xstrdup(src->payload);
+}
+
 void action_finish(struct action *a)
 {
 	free(a->key);

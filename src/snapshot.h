@@ -140,6 +140,7 @@ struct action {
 	int64_t updated_at;
 };
 
+void action_copy(struct action *dst, const struct action *src);
 void action_finish(struct action *a);
 const char *action_state_name(enum action_state state);
 

@@ -29,6 +29,16 @@ static bool first_id(void *ud, const struct action *a)
 	return false;
 }
 
+static bool keep_failed(void *ud, const struct action *a)
+{
+	struct status_report *r = ud;
+	if (a->kind == ACTION_UNREADABLE) {
+		return true; // quarantine, reported on its own
+	}
+	action_copy(&r->failed[r->n_failed++], a);
+	return r->n_failed < STATUS_FAILED_NAMED;
+}
+
 struct runs {
 	struct status_report *r;
 	size_t max;
@@ -62,6 +72,9 @@ static bool read_actions(struct snapshot *snap, struct status_report *r)
 		return false;
 	}
 	r->have_oldest = found == 1;
+	if (!snapshot_actions_in_state(snap, ACTION_FAILED, keep_failed, r)) {
+		return false;
+	}
 	// Quarantine is not Refty work: it is reported on its own, not as failed or skipped actions.
 	r->counts[ACTION_FAILED] -= r->unreadable.n;
 	r->counts[ACTION_SKIPPED] -= r->untrusted.n;
@@ -96,6 +109,9 @@ void status_report_finish(struct status_report *r)
 	run_record_finish(&r->last);
 	if (r->have_oldest) {
 		action_finish(&r->oldest);
+	}
+	for (size_t i = 0; i < r->n_failed; i++) {
+		action_finish(&r->failed[i]);
 	}
 	for (size_t i = 0; i < r->n_runs; i++) {
 		run_record_finish(&r->runs[i]);

@@ -14,6 +14,7 @@
 
 #define STATUS_QUARANTINE_NAMED 5 /* quarantined records named by id */
 #define STATUS_RUNS_MAX 10        /* the most recent runs a report can hold */
+#define STATUS_FAILED_NAMED 20    /* failed actions listed with their ids and reasons */
 
 /* Records in quarantine: how many, and the ids of the first few (sanitised). */
 struct status_quarantine {
@@ -34,6 +35,8 @@ struct status_report {
 	struct run_record last;
 	bool have_oldest; /* oldest: the oldest pending action */
 	struct action oldest;
+	struct action failed[STATUS_FAILED_NAMED]; /* the oldest failed actions (not quarantine) */
+	size_t n_failed;
 	struct run_record runs[STATUS_RUNS_MAX]; /* newest first */
 	size_t n_runs;
 	bool runs_failed; /* the runs could not all be read (logged); those read are kept */

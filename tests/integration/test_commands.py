@@ -416,7 +416,14 @@ class Retry(CommandTestCase):
 		self.assertIn("422", action["last_error"])
 		status = json.loads(self.run_ok("status", "--json").out)
 		self.assertEqual(status["actions"]["failed"], 1)
-		self.assertIn("1 failed", self.run_ok("status").out)
+		[failed] = status["failed"]
+		self.assertEqual((failed["id"], failed["kind"], failed["opportunity_id"], failed["key"]),
+		                 (action["id"], "create_candidate", opp, candidate_key(opp)))
+		self.assertIn("422", failed["error"])
+		text = self.run_ok("status").out
+		self.assertIn("1 failed", text)
+		# Which one, and why: what retry needs.
+		self.assertRegex(text, r"#%d create_candidate for %s: .*422" % (action["id"], opp))
 
 		requeued = self.run_ok("retry", "--all")
 		self.assertIn("re-queued 1 failed action", requeued.out)
