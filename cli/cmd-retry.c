@@ -4,8 +4,38 @@
 
 #include "cli.h"
 #include "exitcode.h"
+#include "log.h"
 #include "snapshot.h"
 #include "xalloc.h"
+
+/*
+ * Every id must name a journal entry: an unknown one is an error naming it, and nothing is
+ * re-queued; one that has not failed is named in a warning (it is left as it is).
+ */
+static int check_ids(struct snapshot *snap, const int64_t *ids, size_t n)
+{
+	int rc = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		struct action a;
+		int found = snapshot_action_get(snap, ids[i], &a);
+		if (found < 0) {
+			return EXIT_LOCAL;
+		}
+		if (!found) {
+			log_error("retry: no action #%" PRId64 " in the journal ('refty-lever status' "
+				  "lists the failed ones): nothing re-queued",
+				ids[i]);
+			rc = EXIT_USAGE;
+			continue;
+		}
+		if (a.state != ACTION_FAILED) {
+			log_warn("action #%" PRId64 " is %s, not failed: left as it is", ids[i],
+				action_state_name(a.state));
+		}
+		action_finish(&a);
+	}
+	return rc;
+}
 
 int cmd_retry(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -45,6 +75,9 @@ int cmd_retry(struct cli_ctx *ctx, int argc, char **argv)
 		ids[i] = v;
 	}
 	int rc = cli_open(ctx);
+	if (rc == EXIT_OK && !all) {
+		rc = check_ids(ctx->app.snap, ids, n);
+	}
 	if (rc == EXIT_OK) {
 		int64_t done = snapshot_actions_requeue(ctx->app.snap, all ? NULL : ids, n);
 		if (done < 0) {
@@ -53,10 +86,7 @@ int cmd_retry(struct cli_ctx *ctx, int argc, char **argv)
 			printf("re-queued %" PRId64 " failed action%s; the next sync performs %s with the "
 			       "same idempotency keys\n",
 				done, done == 1 ? "" : "s", done == 1 ? "it" : "them");
-			if (!all && (size_t)done < n) {
-				log_warn("%zu of the given ids are not failed actions (see 'refty-lever status')",
-					n - (size_t)done);
-			}
+
 		}
 	}
 	free(ids);

@@ -479,12 +479,22 @@ class Retry(CommandTestCase):
 		self.ws.sync()
 		[done] = self.ws.actions(opportunity_id=opp)
 		self.assertEqual(done["state"], "done")
-		for ident in ("12345", str(done["id"])):
-			with self.subTest(id=ident):
-				result = self.run_ok("retry", ident)
-				self.assertIn("re-queued 0", result.out)
-				self.assertIn("warning", result.err)
+		result = self.run_ok("retry", str(done["id"]))
+		self.assertIn("re-queued 0", result.out)
+		self.assertIn("action #%d is done, not failed" % done["id"], result.err)
 		self.assertEqual(self.ws.actions(opportunity_id=opp), [done])
+
+	def test_retry_of_an_unknown_id_is_an_error_naming_it(self):
+		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
+		self.ws.sync("--seed")
+		opp = new_opportunity(LEVER)
+		self.ws.sync()
+		[failed] = self.ws.actions(opportunity_id=opp)
+		result = self.run_ok("retry", str(failed["id"]), "12345", expect=USAGE)
+		self.assertIn("no action #12345", result.err)
+		self.assertEqual(result.out, "")
+		# Nothing is re-queued, not even the id that was right.
+		self.assertEqual(self.ws.actions(opportunity_id=opp), [failed])
 
 	def test_retry_needs_ids_or_all(self):
 		for args in ((), ("--all", "3"), ("abc",), ("0",), ("--bogus",)):
