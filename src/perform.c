@@ -604,12 +604,21 @@ void perform_join(struct engine *e)
 	e->n_workers = 0;
 }
 
-/* Performs the journal's pending actions with refty.max_in_flight workers.
- * With overlap the workers already run (started before paging). */
+static bool show_pending(void *ud, const struct action *a)
+{
+	output_action(ud, a, "pending", "planned by an earlier run: a real run performs it");
+	return true;
+}
+
+/* Performs the journal's pending actions with refty.max_in_flight workers (a dry run shows
+ * them). With overlap the workers already run (started before paging). */
 enum exit_code perform_run(struct engine *e)
 {
 	if (e->app.dry_run) {
-		return perform_recheck_waiting(e) ? EXIT_OK : EXIT_LOCAL;
+		pthread_mutex_lock(&e->db);
+		bool ok = snapshot_actions_in_state(e->app.snap, ACTION_PENDING, show_pending, e);
+		pthread_mutex_unlock(&e->db);
+		return ok && perform_recheck_waiting(e) ? EXIT_OK : EXIT_LOCAL;
 	}
 	enum exit_code rc = EXIT_OK;
 	if (!e->overlap) {

@@ -255,7 +255,13 @@ static enum exit_code act(struct engine *e)
 	}
 	// In a dry run nothing was recorded, so the plan adds to the backlog.
 	int64_t total = e->opts->dry_run ? pending + e->n.planned : pending;
-	if (e->max_actions > 0 && total > e->max_actions) {
+	if (e->max_actions > 0 && total > e->max_actions && e->opts->dry_run) {
+		// The dry run is how the operator checks such a plan: it reports, it does not trip.
+		log_warn("%" PRId64 " actions planned, more than max_actions (%ld): a real run would "
+			 "stop here (exit 6) and do nothing; after checking this plan, run 'refty-lever "
+			 "%s --max-actions %" PRId64 "' (or 0) to go ahead",
+			total, e->max_actions, e->command, total);
+	} else if (e->max_actions > 0 && total > e->max_actions) {
 		log_error("%" PRId64 " actions planned, more than max_actions (%ld): nothing "
 			  "done. Check the plan with 'refty-lever %s --dry-run', then run with "
 			  "--max-actions %" PRId64 " (or 0) to go ahead",

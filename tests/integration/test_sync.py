@@ -664,6 +664,11 @@ class SafetyValve(SyncTestCase):
 		self.assertEqual(self.refty_writes(), [])
 		again = self.sync(expect=VALVE)
 		self.assertEqual(self.refty_writes(), [], again)
+		# The dry run the message asks for shows the plan; it does not trip the valve.
+		dry = self.sync("--dry-run")
+		self.assertIn("a real run would stop here (exit 6)", dry.err)
+		self.assertEqual(len(dry.actions), 4, dry)
+		self.assertEqual(self.refty_writes(), [], dry)
 
 		allowed = self.sync("--max-actions", "0")
 		expected = [k for o in opps
