@@ -7,7 +7,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "jsonw.h"
-#include "plan.h"
+#include "timeutil.h"
 #include "status.h"
 
 /* "90", "90s", "15m", "2h", "1d" to milliseconds. */
@@ -39,7 +39,7 @@ static bool parse_duration(const char *s, int64_t *ms)
 
 static const char *when(int64_t ms, char *buf, size_t size)
 {
-	return ms > 0 ? plan_format_time(ms, buf, size) : "never";
+	return ms > 0 ? timeutil_format(ms, buf, size) : "never";
 }
 
 static const char *presence_name(enum snapshot_presence p)

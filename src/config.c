@@ -534,7 +534,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 		free(state);
 	}
 	get_long(c, root, "", "overlap", 0, 7L * 24 * 3600, &cfg->overlap);
-	get_long(c, root, "", "max_actions", 0, 100000000L, &cfg->max_actions);
+	get_long(c, root, "", "max_actions", 0, CONF_MAX_ACTIONS_LIMIT, &cfg->max_actions);
 	s = member(root, "rules");
 	if (s) {
 		parse_rules(c, s, cfg);

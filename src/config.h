@@ -81,6 +81,9 @@ struct config {
 	size_t n_rules;
 };
 
+/* The largest max_actions, in the file and on the command line. */
+#define CONF_MAX_ACTIONS_LIMIT 100000000L
+
 /**
  * Finds the configuration file: explicit (from -c) if not NULL, else
  * $REFTY_LEVER_CONFIG, $XDG_CONFIG_HOME/refty-lever/config,

@@ -15,6 +15,7 @@
 #include "jsonw.h"
 #include "lever.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define FORMAT_VERSION 1
@@ -97,12 +98,18 @@ static bool parse(const char *buf, size_t len, struct lever_tokens *out, struct 
 		ok = json_fail(err, &node, "format version %lld, this refty-lever reads %d",
 			(long long)version, FORMAT_VERSION);
 	}
+	int64_t expires_s = 0, updated_s = 0;
 	ok = ok && json_req_string(&node, "access_token", &access, err) &&
 	     json_opt_string(&node, "refresh_token", &refresh, err) &&
-	     json_opt_int64(&node, "expires_at", 0, &out->expires_at, err) &&
+	     json_opt_int64(&node, "expires_at", 0, &expires_s, err) &&
 	     json_opt_string(&node, "account", &account, err) &&
 	     json_opt_string(&node, "scope", &scope, err) &&
-	     json_opt_int64(&node, "updated_at", 0, &out->updated_at, err);
+	     json_opt_int64(&node, "updated_at", 0, &updated_s, err);
+	// The file keeps seconds (it always has); the program works in milliseconds.
+	if (ok && (!timeutil_ms_from_seconds(expires_s, &out->expires_at) ||
+			  !timeutil_ms_from_seconds(updated_s, &out->updated_at))) {
+		ok = json_fail(err, &node, "a time outside the range of a millisecond clock");
+	}
 	if (ok) {
 		out->access_token = xstrdup(access);
 		out->refresh_token = refresh && refresh[0] ? xstrdup(refresh) : NULL;
@@ -155,7 +162,13 @@ static size_t bound(const char *s)
 	return s ? 6 * strlen(s) + 2 : 4;
 }
 
-static void format(const struct lever_tokens *t, int64_t now, struct strbuf *out)
+/* Times are written in seconds, rounded down: the format of every version so far. */
+static int64_t seconds_of(int64_t ms)
+{
+	return ms >= 0 ? ms / 1000 : -((-(ms + 1)) / 1000) - 1;
+}
+
+static void format(const struct lever_tokens *t, int64_t now_ms, struct strbuf *out)
 {
 	// Sized once, so the buffer holding the secrets is never reallocated (which would
 	// leave a copy of them in freed memory).
@@ -171,10 +184,10 @@ static void format(const struct lever_tokens *t, int64_t now, struct strbuf *out
 	jsonw_kv_int(&w, "version", FORMAT_VERSION);
 	jsonw_kv_string(&w, "access_token", t->access_token);
 	jsonw_kv_string(&w, "refresh_token", t->refresh_token);
-	jsonw_kv_int(&w, "expires_at", t->expires_at);
+	jsonw_kv_int(&w, "expires_at", seconds_of(t->expires_at));
 	jsonw_kv_string(&w, "account", t->account);
 	jsonw_kv_string(&w, "scope", t->scope);
-	jsonw_kv_int(&w, "updated_at", now);
+	jsonw_kv_int(&w, "updated_at", seconds_of(now_ms));
 	jsonw_object_end(&w);
 	strbuf_puts(out, "\n");
 }
@@ -239,7 +252,7 @@ bool token_file_save(const char *path, const struct lever_tokens *t)
 		return false;
 	}
 	struct strbuf text;
-	format(t, (int64_t)time(NULL), &text);
+	format(t, timeutil_now_ms(), &text);
 	// mkstemp() creates 0600 already; fchmod() says so whatever the umask or the libc.
 	bool ok = fchmod(fd, 0600) == 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
 	int saved = errno;
@@ -275,13 +288,6 @@ bool token_file_delete(const char *path)
 	return true;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct token_lock *token_lock_acquire(const char *path, int timeout_ms)
 {
 	char *lock_path = xasprintf("%s.lock", path);
@@ -293,7 +299,7 @@ struct token_lock *token_lock_acquire(const char *path, int timeout_ms)
 	}
 	// flock() cannot time out by itself; polling keeps the wait bounded without signals,
 	// which would reach whichever thread they please.
-	int64_t deadline = monotonic_ms() + timeout_ms;
+	int64_t deadline = timeutil_monotonic_ms() + timeout_ms;
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			break;
@@ -307,7 +313,7 @@ struct token_lock *token_lock_acquire(const char *path, int timeout_ms)
 			free(lock_path);
 			return NULL;
 		}
-		if (monotonic_ms() >= deadline) {
+		if (timeutil_monotonic_ms() >= deadline) {
 			log_error("cannot lock '%s': another refty-lever process has held it for %g s "
 				  "while refreshing the Lever tokens; if none is stuck, try again",
 				lock_path, timeout_ms / 1000.0);
