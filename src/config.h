@@ -27,6 +27,7 @@ struct config_secret {
 	char *ref;   /* the inline value, file path, variable name or command */
 	char *key;   /* the config key that set it, e.g. "lever.api_key_file" */
 	int line;    /* its line in the config file */
+	char *file;  /* that file: the main one or an included one */
 };
 
 struct config_oauth {
