@@ -2,6 +2,7 @@
 #define REFTY_LEVER_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <getopt.h>
 #include <stdio.h>
@@ -26,6 +27,17 @@ void cli_print_command_help(const struct cli_command *cmd);
 /** Reports a usage error for cmd on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/**
+ * Parses the integer argument value of name (an option such as "--max-actions", or a name
+ * for an operand) into *out when it lies in [min, max]. Otherwise reports, naming the option,
+ * the value and the range, and returns EXIT_USAGE; EXIT_OK on success.
+ */
+int cli_parse_int(const struct cli_command *cmd, const char *name, const char *value, int64_t min,
+	int64_t max, int64_t *out);
+/** The same for a duration (timeutil.h), with the range given in milliseconds. */
+int cli_parse_duration(const struct cli_command *cmd, const char *name, const char *value,
+	int64_t min_ms, int64_t max_ms, int64_t *out_ms);
 
 /* Commands, one file each. */
 int cmd_sync(struct cli_ctx *ctx, int argc, char **argv);

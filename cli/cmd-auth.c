@@ -10,7 +10,7 @@
 #include "exitcode.h"
 #include "lever.h"
 #include "oauth.h"
-#include "plan.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define LOGIN_TIMEOUT_MS (5 * 60 * 1000)
@@ -99,9 +99,9 @@ static int status(struct app *app)
 		rc = EXIT_PARTIAL;
 	} else {
 		char when[40], updated[40];
-		int64_t now = (int64_t)time(NULL);
-		plan_format_time(t.expires_at * 1000, when, sizeof(when));
-		plan_format_time(t.updated_at * 1000, updated, sizeof(updated));
+		int64_t now = timeutil_now_ms();
+		timeutil_format(t.expires_at, when, sizeof(when));
+		timeutil_format(t.updated_at, updated, sizeof(updated));
 		printf("logged in to Lever%s%s\n", t.account ? " as account " : "",
 			t.account ? t.account : "");
 		printf("access token %s %s (refreshed automatically)\n",

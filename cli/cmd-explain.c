@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "rules.h"
 #include "snapshot.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 static bool count_action(void *ud, const struct action *a)
@@ -37,7 +38,7 @@ static bool print_action(void *ud, const struct action *a)
 			printf(", on entering '%s'", app_stage_name(app, a->lever_stage_id));
 		}
 		if (a->entry_at_ms > 0) {
-			printf(" at %s", plan_format_time(a->entry_at_ms, t3, sizeof(t3)));
+			printf(" at %s", timeutil_format(a->entry_at_ms, t3, sizeof(t3)));
 		}
 		printf("\n");
 	}
@@ -47,8 +48,8 @@ static bool print_action(void *ud, const struct action *a)
 		free(r);
 	}
 	printf("      recorded %s, updated %s, %d attempt%s\n",
-		plan_format_time(a->created_at, t1, sizeof(t1)),
-		plan_format_time(a->updated_at, t2, sizeof(t2)), a->attempts, a->attempts == 1 ? "" : "s");
+		timeutil_format(a->created_at, t1, sizeof(t1)),
+		timeutil_format(a->updated_at, t2, sizeof(t2)), a->attempts, a->attempts == 1 ? "" : "s");
 	if (a->refty_id) {
 		printf("      Refty id: %s\n", a->refty_id);
 	}
@@ -111,7 +112,7 @@ int cmd_explain(struct cli_ctx *ctx, int argc, char **argv)
 			st.archived ? ", archived" : "", st.anonymized ? ", anonymized" : "",
 			st.confidential ? ", confidential" : "", st.contact.email ? "" : ", no email");
 		printf("  stage entries handled up to %s\n",
-			st.seen_until_ms > 0 ? plan_format_time(st.seen_until_ms, t, sizeof(t)) : "(none)");
+			st.seen_until_ms > 0 ? timeutil_format(st.seen_until_ms, t, sizeof(t)) : "(none)");
 		free(name);
 		if (rules_rc == EXIT_OK) {
 			const struct resolved_rule *r = rules_match(app->rules, st.posting_id);

@@ -65,14 +65,11 @@ int cmd_retry(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	int64_t *ids = xcalloc(n, sizeof(*ids));
 	for (size_t i = 0; i < n; i++) {
-		const char *s = argv[optind + (int)i];
-		char *end = NULL;
-		long long v = strtoll(s, &end, 10);
-		if (!*s || *end || v <= 0) {
+		int rc = cli_parse_int(self, "action id", argv[optind + (int)i], 1, INT64_MAX, &ids[i]);
+		if (rc != EXIT_OK) {
 			free(ids);
-			return cli_usage_error(self, "expected an action id (a number), got '%s'", s);
+			return rc;
 		}
-		ids[i] = v;
 	}
 	int rc = cli_open(ctx);
 	if (rc == EXIT_OK && !all) {

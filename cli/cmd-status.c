@@ -7,39 +7,15 @@
 #include "config.h"
 #include "exitcode.h"
 #include "jsonw.h"
-#include "plan.h"
 #include "status.h"
+#include "timeutil.h"
 
-/* "90", "90s", "15m", "2h", "1d" to milliseconds. */
-static bool parse_duration(const char *s, int64_t *ms)
-{
-	char *end = NULL;
-	long long v = strtoll(s, &end, 10);
-	if (end == s || v <= 0) {
-		return false;
-	}
-	int64_t unit = 1000;
-	if (*end == 's' || *end == '\0') {
-		unit = 1000;
-	} else if (*end == 'm') {
-		unit = 60 * 1000;
-	} else if (*end == 'h') {
-		unit = 3600 * 1000;
-	} else if (*end == 'd') {
-		unit = 86400 * 1000;
-	} else {
-		return false;
-	}
-	if (*end && end[1]) {
-		return false;
-	}
-	*ms = (int64_t)v * unit;
-	return true;
-}
+/* The longest --max-age: beyond ten years the check would never fire anyway. */
+#define MAX_AGE_LIMIT_MS (INT64_C(3650) * 86400 * 1000)
 
 static const char *when(int64_t ms, char *buf, size_t size)
 {
-	return ms > 0 ? plan_format_time(ms, buf, size) : "never";
+	return ms > 0 ? timeutil_format(ms, buf, size) : "never";
 }
 
 static const char *presence_name(enum snapshot_presence p)
@@ -266,13 +242,14 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
-		case OPT_MAX_AGE:
-			if (!parse_duration(optarg, &max_age)) {
-				return cli_usage_error(self, "--max-age: expected a duration such as 90s, "
-							     "15m, 2h or 1d, got '%s'",
-					optarg);
+		case OPT_MAX_AGE: {
+			int rc = cli_parse_duration(self, "--max-age", optarg, 1000, MAX_AGE_LIMIT_MS,
+				&max_age);
+			if (rc != EXIT_OK) {
+				return rc;
 			}
 			break;
+		}
 		case 'h':
 			cli_print_command_help(self);
 			return EXIT_OK;

@@ -4,44 +4,10 @@
 #include <time.h>
 
 #include "cli.h"
+#include "config.h"
 #include "exitcode.h"
 #include "sync.h"
-
-static bool parse_count(const char *s, long *out)
-{
-	char *end = NULL;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 0) {
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
-/* YYYY-MM-DD (UTC midnight) to ms since the epoch. */
-static bool parse_date(const char *s, int64_t *out)
-{
-	int y, m, d;
-	char tail;
-	if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 ||
-		y < 1970) {
-		return false;
-	}
-	static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (d > days_in[m - 1] + (m == 2 && leap)) {
-		return false;
-	}
-	// Days from the civil date, so no time zone enters the computation.
-	int yy = y - (m <= 2);
-	int era = yy / 400;
-	int yoe = yy - era * 400;
-	int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	int64_t days = (int64_t)era * 146097 + doe - 719468;
-	*out = days * 86400 * 1000;
-	return true;
-}
+#include "timeutil.h"
 
 static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 {
@@ -76,18 +42,23 @@ static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 		case OPT_JSON:
 			o.json = true;
 			break;
-		case OPT_MAX:
-			if (!parse_count(optarg, &o.max_actions)) {
-				return cli_usage_error(self, "--max-actions: expected a whole number, got '%s'",
-					optarg);
+		case OPT_MAX: {
+			int64_t v = 0;
+			int rc = cli_parse_int(self, "--max-actions", optarg, 0, CONF_MAX_ACTIONS_LIMIT, &v);
+			if (rc != EXIT_OK) {
+				return rc;
 			}
+			o.max_actions = (long)v;
 			break;
+		}
 		case OPT_RULE:
 			o.only_rule = optarg;
 			break;
 		case OPT_SINCE:
-			if (!parse_date(optarg, &o.since_ms)) {
-				return cli_usage_error(self, "--since: expected a date as YYYY-MM-DD, got '%s'",
+			if (!timeutil_parse_time(optarg, &o.since_ms)) {
+				return cli_usage_error(self,
+					"--since: expected a date as YYYY-MM-DD or a UTC time as "
+					"YYYY-MM-DDTHH:MM:SSZ, from 1970 to 9999, got '%s'",
 					optarg);
 			}
 			break;

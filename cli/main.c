@@ -34,7 +34,8 @@ static const struct cli_command commands[] = {
 			"\n"
 			"  -n, --dry-run        print the plan; change nothing anywhere\n"
 			"      --json           print JSON Lines on stdout (actions, then a summary)\n"
-			"      --max-actions N  override max_actions for this run (0 = no limit)\n"
+			"      --max-actions N  override max_actions for this run, 0..100000000\n"
+			"                       (0 = no limit)\n"
 			"      --seed           start a new state: record every opportunity's current\n"
 			"                       state and send nothing (the first run; run it again if\n"
 			"                       it was interrupted). Refused on a seeded state (exit 2)\n",
@@ -52,9 +53,11 @@ static const struct cli_command commands[] = {
 			"  -n, --dry-run        print the plan; change nothing anywhere\n"
 			"      --json           print JSON Lines on stdout\n"
 			"      --rule NAME      only the jobs of this rule\n"
-			"      --since DATE     only opportunities created since DATE (YYYY-MM-DD)\n"
+			"      --since DATE     only opportunities created since DATE: YYYY-MM-DD (UTC\n"
+			"                       midnight) or YYYY-MM-DDTHH:MM:SS[.mmm]Z, 1970 to 9999\n"
 			"      --trigger-current  also send the step of a trigger stage a candidate is in\n"
-			"      --max-actions N  override max_actions for this run (0 = no limit)\n",
+			"      --max-actions N  override max_actions for this run, 0..100000000\n"
+			"                       (0 = no limit)\n",
 	},
 	{
 		.name = "status",
@@ -64,7 +67,9 @@ static const struct cli_command commands[] = {
 		.summary = "last runs, cursor, snapshot size, pending and failed actions",
 		.help = "  --json              print one JSON object\n"
 			"  --max-age DURATION  exit 1 when the last successful sync is older than\n"
-			"                      DURATION (e.g. 90s, 15m, 2h, 1d), for monitoring\n",
+			"                      DURATION, for monitoring: whole numbers with units d,\n"
+			"                      h, m, s, largest first (90s, 15m, 1h30m, 2d; a plain\n"
+			"                      number is seconds), from 1s to 3650d\n",
 	},
 	{
 		.name = "explain",
@@ -81,6 +86,7 @@ static const struct cli_command commands[] = {
 		.synopsis = "[ACTION-ID... | --all]",
 		.summary = "re-queue actions that failed permanently",
 		.help = "  --all  re-queue every failed action\n"
+			"ACTION-ID is the number status shows after '#' (1 to 9223372036854775807).\n"
 			"The next sync performs them again, with the same idempotency keys.\n",
 	},
 	{

@@ -14,6 +14,7 @@
 #include "refty.h"
 #include "rules.h"
 #include "snapshot.h"
+#include "timeutil.h"
 #include "tokens.h"
 #include "xalloc.h"
 
@@ -457,7 +458,7 @@ static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool
 {
 	static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
 	*error = false;
-	int64_t now = now_ms();
+	int64_t now = timeutil_now_ms();
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		int64_t at = snapshot_names_fetched_at(app->snap, kinds[i]);
 		if (at < 0) {

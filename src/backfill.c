@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "rules.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* The listing half of a run. Returns EXIT_OK or the status to exit with. */
@@ -108,7 +109,7 @@ static void *progress_main(void *arg)
 		}
 		struct lever_stats ls;
 		lever_client_stats(e->app.lever, &ls);
-		double elapsed = (double)(now_ms() - e->poll_start) / 1000.0;
+		double elapsed = (double)(timeutil_now_ms() - e->poll_start) / 1000.0;
 		fprintf(stderr, "\r%s: %" PRId64 " candidates, %" PRIu64 " pages, %.0f/s, %d:%02d elapsed, "
 				"windows %" PRIu64 " of %" PRIu64 " done, %" PRId64 " enrolled   ",
 			e->command, e->n.seen, ls.pages, elapsed > 0 ? (double)e->n.seen / elapsed : 0.0,

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,41 +15,136 @@
 
 #include "http.h"
 #include "lever.h"
+#include "confscan.h"
 #include "log.h"
 #include "xalloc.h"
 
 #define DEFAULT_REFTY_URL "https://api.refty.co/v1"
 #define SECRET_MAX_BYTES 65536
+/* Requests per second: one every 100 s up to far beyond any API's limit. */
+#define RATE_MIN 0.01
+#define RATE_MAX 1000.0
+
+/* libconfig 1.5 refuses deeper nesting itself, with no file name. */
+#define INCLUDE_DEPTH_MAX 10
+/* Far above any real configuration; a bigger file is a mistake (a log, a disk image). */
+#define CONFIG_BYTES_MAX (4 * 1024 * 1024)
+
+/* An integer literal too large for 64 bits, which libconfig 1.5 silently wraps. */
+struct big_literal {
+	char *file;
+	int line;
+	char *text;
+};
+
+/* A file libconfig reads: the main one or one it includes. */
+struct conf_file {
+	char *path;    /* as libconfig names it (config_setting_source_file) */
+	bool insecure; /* readable by group or others */
+};
 
 /* Walks the libconfig tree, collecting every problem before giving up, so one
  * run of 'check' shows the operator all of them. */
 struct ctx {
 	const char *path;
 	int errors;
-	bool insecure_file; /* readable by group or others */
 	unsigned flags; /* CONF_ONLY_* */
+	struct conf_file *files;
+	size_t n_files;
+	struct big_literal *bigs; /* found in the text before libconfig read it */
+	size_t n_bigs;
 };
 
+static void report_in(struct ctx *c, const char *file, int line, const char *key,
+	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void report(struct ctx *c, int line, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+static void report_at(struct ctx *c, const config_setting_t *s, const char *key,
+	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
+	va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_error("%s:%d: %s: %s", file, line, key, msg);
+	c->errors++;
+}
+
+static void report_in(struct ctx *c, const char *file, int line, const char *key,
+	const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(c, file ? file : c->path, line, key, fmt, ap);
+	va_end(ap);
+}
+
+/* A problem on a line of the main file. */
 static void report(struct ctx *c, int line, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(c, c->path, line, key, fmt, ap);
 	va_end(ap);
-	log_error("%s:%d: %s: %s", c->path, line, key, msg);
-	c->errors++;
 }
 
-static int line_of(const config_setting_t *s)
+/* The nearest setting, s or a parent, that libconfig knows the position of. */
+static const config_setting_t *placed(const config_setting_t *s)
 {
 	while (s && config_setting_source_line(s) == 0) {
 		s = config_setting_parent(s);
 	}
+	return s;
+}
+
+static int line_of(const config_setting_t *s)
+{
+	s = placed(s);
 	return s ? (int)config_setting_source_line(s) : 0;
+}
+
+/* The file s was read from, which is an included one for settings that come from there. */
+static const char *file_of(const struct ctx *c, const config_setting_t *s)
+{
+	s = placed(s);
+	const char *f = s ? config_setting_source_file(s) : NULL;
+	return f ? f : c->path;
+}
+
+/* A problem with setting s, at its own file and line. */
+static void report_at(struct ctx *c, const config_setting_t *s, const char *key,
+	const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(c, file_of(c, s), line_of(s), key, fmt, ap);
+	va_end(ap);
+}
+
+/* The literal that was too large for libconfig on s's line, which it then read wrapped. */
+static const char *big_literal_at(const struct ctx *c, const config_setting_t *s)
+{
+	const char *file = file_of(c, s);
+	int line = line_of(s);
+	for (size_t i = 0; i < c->n_bigs; i++) {
+		if (c->bigs[i].line == line && strcmp(c->bigs[i].file, file) == 0) {
+			return c->bigs[i].text;
+		}
+	}
+	return NULL;
+}
+
+static bool file_insecure(const struct ctx *c, const char *path)
+{
+	for (size_t i = 0; i < c->n_files; i++) {
+		if (strcmp(c->files[i].path, path) == 0) {
+			return c->files[i].insecure;
+		}
+	}
+	// Every file libconfig read was checked first; should one be missing, look again.
+	struct stat st;
+	return stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 }
 
 static const char *type_name(int type)
@@ -103,7 +199,7 @@ static void check_unknown(struct ctx *c, const config_setting_t *group, const ch
 			continue;
 		}
 		char *key = key_join(prefix, name);
-		report(c, line_of(s), key, "unknown key");
+		report_at(c, s, key, "unknown key");
 		free(key);
 	}
 }
@@ -123,7 +219,7 @@ static bool expect_type(struct ctx *c, const config_setting_t *s, const char *ke
 	const char *want)
 {
 	if (!ok) {
-		report(c, line_of(s), key, "expected %s, got %s", want, type_name(config_setting_type(s)));
+		report_at(c, s, key, "expected %s, got %s", want, type_name(config_setting_type(s)));
 	}
 	return ok;
 }
@@ -141,7 +237,7 @@ static void get_string(struct ctx *c, const config_setting_t *group, const char 
 	if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_STRING, "a string")) {
 		const char *v = config_setting_get_string(s);
 		if (!*v) {
-			report(c, line_of(s), key, "must not be empty");
+			report_at(c, s, key, "must not be empty");
 		} else {
 			free(*out);
 			*out = xstrdup(v);
@@ -161,10 +257,13 @@ static void get_long(struct ctx *c, const config_setting_t *group, const char *p
 		return;
 	}
 	char *key = key_join(prefix, name);
-	if (expect_type(c, s, key, is_int(s), "an integer")) {
+	const char *big = big_literal_at(c, s);
+	if (big && is_int(s)) {
+		report_at(c, s, key, "value %s is out of range %ld..%ld", big, min, max);
+	} else if (expect_type(c, s, key, is_int(s), "an integer")) {
 		long long v = config_setting_get_int64(s);
 		if (v < min || v > max) {
-			report(c, line_of(s), key, "must be between %ld and %ld, got %lld", min, max, v);
+			report_at(c, s, key, "value %lld is out of range %ld..%ld", v, min, max);
 		} else {
 			*out = (long)v;
 		}
@@ -203,10 +302,13 @@ static void get_rate(struct ctx *c, const config_setting_t *group, const char *p
 	}
 	char *key = key_join(prefix, name);
 	bool number = is_int(s) || config_setting_type(s) == CONFIG_TYPE_FLOAT;
-	if (expect_type(c, s, key, number, "a number")) {
+	const char *big = big_literal_at(c, s);
+	if (big && is_int(s)) {
+		report_at(c, s, key, "value %s is out of range %g..%g", big, RATE_MIN, RATE_MAX);
+	} else if (expect_type(c, s, key, number, "a number")) {
 		double v = is_int(s) ? (double)config_setting_get_int64(s) : config_setting_get_float(s);
-		if (!(v > 0.0) || v > 1000.0 || !isfinite(v)) {
-			report(c, line_of(s), key, "must be greater than 0 and at most 1000, got %g", v);
+		if (!(v >= RATE_MIN) || v > RATE_MAX || !isfinite(v)) {
+			report_at(c, s, key, "value %g is out of range %g..%g", v, RATE_MIN, RATE_MAX);
 		} else {
 			*out = v;
 		}
@@ -218,6 +320,7 @@ static void secret_finish(struct config_secret *s)
 {
 	free(s->ref);
 	free(s->key);
+	free(s->file);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -248,9 +351,17 @@ static void get_secret(struct ctx *c, const config_setting_t *group, const char 
 			continue;
 		}
 		char *key = key_join(prefix, name);
+		const char *file = file_of(c, member(group, name));
 		if (out->source != SECRET_NONE) {
-			report(c, line, key, "conflicts with '%s' (line %d): give exactly one secret source",
-				out->key, out->line);
+			if (strcmp(file, out->file) == 0) {
+				report_in(c, file, line, key,
+					"conflicts with '%s' (line %d): give exactly one secret source",
+					out->key, out->line);
+			} else {
+				report_in(c, file, line, key,
+					"conflicts with '%s' (%s:%d): give exactly one secret source",
+					out->key, out->file, out->line);
+			}
 			free(value);
 			free(key);
 			continue;
@@ -259,11 +370,13 @@ static void get_secret(struct ctx *c, const config_setting_t *group, const char 
 		out->ref = value;
 		out->key = key;
 		out->line = line;
-		if (out->source == SECRET_INLINE && c->insecure_file) {
-			report(c, line, key,
+		out->file = xstrdup(file);
+		// An included file holding the secret is as exposed as the main one would be.
+		if (out->source == SECRET_INLINE && file_insecure(c, file)) {
+			report_in(c, file, line, key,
 				"inline secret in a file readable by group or others: run 'chmod 600 %s' or "
 				"use %s_file, %s_env or %s_command",
-				c->path, base, base, base);
+				file, base, base, base);
 		}
 	}
 }
@@ -280,11 +393,11 @@ static void parse_oauth(struct ctx *c, const config_setting_t *s, struct config_
 	check_unknown(c, s, prefix, keys);
 	get_string(c, s, prefix, "client_id", &o->client_id, NULL);
 	if (!o->client_id) {
-		report(c, line_of(s), prefix, "missing 'client_id'");
+		report_at(c, s, prefix, "missing 'client_id'");
 	}
 	get_secret(c, s, prefix, "client_secret", &o->client_secret);
 	if (o->client_secret.source == SECRET_NONE) {
-		report(c, line_of(s), prefix,
+		report_at(c, s, prefix,
 			"missing client secret: set client_secret_file, client_secret_env, "
 			"client_secret_command or client_secret");
 	}
@@ -303,7 +416,7 @@ static void check_url(struct ctx *c, const config_setting_t *group, const char *
 		return;
 	}
 	char *key = key_join(prefix, "url");
-	report(c, line_of(member(group, "url")), key,
+	report_at(c, member(group, "url"), key,
 		http ? "plain http is only allowed to this machine (127.0.0.1, localhost): use https, got '%s'"
 		     : "expected an https:// URL, got '%s'",
 		url);
@@ -327,11 +440,11 @@ static void parse_lever(struct ctx *c, const config_setting_t *s, struct config 
 		parse_oauth(c, oauth, &cfg->lever.oauth);
 	}
 	if (cfg->lever.key.source != SECRET_NONE && cfg->lever.oauth.enabled) {
-		report(c, cfg->lever.key.line, cfg->lever.key.key,
+		report_in(c, cfg->lever.key.file, cfg->lever.key.line, cfg->lever.key.key,
 			"conflicts with 'lever.oauth' (line %d): use an API key or OAuth, not both",
 			line_of(oauth));
 	} else if (cfg->lever.key.source == SECRET_NONE && !cfg->lever.oauth.enabled) {
-		report(c, line_of(s), "lever",
+		report_at(c, s, "lever",
 			"no credentials: set api_key_file, api_key_env, api_key_command, api_key or an "
 			"oauth group");
 	}
@@ -354,7 +467,7 @@ static void parse_refty(struct ctx *c, const config_setting_t *s, struct config 
 	check_url(c, s, "refty", cfg->refty.url);
 	get_secret(c, s, "refty", "api_key", &cfg->refty.key);
 	if (cfg->refty.key.source == SECRET_NONE) {
-		report(c, line_of(s), "refty",
+		report_at(c, s, "refty",
 			"no credentials: set api_key_file, api_key_env, api_key_command or api_key");
 	}
 	get_int(c, s, "refty", "max_in_flight", 1, 64, &cfg->refty.max_in_flight);
@@ -367,7 +480,7 @@ static char *rule_string(struct ctx *c, const config_setting_t *rule, const char
 	char *v = NULL;
 	get_string(c, rule, prefix, name, &v, line);
 	if (!v && !member(rule, name)) {
-		report(c, line_of(rule), prefix, "missing '%s'", name);
+		report_at(c, rule, prefix, "missing '%s'", name);
 	}
 	return v;
 }
@@ -392,13 +505,13 @@ static void parse_jobs(struct ctx *c, const config_setting_t *s, const char *pre
 	}
 	int n = config_setting_length(s);
 	if (n == 0) {
-		report(c, line_of(s), key, "must name at least one job (a posting id, title, or \"*\")");
+		report_at(c, s, key, "must name at least one job (a posting id, title, or \"*\")");
 	}
 	r->jobs = xcalloc((size_t)n, sizeof(*r->jobs));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING || !*config_setting_get_string(e)) {
-			report(c, line_of(e), key, "element %d: expected a non-empty string", i + 1);
+			report_at(c, e, key, "element %d: expected a non-empty string", i + 1);
 			continue;
 		}
 		r->jobs[r->n_jobs++] = xstrdup(config_setting_get_string(e));
@@ -467,20 +580,20 @@ static void parse_rules(struct ctx *c, const config_setting_t *s, struct config 
 		if (jobs) {
 			parse_jobs(c, jobs, prefix, r);
 		} else {
-			report(c, r->line, prefix, "missing 'jobs'");
+			report_at(c, e, prefix, "missing 'jobs'");
 		}
 		r->sequence = rule_string(c, e, prefix, "sequence", &r->sequence_line);
 		const config_setting_t *stages = member(e, "stages");
 		if (stages) {
 			parse_stages(c, stages, prefix, r);
 		} else {
-			report(c, r->line, prefix, "missing 'stages' (use stages = (); to only enrol candidates)");
+			report_at(c, e, prefix, "missing 'stages' (use stages = (); to only enrol candidates)");
 		}
 		r->language = rule_string(c, e, prefix, "language", &r->language_line);
 		free(prefix);
 	}
 	if (n == 0 && !(c->flags & CONF_ONLY)) {
-		report(c, line_of(s), "rules", "no rules: nothing would ever be sent");
+		report_at(c, s, "rules", "no rules: nothing would ever be sent");
 	}
 }
 
@@ -535,7 +648,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 		free(state);
 	}
 	get_long(c, root, "", "overlap", 0, 7L * 24 * 3600, &cfg->overlap);
-	get_long(c, root, "", "max_actions", 0, 100000000L, &cfg->max_actions);
+	get_long(c, root, "", "max_actions", 0, CONF_MAX_ACTIONS_LIMIT, &cfg->max_actions);
 	s = member(root, "rules");
 	if (s) {
 		parse_rules(c, s, cfg);
@@ -558,6 +671,153 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 		free(cs->ref);
 		cs->ref = p;
 	}
+}
+
+/*
+ * Every file libconfig reads passes the checks the main file does, before libconfig opens it:
+ * libconfig 1.5 has no include hook, hangs on a FIFO, and exits the process on a directory
+ * (flex's "input in flex scanner failed"). confscan.h finds the files a text includes.
+ */
+
+/* The files being read, innermost first: an include that comes back to one is a cycle. */
+struct include_chain {
+	dev_t dev;
+	ino_t ino;
+	const struct include_chain *up;
+};
+
+static void file_error(struct ctx *c, const char *from, int from_line, const char *path,
+	const char *why)
+{
+	if (from) {
+		report_in(c, from, from_line, "@include", "cannot read '%s': %s", path, why);
+	} else {
+		log_error("cannot read config file '%s': %s", path, why);
+		c->errors++;
+	}
+}
+
+static const char *not_regular(mode_t mode)
+{
+	if (S_ISDIR(mode)) {
+		return "not a regular file (a directory)";
+	}
+	if (S_ISFIFO(mode)) {
+		return "not a regular file (a named pipe, which would block the read)";
+	}
+	return "not a regular file";
+}
+
+/* Reads path when it is still the regular file want describes, without blocking on anything
+ * else (a FIFO swapped in since). NULL, with why filled, if not. */
+static char *read_regular(const char *path, const struct stat *want, size_t *len, char *why,
+	size_t size)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(why, size, "%s", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+		}
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+		snprintf(why, size, "%s",
+			S_ISREG(st.st_mode) ? "replaced while being read" : not_regular(st.st_mode));
+		close(fd);
+		return NULL;
+	}
+	struct strbuf text;
+	strbuf_init(&text);
+	char buf[8192];
+	ssize_t n = 0;
+	while (text.len <= CONFIG_BYTES_MAX) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		strbuf_append(&text, buf, (size_t)n);
+	}
+	int saved = errno;
+	bool failed = n < 0;
+	close(fd);
+	if (failed || text.len > CONFIG_BYTES_MAX) {
+		snprintf(why, size, "%s", failed ? strerror(saved) : "larger than 4 MiB");
+		strbuf_finish(&text);
+		return NULL;
+	}
+	*len = text.len;
+	return text.data ? strbuf_steal(&text) : xstrdup("");
+}
+
+/* Checks path, a file libconfig will read, and everything it includes. */
+static void check_file(struct ctx *c, const char *path, const char *from, int from_line,
+	const struct include_chain *up, int depth)
+{
+	if (depth > INCLUDE_DEPTH_MAX) {
+		report_in(c, from, from_line, "@include",
+			"cannot read '%s': includes nested more than %d deep", path, INCLUDE_DEPTH_MAX);
+		return;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		file_error(c, from, from_line, path, strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		file_error(c, from, from_line, path, not_regular(st.st_mode));
+		return;
+	}
+	for (const struct include_chain *p = up; p; p = p->up) {
+		if (p->dev == st.st_dev && p->ino == st.st_ino) {
+			report_in(c, from, from_line, "@include",
+				"cannot read '%s': it includes itself, directly or through other files", path);
+			return;
+		}
+	}
+	char why[256];
+	size_t len = 0;
+	char *text = read_regular(path, &st, &len, why, sizeof(why));
+	if (!text) {
+		file_error(c, from, from_line, path, why);
+		return;
+	}
+	c->files = xrealloc(c->files, (c->n_files + 1) * sizeof(*c->files));
+	bool insecure = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+	c->files[c->n_files++] = (struct conf_file){xstrdup(path), insecure};
+	struct confscan sc;
+	if (!confscan_run(text, len, &sc)) {
+		report_in(c, path, sc.error_line, "@include", "%s", sc.error);
+	}
+	free(text);
+	for (size_t i = 0; i < sc.n_bigs; i++) {
+		c->bigs = xrealloc(c->bigs, (c->n_bigs + 1) * sizeof(*c->bigs));
+		struct big_literal *b = &c->bigs[c->n_bigs++];
+		*b = (struct big_literal){xstrdup(path), sc.bigs[i].line, sc.bigs[i].text};
+		sc.bigs[i].text = NULL;
+	}
+	struct include_chain me = {st.st_dev, st.st_ino, up};
+	for (size_t i = 0; i < sc.n_includes; i++) {
+		check_file(c, sc.includes[i].path, path, sc.includes[i].line, &me, depth + 1);
+	}
+	confscan_finish(&sc);
+}
+
+static void ctx_finish(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n_files; i++) {
+		free(c->files[i].path);
+	}
+	free(c->files);
+	for (size_t i = 0; i < c->n_bigs; i++) {
+		free(c->bigs[i].file);
+		free(c->bigs[i].text);
+	}
+	free(c->bigs);
 }
 
 static void set_defaults(struct config *cfg)
@@ -603,18 +863,16 @@ struct config *conf_load_with(const char *path, unsigned flags)
 	set_defaults(cfg);
 
 	struct ctx c = {.path = path, .flags = flags};
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		log_error("cannot read config file '%s': %s", path, strerror(errno));
+	check_file(&c, path, NULL, 0, NULL, 0);
+	if (c.errors) {
+		if (c.n_files) {
+			log_error("'%s': %d error%s in configuration", path, c.errors,
+				c.errors == 1 ? "" : "s");
+		}
+		ctx_finish(&c);
 		conf_destroy(cfg);
 		return NULL;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("cannot read config file '%s': not a regular file", path);
-		conf_destroy(cfg);
-		return NULL;
-	}
-	c.insecure_file = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 
 	config_t lc;
 	config_init(&lc);
@@ -627,11 +885,13 @@ struct config *conf_load_with(const char *path, unsigned flags)
 				config_error_text(&lc));
 		}
 		config_destroy(&lc);
+		ctx_finish(&c);
 		conf_destroy(cfg);
 		return NULL;
 	}
 	parse_root(&c, config_root_setting(&lc), cfg);
 	config_destroy(&lc);
+	ctx_finish(&c);
 
 	if (c.errors) {
 		log_error("'%s': %d error%s in configuration", path, c.errors, c.errors == 1 ? "" : "s");
@@ -724,18 +984,24 @@ static char *strip_newlines(char *s)
 	return s;
 }
 
+/* The file that names the secret source, for messages. */
+static const char *secret_where(const struct config *cfg, const struct config_secret *s)
+{
+	return s->file ? s->file : cfg->path;
+}
+
 static char *read_secret_file(const struct config *cfg, const struct config_secret *s)
 {
 	FILE *f = fopen(s->ref, "r");
 	if (!f) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", cfg->path, s->line, s->key,
-			s->ref, strerror(errno));
+		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
+			s->key, s->ref, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH)) {
 		log_warn("%s:%d: %s: secret file '%s' is readable by others: run 'chmod 600 %s'",
-			cfg->path, s->line, s->key, s->ref, s->ref);
+			secret_where(cfg, s), s->line, s->key, s->ref, s->ref);
 	}
 	struct strbuf sb;
 	strbuf_init(&sb);
@@ -747,8 +1013,8 @@ static char *read_secret_file(const struct config *cfg, const struct config_secr
 	bool err = ferror(f);
 	fclose(f);
 	if (err || sb.len > SECRET_MAX_BYTES) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", cfg->path, s->line, s->key,
-			s->ref, err ? "read error" : "file too large");
+		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
+			s->key, s->ref, err ? "read error" : "file too large");
 		strbuf_finish(&sb);
 		return NULL;
 	}
@@ -761,15 +1027,15 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 {
 	int fds[2];
 	if (pipe(fds) != 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", cfg->path, s->line, s->key,
-			strerror(errno));
+		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
+			s->key, strerror(errno));
 		return NULL;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", cfg->path, s->line, s->key,
-			strerror(errno));
+		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
+			s->key, strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
 		return NULL;
@@ -806,15 +1072,16 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		log_error("%s:%d: %s: secret command failed (%s %d): check that '%s' works in this "
 			  "environment",
-			cfg->path, s->line, s->key, WIFEXITED(status) ? "exit status" : "signal",
+			secret_where(cfg, s), s->line, s->key,
+			WIFEXITED(status) ? "exit status" : "signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), s->ref);
 		strbuf_finish(&sb);
 		return NULL;
 	}
 	char *v = strip_newlines(strbuf_steal(&sb));
 	if (!*v) {
-		log_error("%s:%d: %s: secret command '%s' printed nothing", cfg->path, s->line, s->key,
-			s->ref);
+		log_error("%s:%d: %s: secret command '%s' printed nothing", secret_where(cfg, s), s->line,
+			s->key, s->ref);
 		free(v);
 		return NULL;
 	}
@@ -834,7 +1101,8 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_FILE:
 		v = read_secret_file(cfg, s);
 		if (v && !*v) {
-			log_error("%s:%d: %s: secret file '%s' is empty", cfg->path, s->line, s->key, s->ref);
+			log_error("%s:%d: %s: secret file '%s' is empty", secret_where(cfg, s), s->line,
+				s->key, s->ref);
 			free(v);
 			v = NULL;
 		}
@@ -842,8 +1110,8 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_ENV: {
 		const char *e = getenv(s->ref);
 		if (!e || !*e) {
-			log_error("%s:%d: %s: environment variable '%s' is not set", cfg->path, s->line,
-				s->key, s->ref);
+			log_error("%s:%d: %s: environment variable '%s' is not set",
+				secret_where(cfg, s), s->line, s->key, s->ref);
 			return NULL;
 		}
 		v = strip_newlines(xstrdup(e));

@@ -27,6 +27,7 @@ struct config_secret {
 	char *ref;   /* the inline value, file path, variable name or command */
 	char *key;   /* the config key that set it, e.g. "lever.api_key_file" */
 	int line;    /* its line in the config file */
+	char *file;  /* that file: the main one or an included one */
 };
 
 struct config_oauth {
@@ -80,6 +81,9 @@ struct config {
 	struct config_rule *rules;
 	size_t n_rules;
 };
+
+/* The largest max_actions, in the file and on the command line. */
+#define CONF_MAX_ACTIONS_LIMIT 100000000L
 
 /**
  * Finds the configuration file: explicit (from -c) if not NULL, else

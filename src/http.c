@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "ratelimit.h"
+#include "timeutil.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_TIMEOUT_MS 120000L
@@ -380,9 +381,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
 
 static double now_seconds(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)timeutil_monotonic_ns() / 1e9;
 }
 
 static void sleep_seconds(double s)

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* Opportunities per transaction while polling. A crash loses at most one
@@ -164,7 +165,7 @@ static bool flag_untrusted(struct engine *e, const struct opportunity *o, const 
 	for (size_t i = 0; i < d->n_untrusted; i++) {
 		const struct diff_untrusted *u = &d->untrusted[i];
 		char when[48];
-		plan_format_time(u->at_ms, when, sizeof(when));
+		timeutil_format(u->at_ms, when, sizeof(when));
 		const char *where = u->at_ms < e->trust.not_before_ms ? "before 2000"
 								   : "more than a day after this poll began";
 		char *reason = u->stage_id

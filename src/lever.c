@@ -16,12 +16,13 @@
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* A chain of LEVER_PAGE_SIZE-record pages this long holds 10 million opportunities. */
 #define DEFAULT_MAX_PAGES 100000
 /* Refresh an access token this long before it expires, so it cannot lapse mid-request. */
-#define REFRESH_MARGIN 60
+#define REFRESH_MARGIN_MS (60 * 1000)
 /* 401s to one request after which we stop taking up or refreshing tokens. */
 #define MAX_REFUSALS 3
 /* Listings restarted after rejected offset tokens before we give up. */
@@ -232,7 +233,7 @@ static void give_http(struct lever_client *c, struct http_client *http)
 
 static bool tokens_usable(const struct lever_tokens *t)
 {
-	return t->access_token && t->expires_at - REFRESH_MARGIN > (int64_t)time(NULL);
+	return t->access_token && t->expires_at - REFRESH_MARGIN_MS > timeutil_now_ms();
 }
 
 static enum lever_status load_tokens(struct lever_client *c)

@@ -58,10 +58,10 @@ enum lever_auth {
 struct lever_tokens {
 	char *access_token;
 	char *refresh_token;
-	int64_t expires_at; /* unix seconds */
+	int64_t expires_at; /* ms since the epoch */
 	char *account;      /* Lever account id, when known */
 	char *scope;
-	int64_t updated_at; /* unix seconds the store last wrote the pair; 0 if unknown */
+	int64_t updated_at; /* ms since the epoch the store last wrote the pair; 0 if unknown */
 };
 
 /** Wipes the tokens (they are secrets) and frees the strings; leaves t zeroed. */

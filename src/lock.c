@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* How often a waiter tries a held lock again. */
@@ -29,13 +30,6 @@ struct state_lock {
 	struct file_lock *file;
 	atomic_bool lost; /* reported once, whichever thread notices */
 };
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void log_open_error(const char *path, int err)
 {
@@ -86,7 +80,7 @@ struct file_lock *file_lock_acquire(const char *path, int timeout_ms, enum lock_
 	}
 	// flock() cannot time out by itself; polling keeps the wait bounded without signals,
 	// which would reach whichever thread they please.
-	int64_t deadline = monotonic_ms() + timeout_ms;
+	int64_t deadline = timeutil_monotonic_ms() + timeout_ms;
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			break;
@@ -98,7 +92,7 @@ struct file_lock *file_lock_acquire(const char *path, int timeout_ms, enum lock_
 		if (*status == LOCK_ERROR) {
 			log_error("cannot lock '%s': %s", path, strerror(errno));
 		}
-		if (*status == LOCK_ERROR || monotonic_ms() >= deadline) {
+		if (*status == LOCK_ERROR || timeutil_monotonic_ms() >= deadline) {
 			close(fd);
 			return NULL;
 		}

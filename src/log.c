@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "jsonw.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 static enum log_level current_level = LOG_INFO;
@@ -128,14 +129,10 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	struct strbuf line;
 	strbuf_init(&line);
 	if (current_format == LOG_FORMAT_JSON) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		struct tm tm;
-		gmtime_r(&ts.tv_sec, &tm);
-		char when[32];
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		strbuf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":", when,
-			ts.tv_nsec / 1000000, level_names[level]);
+		char when[40];
+		timeutil_format_ms(timeutil_now_ms(), when, sizeof(when));
+		strbuf_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":", when,
+			level_names[level]);
 		jsonw_quote(&line, module);
 		strbuf_puts(&line, ",\"message\":");
 		jsonw_quote(&line, msg.data);

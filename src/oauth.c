@@ -18,6 +18,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define MAX_REQUEST 8192
@@ -253,13 +254,6 @@ int oauth_receiver_port(const struct oauth_receiver *r)
 	return r->port;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void send_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
@@ -296,7 +290,7 @@ static bool read_request(int fd, int64_t deadline, char *buf, size_t size)
 	size_t len = 0;
 	buf[0] = '\0';
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - timeutil_monotonic_ms();
 		if (left <= 0) {
 			return false;
 		}
@@ -334,7 +328,7 @@ static int handle_connection(int fd, int64_t deadline, struct oauth_callback *ou
 {
 	char *buf = xmalloc(MAX_REQUEST);
 	int result = 0;
-	int64_t conn_deadline = now_ms() + CONNECTION_TIMEOUT_MS;
+	int64_t conn_deadline = timeutil_monotonic_ms() + CONNECTION_TIMEOUT_MS;
 	if (conn_deadline > deadline) {
 		conn_deadline = deadline;
 	}
@@ -387,9 +381,9 @@ out:
 bool oauth_receiver_wait(struct oauth_receiver *r, int timeout_ms, struct oauth_callback *out)
 {
 	memset(out, 0, sizeof(*out));
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = timeutil_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - timeutil_monotonic_ms();
 		if (left <= 0) {
 			log_error("timed out waiting for the authorization redirect on "
 				  "'http://127.0.0.1:%d/callback'",
@@ -604,7 +598,9 @@ enum lever_status oauth_token_request(struct http_client *http,
 		status = LEVER_ERR_DATA;
 		goto out;
 	}
-	if (!access[0] || expires_in < 0) {
+	int64_t expires_in_ms = 0;
+	if (!access[0] || expires_in < 0 || !timeutil_ms_from_seconds(expires_in, &expires_in_ms) ||
+		expires_in_ms > INT64_MAX - timeutil_now_ms()) {
 		log_error("cannot %s: the authorization server sent no usable access token", action);
 		status = LEVER_ERR_DATA;
 		goto out;
@@ -614,7 +610,7 @@ enum lever_status oauth_token_request(struct http_client *http,
 	out->access_token = xstrdup(access);
 	out->refresh_token = refresh_token && refresh_token[0] ? xstrdup(refresh_token) : NULL;
 	out->scope = xstrdup(scope);
-	out->expires_at = (int64_t)time(NULL) + expires_in;
+	out->expires_at = timeutil_now_ms() + expires_in_ms;
 	out->account = account_from_jwt(access);
 out:
 	json_free(root);

@@ -10,6 +10,7 @@
 #include "diff.h"
 #include "opportunity.h"
 #include "rules.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define LOG_MODULE "plan"
@@ -66,38 +67,6 @@ struct plan_action *plan_add(struct plan *plan, const struct plan_action *a)
 	dst->key = xstrdup(a->key);
 	dst->reason = xstrdup(a->reason);
 	return dst;
-}
-
-char *plan_format_time(int64_t ms, char *buf, size_t size)
-{
-	if (size == 0) {
-		return buf;
-	}
-	if (ms == OPP_TIME_NONE) {
-		snprintf(buf, size, "an unknown time");
-		return buf;
-	}
-	// Floor division, so times before 1970 still format sensibly.
-	int64_t secs = ms / 1000;
-	int64_t rem = ms % 1000;
-	if (rem < 0) {
-		rem += 1000;
-		secs--;
-	}
-	time_t t = (time_t)secs;
-	struct tm tm;
-	if (!gmtime_r(&t, &tm)) {
-		snprintf(buf, size, "%" PRId64 " ms", ms);
-		return buf;
-	}
-	char date[32];
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (rem) {
-		snprintf(buf, size, "%s.%03dZ", date, (int)rem);
-	} else {
-		snprintf(buf, size, "%sZ", date);
-	}
-	return buf;
 }
 
 /* Remote names end up on terminals and in the journal. */
@@ -195,7 +164,7 @@ static void draft_send(struct draft *dr, const struct resolved_rule *rule,
 	a->entry_at_ms = at_ms;
 	a->key = key;
 	char when[48];
-	plan_format_time(at_ms, when, sizeof(when));
+	timeutil_format(at_ms, when, sizeof(when));
 	char *stage = quoted(link->lever_stage_name);
 	if (current) {
 		a->reason = xasprintf("in %s since %s (trigger current)", stage, when);

@@ -92,10 +92,4 @@ size_t plan_opportunity(const struct plan_context *ctx, const struct resolved_ru
 const char *plan_blocked_reason(bool archived, bool anonymized, bool confidential,
 	bool include_confidential);
 
-/**
- * Formats ms since the epoch as RFC 3339 UTC ("2026-01-02T10:00:00Z", with
- * ".123" when there are milliseconds) into buf. Returns buf.
- */
-char *plan_format_time(int64_t ms, char *buf, size_t size);
-
 #endif

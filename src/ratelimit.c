@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "timeutil.h"
 #include "xalloc.h"
 
 struct ratelimit {
@@ -21,16 +22,13 @@ struct ratelimit {
 
 static uint64_t monotonic_now_ns(void *ud)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return timeutil_monotonic_ns();
 }
 
 static void monotonic_sleep_ns(void *ud, uint64_t ns)
 {
+	uint64_t until = timeutil_monotonic_ns() + ns;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t until = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
 	ts.tv_sec = (time_t)(until / 1000000000u);
 	ts.tv_nsec = (long)(until % 1000000000u);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {

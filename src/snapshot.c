@@ -12,6 +12,7 @@
 
 #include "lever.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* Ordered migrations: index i brings user_version from i to i + 1. Never edit
@@ -160,13 +161,6 @@ struct snapshot {
 	char *last_error;     /* the last error logged, for the run's record */
 	sqlite3_stmt *stmts[ST_COUNT];
 };
-
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The first problem PRAGMA quick_check finds, or NULL when it cannot run (a file that is not
  * a database at all) or finds none. Caller frees. */
@@ -971,7 +965,7 @@ bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted
 	if (!s) {
 		return false;
 	}
-	int64_t now = now_ms();
+	int64_t now = timeutil_now_ms();
 	bind_text(s, 1, a->key);
 	bind_text(s, 2, action_kind_name(a->kind));
 	bind_text(s, 3, state_names[a->state]);
@@ -1026,7 +1020,7 @@ bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state
 	bind_text(s, 3, last_error);
 	bind_text(s, 4, refty_id);
 	sqlite3_bind_int(s, 5, attempted ? 1 : 0);
-	sqlite3_bind_int64(s, 6, now_ms());
+	sqlite3_bind_int64(s, 6, timeutil_now_ms());
 	bool ok = run_done(snap, s, "cannot update action");
 	sqlite3_reset(s);
 	return ok;
@@ -1203,7 +1197,7 @@ bool snapshot_action_set_payload(struct snapshot *snap, int64_t id, const char *
 	}
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, payload);
-	sqlite3_bind_int64(s, 3, now_ms());
+	sqlite3_bind_int64(s, 3, timeutil_now_ms());
 	bool ok = run_done(snap, s, "cannot update action");
 	sqlite3_finalize(s);
 	return ok;
@@ -1222,7 +1216,7 @@ int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size
 		if (!s) {
 			return -1;
 		}
-		sqlite3_bind_int64(s, 1, now_ms());
+		sqlite3_bind_int64(s, 1, timeutil_now_ms());
 		bool ok = run_done(snap, s, "cannot re-queue actions");
 		sqlite3_finalize(s);
 		return ok ? sqlite3_changes(snap->db) : -1;
@@ -1234,7 +1228,7 @@ int64_t snapshot_actions_requeue(struct snapshot *snap, const int64_t *ids, size
 	}
 	for (size_t i = 0; i < n_ids; i++) {
 		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, now_ms());
+		sqlite3_bind_int64(s, 1, timeutil_now_ms());
 		sqlite3_bind_int64(s, 2, ids[i]);
 		if (!run_done(snap, s, "cannot re-queue action")) {
 			sqlite3_finalize(s);
@@ -1463,7 +1457,7 @@ bool snapshot_names_replace(struct snapshot *snap, const char *kind, const struc
 		return false;
 	}
 	bind_text(f, 1, kind);
-	sqlite3_bind_int64(f, 2, now_ms());
+	sqlite3_bind_int64(f, 2, timeutil_now_ms());
 	ok = run_done(snap, f, "cannot update name cache");
 	sqlite3_finalize(f);
 	return ok;
@@ -1532,10 +1526,15 @@ int snapshot_tokens_load(struct snapshot *snap, struct lever_tokens *out)
 	if (rc == SQLITE_ROW) {
 		out->access_token = col_text(s, 0);
 		out->refresh_token = col_text(s, 1);
-		out->expires_at = sqlite3_column_int64(s, 2);
+		// Kept in seconds there, as in the token file.
+		if (!timeutil_ms_from_seconds(sqlite3_column_int64(s, 2), &out->expires_at)) {
+			out->expires_at = 0; // refreshed before use
+		}
 		out->account = col_text(s, 3);
 		out->scope = col_text(s, 4);
-		out->updated_at = sqlite3_column_int64(s, 5);
+		if (!timeutil_ms_from_seconds(sqlite3_column_int64(s, 5), &out->updated_at)) {
+			out->updated_at = 0;
+		}
 		result = 1;
 	} else if (rc != SQLITE_DONE) {
 		db_error(snap, "cannot read OAuth tokens");

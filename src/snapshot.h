@@ -237,7 +237,4 @@ struct lever_tokens;
 int snapshot_tokens_load(struct snapshot *snap, struct lever_tokens *out);
 bool snapshot_tokens_delete(struct snapshot *snap);
 
-/** Milliseconds since the Unix epoch. */
-int64_t now_ms(void);
-
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 static bool count_quarantine(void *ud, const struct action *a)
 {
@@ -98,7 +99,7 @@ bool status_read(struct snapshot *snap, const char *state_path, size_t n_runs,
 	}
 	struct runs k = {out, n_runs < STATUS_RUNS_MAX ? n_runs : STATUS_RUNS_MAX};
 	out->runs_failed = !snapshot_runs_recent(snap, (int)k.max, keep_run, &k);
-	out->now = now_ms();
+	out->now = timeutil_now_ms();
 	return true;
 }
 

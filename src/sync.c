@@ -11,6 +11,7 @@
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 static enum exit_code poll(struct engine *e, int64_t cursor)
@@ -99,7 +100,7 @@ static enum exit_code check_seeded(const struct engine *e, int64_t seeded)
 		char t[40];
 		log_error("state '%s' is already seeded (since %s): nothing done. Plain 'refty-lever "
 			  "sync' continues from it; to start over, move the database away first",
-			path, plan_format_time(seeded, t, sizeof(t)));
+			path, timeutil_format(seeded, t, sizeof(t)));
 		return EXIT_USAGE;
 	}
 	if (!e->opts->seed && seeded == 0) {
@@ -180,7 +181,7 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 	if (*cursor < 0 || seeded_at < 0) {
 		return EXIT_LOCAL;
 	}
-	e->poll_start = now_ms();
+	e->poll_start = timeutil_now_ms();
 	e->trust = diff_trust_for_poll(e->poll_start);
 	e->full_seed = opts->backfill && seeded == 0;
 	e->ctx = (struct plan_context){
@@ -287,7 +288,7 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 	}
 	output_summary(e, rc);
 	if (!e->opts->dry_run && e->run.id) {
-		e->run.finished_at = now_ms();
+		e->run.finished_at = timeutil_now_ms();
 		e->run.exit_code = rc;
 		e->run.seen = e->n.seen;
 		e->run.changed = e->n.changed;

@@ -15,6 +15,7 @@
 #include "lever.h"
 #include "lock.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define FORMAT_VERSION 1
@@ -95,12 +96,18 @@ static bool parse(const char *buf, size_t len, struct lever_tokens *out, struct 
 		ok = json_fail(err, &node, "format version %lld, this refty-lever reads %d",
 			(long long)version, FORMAT_VERSION);
 	}
+	int64_t expires_s = 0, updated_s = 0;
 	ok = ok && json_req_string(&node, "access_token", &access, err) &&
 	     json_opt_string(&node, "refresh_token", &refresh, err) &&
-	     json_opt_int64(&node, "expires_at", 0, &out->expires_at, err) &&
+	     json_opt_int64(&node, "expires_at", 0, &expires_s, err) &&
 	     json_opt_string(&node, "account", &account, err) &&
 	     json_opt_string(&node, "scope", &scope, err) &&
-	     json_opt_int64(&node, "updated_at", 0, &out->updated_at, err);
+	     json_opt_int64(&node, "updated_at", 0, &updated_s, err);
+	// The file keeps seconds (it always has); the program works in milliseconds.
+	if (ok && (!timeutil_ms_from_seconds(expires_s, &out->expires_at) ||
+			  !timeutil_ms_from_seconds(updated_s, &out->updated_at))) {
+		ok = json_fail(err, &node, "a time outside the range of a millisecond clock");
+	}
 	if (ok) {
 		out->access_token = xstrdup(access);
 		out->refresh_token = refresh && refresh[0] ? xstrdup(refresh) : NULL;
@@ -153,7 +160,13 @@ static size_t bound(const char *s)
 	return s ? 6 * strlen(s) + 2 : 4;
 }
 
-static void format(const struct lever_tokens *t, int64_t now, struct strbuf *out)
+/* Times are written in seconds, rounded down: the format of every version so far. */
+static int64_t seconds_of(int64_t ms)
+{
+	return ms >= 0 ? ms / 1000 : -((-(ms + 1)) / 1000) - 1;
+}
+
+static void format(const struct lever_tokens *t, int64_t now_ms, struct strbuf *out)
 {
 	// Sized once, so the buffer holding the secrets is never reallocated (which would
 	// leave a copy of them in freed memory).
@@ -169,10 +182,10 @@ static void format(const struct lever_tokens *t, int64_t now, struct strbuf *out
 	jsonw_kv_int(&w, "version", FORMAT_VERSION);
 	jsonw_kv_string(&w, "access_token", t->access_token);
 	jsonw_kv_string(&w, "refresh_token", t->refresh_token);
-	jsonw_kv_int(&w, "expires_at", t->expires_at);
+	jsonw_kv_int(&w, "expires_at", seconds_of(t->expires_at));
 	jsonw_kv_string(&w, "account", t->account);
 	jsonw_kv_string(&w, "scope", t->scope);
-	jsonw_kv_int(&w, "updated_at", now);
+	jsonw_kv_int(&w, "updated_at", seconds_of(now_ms));
 	jsonw_object_end(&w);
 	strbuf_puts(out, "\n");
 }
@@ -237,7 +250,7 @@ bool token_file_save(const char *path, const struct lever_tokens *t)
 		return false;
 	}
 	struct strbuf text;
-	format(t, (int64_t)time(NULL), &text);
+	format(t, timeutil_now_ms(), &text);
 	// mkstemp() creates 0600 already; fchmod() says so whatever the umask or the libc.
 	bool ok = fchmod(fd, 0600) == 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
 	int saved = errno;

@@ -14,6 +14,9 @@
  *	{"version": 1, "access_token": "...", "refresh_token": "...", "expires_at": <unix s>,
  *	 "account": "..." or null, "scope": "..." or null, "updated_at": <unix s>}
  *
+ * The file keeps seconds; struct lever_tokens holds milliseconds like every other time in the
+ * program, so times are converted on the way in and rounded down on the way out.
+ *
  * It is replaced whole: a temporary file in the same directory is written and fsynced,
  * renamed over the old one, and the directory fsynced, so a reader or a crash sees the old
  * pair or the new one, never a mix, and the new one is on disk before anyone relies on it.

@@ -345,6 +345,24 @@ class Status(CommandTestCase):
 		self.empty_state()
 		self.run_ok("status", "--max-age", "1h", expect=PARTIAL)
 
+	def test_max_age_takes_compound_durations(self):
+		self.ws.sync("--seed")
+		self.run_ok("status", "--max-age", "1h30m")
+		self.run_ok("status", "--max-age", "1d12h30m15s")
+		time.sleep(1.2)
+		stale = self.run_ok("status", "--max-age", "0m1s", expect=PARTIAL)
+		self.assertIn("older", stale.err)
+
+	def test_max_age_that_overflows_is_refused_not_wrapped(self):
+		# 200000000000 days in milliseconds is past INT64_MAX; it once wrapped and turned the
+		# staleness check off (exit 0 on a state that never synced, where 1 is due).
+		for text in ("200000000000d", "99999999999999999999s", "106751991167d23h", "3651d"):
+			with self.subTest(duration=text):
+				result = self.run_ok("status", "--max-age", text, expect=USAGE)
+				self.assertIn("--max-age: value '%s' is out of range 1s..3650d" % text,
+				              result.err)
+		self.run_ok("status", "--max-age", "3650d", expect=PARTIAL)
+
 	def test_malformed_duration_is_a_usage_error(self):
 		for text in ("abc", "1x", "0", "-5m", "", "5mm", "1.5h", "h", "2 h"):
 			with self.subTest(duration=text):
@@ -496,6 +514,14 @@ class Retry(CommandTestCase):
 		# Nothing is re-queued, not even the id that was right.
 		self.assertEqual(self.ws.actions(opportunity_id=opp), [failed])
 
+	def test_retry_id_out_of_range_is_refused_not_clamped(self):
+		for ident in ("99999999999999999999", "9223372036854775808", "0"):
+			with self.subTest(id=ident):
+				result = self.run_ok("retry", ident, expect=USAGE)
+				self.assertIn("action id: value '%s' is out of range 1..9223372036854775807"
+				              % ident, result.err)
+		self.assertFalse(os.path.exists(self.ws.state))
+
 	def test_retry_needs_ids_or_all(self):
 		for args in ((), ("--all", "3"), ("abc",), ("0",), ("--bogus",)):
 			with self.subTest(args=args):
@@ -523,6 +549,38 @@ class Quiet(CommandTestCase):
 		self.assertEqual(rc, OK, err)
 		self.assertIn(opp, out, "a -q sync that acted says what it did")
 		self.assertIn("sync: seen", out)
+
+
+class Numbers(CommandTestCase):
+	def test_max_actions_out_of_range_is_refused_not_clamped(self):
+		for command in ("sync", "backfill"):
+			for value in ("99999999999999999999", "100000001", "-1"):
+				with self.subTest(command=command, value=value):
+					result = self.run_ok(command, "--max-actions", value, expect=USAGE)
+					self.assertIn("--max-actions: value '%s' is out of range 0..100000000"
+					              % value, result.err)
+			for value in ("abc", "1e3", " 5", "0x10", ""):
+				with self.subTest(command=command, value=value):
+					result = self.run_ok(command, "--max-actions", value, expect=USAGE)
+					self.assertIn("--max-actions: expected a whole number in 0..100000000, "
+					              "got '%s'" % value, result.err)
+		self.assertFalse(os.path.exists(self.ws.state))
+		self.assertEqual(LEVER.requests(), [])
+
+	def test_max_actions_at_the_limit_is_taken(self):
+		self.ws.sync("--seed")
+		self.run_ok("sync", "--max-actions", "100000000")
+		self.run_ok("sync", "--max-actions", "0")
+
+	def test_since_takes_a_date_or_a_utc_time(self):
+		for value in ("2026-13-01", "2023-02-29", "1969-12-31", "2026-01-02T10:00:00",
+		              "yesterday"):
+			with self.subTest(value=value):
+				result = self.run_ok("backfill", "--dry-run", "--since", value, expect=USAGE)
+				self.assertIn("--since: expected a date as YYYY-MM-DD", result.err)
+		for value in ("2026-01-02", "2026-01-02T10:00:00Z"):
+			with self.subTest(value=value):
+				self.run_ok("backfill", "--dry-run", "--since", value)
 
 
 class Usage(CommandTestCase):

@@ -127,6 +127,159 @@ class ConfigTable(unittest.TestCase):
         self.assertIn("References", result.stdout)
 
 
+LEVER_GROUP = 'lever: {\n  url = "http://127.0.0.1:9/v1";\n  api_key_env = "TEST_LEVER_KEY";\n};\n'
+REFTY_GROUP = 'refty: {\n  url = "http://127.0.0.1:9/v1";\n  api_key_env = "TEST_REFTY_KEY";\n};\n'
+RULES = ('rules = ( { name = "eng"; jobs = [ "Senior Backend Engineer" ];\n'
+         '  sequence = "Engineering references";\n'
+         '  stages = ( { refty = "Reference check"; lever = "References"; } );\n'
+         '  language = "en"; } );\n')
+
+
+class Includes(unittest.TestCase):
+    """Every file libconfig reads through @include passes the checks the main file does."""
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="refty-lever-include-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, text, mode=0o600):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def main_including(self, target, before=LEVER_GROUP + REFTY_GROUP):
+        # The directive is on line 2 of the main file's own text after `before`.
+        lines = before.count("\n")
+        path = self.write("main.conf", before + '@include "%s"\n' % target + RULES)
+        return path, lines + 1
+
+    def check(self, path, **kwargs):
+        # run_check's subprocess timeout is the harness's guard against a hang.
+        return run_check(path, **kwargs)
+
+    def test_fifo_include_is_refused_without_blocking(self):
+        fifo = os.path.join(self.tmp, "pipe")
+        os.mkfifo(fifo, 0o600)
+        path, line = self.main_including(fifo)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:%d: @include: cannot read '%s': not a regular file" % (path, line, fifo),
+                      result.stderr)
+
+    def test_directory_include_is_refused_with_the_file_named(self):
+        sub = os.path.join(self.tmp, "conf.d")
+        os.mkdir(sub)
+        path, line = self.main_including(sub)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:%d: @include: cannot read '%s': not a regular file (a directory)"
+                      % (path, line, sub), result.stderr)
+        self.assertNotIn("flex", result.stderr)
+
+    def test_missing_include(self):
+        missing = os.path.join(self.tmp, "absent.conf")
+        path, line = self.main_including(missing)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:%d: @include: cannot read '%s': No such file or directory"
+                      % (path, line, missing), result.stderr)
+
+    def test_inline_secret_in_a_loose_include_is_refused(self):
+        secret = "inline-secret-value-1234"
+        text = '\n\nrefty: {\n  url = "http://127.0.0.1:9/v1";\n  api_key = "%s";\n};\n' % secret
+        inc = self.write("refty.conf", text, mode=0o644)
+        path, _ = self.main_including(inc, before=LEVER_GROUP)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:5: refty.api_key: inline secret in a file readable by group or others: "
+                      "run 'chmod 600 %s'" % (inc, inc), result.stderr)
+        self.assertNotIn(secret, result.stdout + result.stderr)
+        os.chmod(inc, 0o600)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_errors_in_nested_includes_name_their_file_and_line(self):
+        inner = self.write("inner.conf", "\nmax_actions = -3;\n@include \"%s\"\n"
+                           % os.path.join(self.tmp, "gone.conf"))
+        middle = self.write("middle.conf", "# the overlap\n\noverlap = 5;\n@include \"%s\"\n"
+                            "bogus = 1;\n" % inner)
+        path, _ = self.main_including(middle)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:3: @include: cannot read '%s': No such file or directory"
+                      % (inner, os.path.join(self.tmp, "gone.conf")), result.stderr)
+        os.unlink(inner)
+        self.write("inner.conf", "\nmax_actions = -3;\nlever_typo = 1;\n")
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:2: max_actions: value -3 is out of range 0..100000000" % inner,
+                      result.stderr)
+        self.assertIn("%s:3: lever_typo: unknown key" % inner, result.stderr)
+        self.assertIn("%s:5: bogus: unknown key" % middle, result.stderr)
+        self.assertIn("3 errors in configuration", result.stderr)
+
+    def test_include_cycle_and_depth(self):
+        a = os.path.join(self.tmp, "a.conf")
+        b = self.write("b.conf", '\n@include "%s"\n' % a)
+        self.write("a.conf", '@include "%s"\n' % b)
+        path, _ = self.main_including(a)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:2: @include: cannot read '%s': it includes itself" % (b, a), result.stderr)
+
+        chain = [self.write("leaf.conf", "overlap = 1;\n")]
+        for i in range(11):
+            chain.append(self.write("n%d.conf" % i, '@include "%s"\n' % chain[-1]))
+        # Included files ten deep are what libconfig 1.5 reads; the eleventh it refuses.
+        path, _ = self.main_including(chain[9])
+        self.assertEqual(self.check(path).returncode, 0)
+        path, _ = self.main_including(chain[10])
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:1: @include: cannot read '%s': includes nested more than 10 deep"
+                      % (chain[1], chain[0]), result.stderr)
+
+    def test_only_directives_libconfig_acts_on_are_followed(self):
+        fifo = os.path.join(self.tmp, "pipe")
+        os.mkfifo(fifo, 0o600)
+        inert = ('# @include "%s"\n// @include "%s"\n/* x\n@include "%s"\n*/\n'
+                 % (fifo, fifo, fifo))
+        path = self.write("main.conf", inert + LEVER_GROUP + REFTY_GROUP + RULES)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_relative_include_is_taken_from_the_current_directory(self):
+        # libconfig 1.5 opens a relative include path as written; so does the check.
+        sub = os.path.join(self.tmp, "sub")
+        os.mkdir(sub)
+        with open(os.path.join(sub, "refty.conf"), "w") as f:
+            f.write(REFTY_GROUP)
+        os.chmod(os.path.join(sub, "refty.conf"), 0o600)
+        path = self.write("main.conf", LEVER_GROUP + '@include "sub/refty.conf"\n' + RULES)
+        env = dict(os.environ, **ENV_SECRETS)
+        ok = subprocess.run([BINARY, "-c", path, "check"], capture_output=True, text=True,
+                            env=env, cwd=self.tmp, timeout=60)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        elsewhere = subprocess.run([BINARY, "-c", path, "check"], capture_output=True, text=True,
+                                   env=env, cwd=sub, timeout=60)
+        self.assertEqual(elsewhere.returncode, 2, elsewhere.stderr)
+        self.assertIn("%s:5: @include: cannot read 'sub/refty.conf'" % path, elsewhere.stderr)
+
+    def test_integer_too_large_for_libconfig_is_out_of_range_not_wrapped(self):
+        # libconfig 1.5 reads 18446744073709551716 as 100, which would pass the range check.
+        inc = self.write("limits.conf", "\nmax_actions = 18446744073709551716;\n")
+        path, _ = self.main_including(inc)
+        result = self.check(path)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("%s:2: max_actions: value 18446744073709551716 is out of range 0..100000000"
+                      % inc, result.stderr)
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
         BINARY = sys.argv.pop(1)

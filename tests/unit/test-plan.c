@@ -828,15 +828,6 @@ static void test_plan_struct(void)
 	is_str(action_kind_name(ACTION_UPDATE_CONTACT), "update_contact", "kind name: update");
 	is_str(action_kind_name(ACTION_SEND_STEP), "send_step", "kind name: send");
 	is_str(action_kind_name(ACTION_SKIP), "skip", "kind name: skip");
-
-	char buf[48];
-	is_str(plan_format_time(1767348000000, buf, sizeof(buf)), "2026-01-02T10:00:00Z",
-		"time: whole seconds");
-	is_str(plan_format_time(1767348000123, buf, sizeof(buf)), "2026-01-02T10:00:00.123Z",
-		"time: milliseconds");
-	is_str(plan_format_time(-1, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z",
-		"time: before the epoch");
-	is_str(plan_format_time(NONE, buf, sizeof(buf)), "an unknown time", "time: none");
 }
 
 int main(void)

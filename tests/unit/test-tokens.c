@@ -64,21 +64,21 @@ static void test_round_trip(void)
 	struct lever_tokens t = {
 		.access_token = (char[]){"access-1"},
 		.refresh_token = (char[]){"refresh-\"1\"\\"},
-		.expires_at = 1900000000,
+		.expires_at = INT64_C(1900000000123),
 		.account = (char[]){"acct"},
 		.scope = (char[]){"offline_access stages:read:admin"},
 	};
-	time_t before = time(NULL);
+	int64_t before = (int64_t)time(NULL) * 1000;
 	ok(token_file_save(path, &t), "save");
 	is_int(mode_of(path), 0600, "file is 0600");
 	is_int(count_entries(), 1, "no temporary file left");
 	is_int(token_file_load(path, &got), 1, "load");
 	is_str(got.access_token, "access-1", "access token");
 	is_str(got.refresh_token, "refresh-\"1\"\\", "refresh token, escaped and back");
-	is_int(got.expires_at, 1900000000, "expiry");
+	is_int(got.expires_at, INT64_C(1900000000000), "expiry in ms, kept to the second");
 	is_str(got.account, "acct", "account");
 	is_str(got.scope, "offline_access stages:read:admin", "scope");
-	ok(got.updated_at >= before && got.updated_at <= time(NULL), "stored now");
+	ok(got.updated_at >= before && got.updated_at <= (int64_t)time(NULL) * 1000, "stored now, in ms");
 	lever_tokens_finish(&got);
 	ok(got.access_token == NULL && got.refresh_token == NULL && got.expires_at == 0,
 		"finish leaves the struct empty");
@@ -106,6 +106,31 @@ static void test_round_trip(void)
 	free(path);
 }
 
+/* Files written before the in-memory times became milliseconds read the same. */
+static void test_seconds_on_disk(void)
+{
+	char *path = xasprintf("%s/old.tokens", dir);
+	write_file(path, "{\"version\": 1, \"access_token\": \"a\", \"refresh_token\": \"r\", "
+			 "\"expires_at\": 1900000000, \"account\": null, \"scope\": null, "
+			 "\"updated_at\": 1800000000}\n");
+	struct lever_tokens got;
+	is_int(token_file_load(path, &got), 1, "a file of the current format loads");
+	is_int(got.expires_at, INT64_C(1900000000000), "its expiry in seconds reads as ms");
+	is_int(got.updated_at, INT64_C(1800000000000), "its store time in seconds reads as ms");
+	ok(token_file_save(path, &got), "and is written back");
+	lever_tokens_finish(&got);
+	FILE *f = fopen(path, "r");
+	char text[512] = {0};
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f) {
+		fclose(f);
+	}
+	text[n] = '\0';
+	ok(strstr(text, "\"expires_at\":1900000000,") != NULL, "in seconds, as before");
+	unlink(path);
+	free(path);
+}
+
 static void test_refused(void)
 {
 	static const struct {
@@ -121,6 +146,8 @@ static void test_refused(void)
 		{"{\"version\": 1, \"access_token\": 7}", "an access token that is not a string"},
 		{"{\"version\": 1, \"access_token\": \"a\", \"expires_at\": \"soon\"}",
 			"an expiry that is not a number"},
+		{"{\"version\": 1, \"access_token\": \"a\", \"expires_at\": 9223372036854775807}",
+			"an expiry too far out for a millisecond clock"},
 	};
 	char *path = xasprintf("%s/bad.tokens", dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -199,6 +226,7 @@ int main(void)
 	}
 	test_path();
 	test_round_trip();
+	test_seconds_on_disk();
 	test_refused();
 	test_lock();
 	char *cmd = xasprintf("rm -rf '%s'", dir);
