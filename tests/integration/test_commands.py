@@ -361,6 +361,8 @@ class Status(CommandTestCase):
 				result = self.run_ok("status", "--max-age", text, expect=USAGE)
 				self.assertIn("--max-age: value '%s' is out of range 1s..3650d" % text,
 				              result.err)
+		os.makedirs(os.path.dirname(self.ws.state))
+		open(self.ws.state, "w").close()  # there, and never synced
 		self.run_ok("status", "--max-age", "3650d", expect=PARTIAL)
 
 	def test_malformed_duration_is_a_usage_error(self):
