@@ -280,7 +280,10 @@ enum exit_code app_open_lever(struct app *app)
 		o.auth = LEVER_AUTH_API_KEY;
 		o.api_key = secret;
 	}
+	char *source = conf_secret_describe(&cfg->lever.key);
+	o.key_source = source;
 	app->lever = lever_client_create(&o);
+	free(source);
 	memset(secret, 0, strlen(secret));
 	free(secret);
 	return app->lever ? EXIT_OK : EXIT_USAGE;
@@ -295,12 +298,15 @@ enum exit_code app_new_refty(struct app *app, struct refty_client **out)
 			return EXIT_USAGE;
 		}
 	}
+	char *source = conf_secret_describe(&app->cfg->refty.key);
 	struct refty_options o = {
 		.url = app->cfg->refty.url,
 		.api_key = app->refty_key,
+		.key_source = source,
 		.dry_run = app->dry_run,
 	};
 	*out = refty_client_create(&o);
+	free(source);
 	return *out ? EXIT_OK : EXIT_USAGE;
 }
 

@@ -1149,3 +1149,19 @@ bool conf_check_secrets(const struct config *cfg)
 	ok = check_one(cfg, &cfg->refty.key) && ok;
 	return ok;
 }
+
+char *conf_secret_describe(const struct config_secret *s)
+{
+	switch (s->source) {
+	case SECRET_FILE:
+		return xasprintf("%s '%s' (line %d)", s->key, s->ref, s->line);
+	case SECRET_ENV:
+		return xasprintf("%s: $%s (line %d)", s->key, s->ref, s->line);
+	case SECRET_COMMAND:
+	case SECRET_INLINE:
+		return xasprintf("%s (line %d)", s->key, s->line);
+	case SECRET_NONE:
+		break;
+	}
+	return xstrdup("the key");
+}

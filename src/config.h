@@ -129,4 +129,10 @@ bool conf_check_secrets(const struct config *cfg);
  */
 char *conf_secret_read(const struct config *cfg, const struct config_secret *secret);
 
+/**
+ * Where a secret comes from, for a message that sends the operator to it, e.g.
+ * "refty.api_key_file '/etc/refty-lever/refty.key' (line 7)"; never the secret. Caller frees.
+ */
+char *conf_secret_describe(const struct config_secret *secret);
+
 #endif

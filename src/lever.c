@@ -40,6 +40,7 @@ struct lever_client {
 	struct ratelimit *own_limiter;
 	enum lever_auth auth;
 	char *api_key;
+	char *key_source;
 	char *client_id;
 	char *client_secret;
 	char *auth_url;
@@ -132,6 +133,7 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 										  : LEVER_PAGE_SIZE;
 	if (opts->auth == LEVER_AUTH_API_KEY) {
 		c->api_key = xstrdup(opts->api_key);
+		c->key_source = xstrdup(opts->key_source);
 		log_add_secret(c->api_key);
 	} else {
 		c->client_id = xstrdup(opts->client_id);
@@ -184,9 +186,10 @@ void lever_client_destroy(struct lever_client *c)
 	free(c->idle);
 	ratelimit_destroy(c->own_limiter);
 	free(c->url);
-	free(c->api_key);
+	wipe_free(c->api_key);
+	free(c->key_source);
 	free(c->client_id);
-	free(c->client_secret);
+	wipe_free(c->client_secret);
 	free(c->auth_url);
 	free(c->token_url);
 	lever_tokens_finish(&c->tokens);
@@ -587,11 +590,17 @@ static enum lever_status status_error(struct lever_client *c, const char *what, 
 	char *where = path_only(path);
 	enum lever_status status = LEVER_ERR_REMOTE;
 	const char *hint = "";
+	char *key_hint = NULL;
 	if (resp->status == 401) {
 		status = LEVER_ERR_AUTH;
 		hint = c->auth == LEVER_AUTH_API_KEY
 			? "; check that the API key is correct and still active"
 			: "; the authorization may have been revoked: run 'refty-lever auth login' again";
+		if (c->auth == LEVER_AUTH_API_KEY && c->key_source) {
+			key_hint = xasprintf("; check that the API key from %s is correct and still "
+					     "active", c->key_source);
+			hint = key_hint;
+		}
 	} else if (resp->status == 403) {
 		status = LEVER_ERR_AUTH;
 		if (c->auth == LEVER_AUTH_API_KEY) {
@@ -608,6 +617,7 @@ static enum lever_status status_error(struct lever_client *c, const char *what, 
 	}
 	log_error("cannot %s: GET '%s%s' answered %s%s%s", what, c->url, where,
 		http_status_text(resp->status), detail, hint);
+	free(key_hint);
 	free(where);
 	free(detail);
 	return status;

@@ -101,6 +101,7 @@ struct lever_options {
 	const char *url;            /* NULL: LEVER_DEFAULT_URL */
 	enum lever_auth auth;
 	const char *api_key;        /* LEVER_AUTH_API_KEY */
+	const char *key_source;     /* where the API key was set, for a refusal's message */
 	/* LEVER_AUTH_OAUTH */
 	const char *client_id;
 	const char *client_secret;

@@ -16,6 +16,7 @@
 struct refty_client {
 	struct http_client *http;
 	char *api_key;
+	char *key_source;
 };
 
 void refty_result_init(struct refty_result *r)
@@ -55,6 +56,7 @@ struct refty_client *refty_client_create(const struct refty_options *opts)
 	struct refty_client *c = xcalloc(1, sizeof(*c));
 	c->http = http;
 	c->api_key = xstrdup(opts->api_key);
+	c->key_source = xstrdup(opts->key_source);
 	log_add_secret(c->api_key);
 	return c;
 }
@@ -69,6 +71,7 @@ void refty_client_destroy(struct refty_client *c)
 		memset(c->api_key, 0, strlen(c->api_key));
 	}
 	free(c->api_key);
+	free(c->key_source);
 	free(c);
 }
 
@@ -181,7 +184,8 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	if (resp.status < 200 || resp.status >= 300) {
 		describe_error(what, &resp, res);
 		if (res->status == REFTY_ERR_AUTH) {
-			log_error("%s: check refty.api_key and that the key is still active", res->message);
+			log_error("%s: check the key from %s and that it is still active", res->message,
+				c->key_source ? c->key_source : "refty.api_key");
 		} else {
 			log_error("%s", res->message);
 		}

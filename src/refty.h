@@ -24,6 +24,7 @@ struct ratelimit;
 struct refty_options {
 	const char *url;     /* e.g. https://api.refty.co/v1 */
 	const char *api_key; /* sent as a Bearer token; registered for redaction */
+	const char *key_source; /* where the key was set, for a refusal's message; may be NULL */
 	bool dry_run;        /* GET only */
 };
 

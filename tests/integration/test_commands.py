@@ -251,6 +251,8 @@ class Listings(CommandTestCase):
 				                     expect=REMOTE)
 				self.assertIn("401", result.err)
 				self.assertRegex(result.err, r"check .*key")
+				# Where the key was set, as the configuration says it.
+				self.assertIn("lever.api_key_env: $%s (line " % util.LEVER_KEY_ENV, result.err)
 				self.assertNoSecrets(result, wrong)
 
 	def test_wrong_refty_key_is_a_remote_error_saying_what_to_check(self):
@@ -258,6 +260,8 @@ class Listings(CommandTestCase):
 		result = self.run_ok("refty", "sequences", env={util.REFTY_KEY_ENV: wrong},
 		                     expect=REMOTE)
 		self.assertRegex(result.err, r"check .*key")
+		self.assertIn("refty.api_key_env: $%s (line " % util.REFTY_KEY_ENV, result.err)
+		self.assertNotIn("refty.api_key and", result.err)
 		self.assertNoSecrets(result, wrong)
 
 	def test_unknown_listing_is_a_usage_error(self):
