@@ -2,11 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "app.h"
+#include "cli.h"
 #include "config.h"
-#include "refty.h"
 #include "exitcode.h"
+#include "refty.h"
 #include "rules.h"
 #include "xalloc.h"
 
@@ -43,8 +43,9 @@ static int check_online(struct app *app)
 		struct strbuf out;
 		strbuf_init(&out);
 		rules_describe_resolved(app->rules, &out);
-		printf("every job, stage, sequence and language resolves against Lever and Refty:\n%s",
-			out.data ? out.data : "");
+		printf("configuration '%s' is valid, and every job, stage, sequence and language "
+		       "resolves against Lever and Refty:\n%s",
+			cfg->path, out.data ? out.data : "");
 		strbuf_finish(&out);
 	}
 	for (size_t i = 0; i < n_langs; i++) {
@@ -95,15 +96,15 @@ int cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 	if (!conf_check_secrets(cfg)) {
 		rc = EXIT_USAGE;
 	}
-	if (rc == EXIT_OK) {
+	// Online, "valid" waits for Lever and Refty: a verdict followed by errors reads as both.
+	if (rc == EXIT_OK && online) {
+		rc = check_online(&ctx->app);
+	} else if (rc == EXIT_OK) {
 		struct strbuf out;
 		strbuf_init(&out);
 		rules_describe(cfg, &out);
 		printf("configuration '%s' is valid\n%s", cfg->path, out.data ? out.data : "");
 		strbuf_finish(&out);
-		if (online) {
-			rc = check_online(&ctx->app);
-		}
 	}
 	return rc;
 }

@@ -105,7 +105,8 @@ class CheckOnline(CommandTestCase):
 	def test_good_configuration_prints_the_resolved_rules(self):
 		self.ws.write_config(rules=[GOOD_RULE, DESIGN_RULE])
 		result = self.run_ok("check", "--online")
-		self.assertIn("resolves", result.out)
+		self.assertIn("is valid, and every job, stage, sequence and language resolves",
+		              result.out)
 		for value in (util.POSTINGS["Senior Backend Engineer"], util.POSTINGS[UNCOVERED_JOB],
 		              util.STAGES["Phone screen"], util.STAGES["References"], SEQUENCE_ID,
 		              SELF_ASSESSMENT, REFERENCE_CHECK, "seq_b3d85f21", "stg_e2c7a604",
@@ -140,6 +141,8 @@ class CheckOnline(CommandTestCase):
 				           + re.escape("'%s'" % value))
 				self.assertRegex(result.err, pattern)
 				self.assertNotIn("resolves", result.out)
+				# No verdict of "valid" ahead of the errors.
+				self.assertNotIn("is valid", result.out)
 
 	def test_every_unresolvable_value_is_reported_in_one_run(self):
 		"""All of them, as for offline errors: not only those of the first kind found."""
