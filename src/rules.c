@@ -550,8 +550,12 @@ static void resolve_jobs(const struct config *cfg, const struct catalog *cat, st
 			char *key = rule_key(i, "jobs");
 			if (lk.matches == 0) {
 				char *hint = did_you_mean(&lk);
+				// Lever lists confidential postings only to a key allowed to see them.
 				rules_errors_add(errs, jobs_line(r), key,
-					"no posting has the id or title '%s'%s (" HINT_POSTINGS ")", job, hint);
+					"no posting has the id or title '%s'%s (" HINT_POSTINGS "%s)", job, hint,
+					cfg->lever.confidential ? ""
+								: "; a confidential posting is listed only "
+								  "with lever.confidential = true");
 				free(hint);
 			} else {
 				rules_errors_add(errs, jobs_line(r), key,

@@ -283,7 +283,9 @@ static const struct check_case resolve_cases[] = {
 		.rules = {{.name = "eng", .line = 10, .jobs = {"Senior Backend Enginer"},
 			.sequence = "Engineering references", .language = "en"}},
 		.errors = {{11, "rules[0].jobs", "no posting has the id or title 'Senior Backend "
-						 "Enginer' (run 'refty-lever lever postings' to list them)"}},
+						 "Enginer' (run 'refty-lever lever postings' to list them; "
+						 "a confidential posting is listed only with "
+						 "lever.confidential = true)"}},
 	},
 	{
 		.what = "resolve: names that differ only in case or spacing are suggested",
@@ -295,7 +297,8 @@ static const struct check_case resolve_cases[] = {
 						  "references'? (run 'refty-lever refty sequences' to list them)"},
 			{11, "rules[0].jobs", "no posting has the id or title 'senior  backend "
 					      "engineer ': did you mean 'Senior Backend Engineer'? (run "
-					      "'refty-lever lever postings' to list them)"},
+					      "'refty-lever lever postings' to list them; a confidential "
+					      "posting is listed only with lever.confidential = true)"},
 			{13, "rules[0].stages[0]", "no Lever stage has the id or name 'phone Screen': "
 						   "did you mean 'Phone screen'? (run 'refty-lever lever "
 						   "stages' to list them)"}},
