@@ -16,6 +16,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "signals.h"
 #include "xalloc.h"
 
 /* A chain of LEVER_PAGE_SIZE-record pages this long holds 10 million opportunities. */
@@ -76,6 +77,8 @@ const char *lever_status_text(enum lever_status status)
 		return "cancelled";
 	case LEVER_ERR_LOCAL:
 		return "local error";
+	case LEVER_ERR_INTERRUPTED:
+		return "interrupted";
 	}
 	return "unknown error";
 }
@@ -558,7 +561,9 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 		c->stats.requests += (uint64_t)resp->attempts;
 		pthread_mutex_unlock(&c->lock);
 		if (!ok) {
-			status = resp->error == HTTP_ERR_DRY_RUN ? LEVER_ERR_DRY_RUN : LEVER_ERR_REMOTE;
+			status = resp->error == HTTP_ERR_DRY_RUN       ? LEVER_ERR_DRY_RUN
+				 : resp->error == HTTP_ERR_INTERRUPTED ? LEVER_ERR_INTERRUPTED
+								       : LEVER_ERR_REMOTE;
 			break;
 		}
 		// A 401 to a token that should still be valid: it may have been revoked and
@@ -916,6 +921,12 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 	for (;;) {
 		char *next = NULL;
 		bool restart = false;
+		// A page boundary: the place to stop, with every page so far delivered whole.
+		if (signals_requested(SIGNALS_STOP)) {
+			log_debug("stopped listing at page %d: %s interrupted", w.page_no, what);
+			status = LEVER_ERR_INTERRUPTED;
+			break;
+		}
 		status = walk_page(&w, base, offset, &resp, &next, &restart);
 		free(offset);
 		offset = next;
