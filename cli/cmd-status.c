@@ -38,6 +38,8 @@ static void json_run(struct jsonw *w, const struct run_record *r)
 	jsonw_kv_string(w, "command", r->command);
 	jsonw_kv_string(w, "started_at", when(r->started_at, t, sizeof(t)));
 	jsonw_kv_bool(w, "finished", r->finished_at > 0);
+	jsonw_kv_bool(w, "interrupted", r->interrupted_by != NULL);
+	jsonw_kv_string(w, "signal", r->interrupted_by);
 	jsonw_kv_int(w, "exit_status", r->exit_code);
 	jsonw_kv_int(w, "seen", r->seen);
 	jsonw_kv_int(w, "changed", r->changed);
@@ -57,6 +59,10 @@ static void print_run(const struct run_record *r)
 	if (r->finished_at == 0) {
 		printf("did not finish (still running, or killed)\n");
 		return;
+	}
+	if (r->interrupted_by) {
+		// Stopped cleanly before its work was done: the next run goes on from there.
+		printf("interrupted by %s, ", r->interrupted_by);
 	}
 	printf("exit %d  seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64 ", sent %" PRId64
 	       ", waiting %" PRId64 ", skipped %" PRId64 ", failed %" PRId64 "\n",

@@ -33,6 +33,7 @@ enum cli_needs {
 	/* Discovery: the configuration needs only this service's group, no rules (CONF_ONLY_*). */
 	CLI_ONLY_LEVER = 1 << 6,
 	CLI_ONLY_REFTY = 1 << 7,
+	CLI_STOPPABLE = 1 << 8, /* a one-shot run: SIGTERM, SIGINT, SIGHUP ask it to stop (signals.h) */
 };
 
 struct cli_ctx {

@@ -1,6 +1,6 @@
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "signals.h"
 #include "snapshot.h"
 #include "xalloc.h"
 
@@ -22,7 +23,7 @@ static const struct cli_command commands[] = {
 	{
 		.name = "sync",
 		.run = cmd_sync,
-		.needs = CLI_NEEDS_CONFIG, // sync_run opens the state itself
+		.needs = CLI_NEEDS_CONFIG | CLI_STOPPABLE, // sync_run opens the state itself
 		.synopsis = "[--dry-run] [--json] [--max-actions N] [--seed]",
 		.summary = "poll Lever, diff against the snapshot, act in Refty (the cron job)",
 		.help = "Polls Lever for opportunities updated since the last successful poll, compares\n"
@@ -38,12 +39,16 @@ static const struct cli_command commands[] = {
 			"                       (0 = no limit)\n"
 			"      --seed           start a new state: record every opportunity's current\n"
 			"                       state and send nothing (the first run; run it again if\n"
-			"                       it was interrupted). Refused on a seeded state (exit 2)\n",
+			"                       it was interrupted). Refused on a seeded state (exit 2)\n"
+			"\n"
+			"SIGTERM, SIGINT or SIGHUP stops it cleanly: no new request starts, those in\n"
+			"flight finish, everything done is recorded, and it exits 1 if work is left;\n"
+			"a second signal stops it at once, losing nothing either.\n",
 	},
 	{
 		.name = "backfill",
 		.run = cmd_backfill,
-		.needs = CLI_NEEDS_CONFIG, // sync_run opens the state itself
+		.needs = CLI_NEEDS_CONFIG | CLI_STOPPABLE, // sync_run opens the state itself
 		.synopsis = "[--dry-run] [--json] [--rule NAME] [--since DATE] [--trigger-current] "
 			    "[--max-actions N]",
 		.summary = "enrol candidates that existed before refty-lever was set up",
@@ -57,7 +62,9 @@ static const struct cli_command commands[] = {
 			"                       midnight) or YYYY-MM-DDTHH:MM:SS[.mmm]Z, 1970 to 9999\n"
 			"      --trigger-current  also send the step of a trigger stage a candidate is in\n"
 			"      --max-actions N  override max_actions for this run, 0..100000000\n"
-			"                       (0 = no limit)\n",
+			"                       (0 = no limit)\n"
+			"\n"
+			"Signals stop it as they stop sync; the next backfill resumes where it stopped.\n",
 	},
 	{
 		.name = "status",
@@ -338,13 +345,44 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int main(int argc, char **argv)
+/*
+ * Standard output and error are checked here, once, for every command and every way out:
+ * whatever failed to be written (a full disk, a closed pipe, a file size limit) makes the exit
+ * status 4. By now a command has committed whatever it recorded, so the message comes after
+ * the state is safe. glibc keeps what it could not write and tries again at the flush, so
+ * the flush's errno says why; a failing standard error can only change the exit status.
+ */
+static int finish_output(int rc)
 {
-	// A closed pipe (refty-lever status | head) must not kill a run midway.
-	signal(SIGPIPE, SIG_IGN);
-	// A file size limit (ulimit -f) must fail the write (EFBIG), to be reported and recorded
-	// like a full disk, not kill the run between a side effect and its record.
-	signal(SIGXFSZ, SIG_IGN);
+	bool failed = ferror(stdout) != 0;
+	errno = 0;
+	if (fflush(stdout) != 0) {
+		failed = true;
+	}
+	int err = errno;
+	if (fclose(stdout) != 0 && !failed) {
+		failed = true;
+		err = errno;
+	}
+	if (failed) {
+		if (err) {
+			log_error("writing standard output: %s: the output is incomplete (the state "
+				  "database is not affected)",
+				strerror(err));
+		} else {
+			log_error("writing standard output failed: the output is incomplete (the state "
+				  "database is not affected)");
+		}
+		rc = EXIT_LOCAL;
+	}
+	if (ferror(stderr) || fflush(stderr) != 0) {
+		rc = EXIT_LOCAL;
+	}
+	return rc;
+}
+
+static int run(int argc, char **argv)
+{
 #ifdef M_ARENA_MAX
 	// glibc gives each thread its own malloc arena; with a backfill's
 	// listing and Refty threads that fragmentation, not data, dominated
@@ -430,10 +468,24 @@ int main(int argc, char **argv)
 	if (!http_global_init()) {
 		return EXIT_LOCAL;
 	}
+	// Before any thread starts, and only for one-shot runs: other commands end on these
+	// signals as any program does (and so does a run whose handlers failed, logged).
+	if (cmd->needs & CLI_STOPPABLE) {
+		signals_install_stop();
+	}
 	struct cli_ctx ctx = {.cli = &cli, .cmd = cmd, .dry_run = cmd->needs & CLI_DRY_RUN};
 	int rc = cmd->run(&ctx, sub_argc, sub_argv);
 	cli_close(&ctx);
 	http_global_cleanup();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	// A closed pipe or a file size limit must not kill a run midway: the write fails
+	// instead, and is reported.
+	signals_ignore_write_faults();
+	int rc = finish_output(run(argc, argv));
 	log_finish();
 	return rc;
 }

@@ -159,7 +159,8 @@ enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q
 		return EXIT_LOCAL;
 	}
 	if (ls != LEVER_OK) {
-		return app_lever_exit(ls);
+		// A stop keeps the checkpoints of the windows listed whole, for the next run.
+		return engine_lever_exit(e, ls);
 	}
 	// Finished: the checkpoints served their purpose.
 	if (!e->app.dry_run) {

@@ -19,6 +19,11 @@
  * snapshot, the journal or the counters; output.c serialises standard output with a lock of
  * its own, taken after `db` when both are held. The work queue has its own lock. Nothing
  * here is for use outside the engine.
+ *
+ * Stop requests (signals.h): the Lever client ends a listing at a page boundary and the HTTP
+ * layer starts no request once one is made; the engine then commits what it holds (the
+ * cursor and the checkpoints stay where the listing was complete), starts no further
+ * action, and reports the run as interrupted when work is left for the next run.
  */
 
 #include <pthread.h>
@@ -84,6 +89,7 @@ struct engine {
 	long max_actions;
 	size_t in_batch;
 	bool failed_local;
+	bool interrupted; /* a listing ended early for a stop request: the rest is the next run's */
 	/* Performing. db guards the snapshot, the counters and stdout once
 	 * workers run; stop tells them to finish (authorisation refused, or a
 	 * local error, recorded in perform_rc). */
@@ -110,6 +116,13 @@ struct engine {
 	struct opportunity_state *seen;
 	size_t n_seen, cap_seen;
 };
+
+/* sync.c */
+/**
+ * The exit status for what a listing returned; a stop request (LEVER_ERR_INTERRUPTED) marks
+ * the run interrupted and gives EXIT_PARTIAL.
+ */
+enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls);
 
 /* ------------------------------------------------------------------------ */
 /* Output: one line (or JSON object) per planned or taken action.           */
@@ -169,6 +182,10 @@ void output_action(const struct engine *e, const struct action *a, const char *o
 	const char *detail);
 /** "enrol in '...'", "send '...'", ...: what a planned action does, in words. Caller frees. */
 char *output_describe_plan(const struct plan_action *a, const struct resolved_rule *rule);
-void output_summary(const struct engine *e, enum exit_code rc);
+/**
+ * Prints the run's summary; false when writing standard output has failed so far (the caller
+ * does not report why: main does, for every command, when it flushes at exit).
+ */
+bool output_summary(const struct engine *e, enum exit_code rc);
 
 #endif

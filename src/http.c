@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "ratelimit.h"
+#include "signals.h"
 #include "timeutil.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
@@ -48,6 +49,7 @@ struct transfer {
 	struct http_response *resp;
 	size_t max;
 	bool too_large;
+	bool abortable; /* a second stop signal may abandon it: it can be sent again */
 };
 
 const char *http_library_version(void)
@@ -350,6 +352,15 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
+/* curl calls this about once a second, or more often, for as long as a transfer lasts: it is
+ * where a transfer notices a second stop signal (a first one lets it finish). */
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+	curl_off_t ulnow)
+{
+	const struct transfer *t = ud;
+	return t->abortable && signals_requested(SIGNALS_ABORT) ? 1 : 0;
+}
+
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct transfer *t = ud;
@@ -382,20 +393,6 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
 static double now_seconds(void)
 {
 	return (double)timeutil_monotonic_ns() / 1e9;
-}
-
-static void sleep_seconds(double s)
-{
-	if (s <= 0) {
-		return;
-	}
-	struct timespec ts = {
-		.tv_sec = (time_t)s,
-		.tv_nsec = (long)((s - floor(s)) * 1e9),
-	};
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-		continue;
-	}
 }
 
 /* Uniform in [0, 1): xorshift64*, plenty for jitter and private to the client. */
@@ -540,7 +537,7 @@ static struct curl_slist *append_header(struct curl_slist *list, const char *lin
 
 /* One request on the wire. Returns curl's verdict; resp holds whatever came back. */
 static CURLcode perform(struct http_client *c, const struct http_request *req, const char *method,
-	const char *url, const char *body, size_t body_len, bool send_auth,
+	const char *url, const char *body, size_t body_len, bool send_auth, bool abortable,
 	struct http_response *resp, bool *too_large)
 {
 	CURL *curl = c->curl;
@@ -579,8 +576,11 @@ static CURLcode perform(struct http_client *c, const struct http_request *req, c
 		return CURLE_OUT_OF_MEMORY;
 	}
 
-	struct transfer t = {.resp = resp, .max = c->max_response_size};
+	struct transfer t = {.resp = resp, .max = c->max_response_size, .abortable = abortable};
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
@@ -664,6 +664,19 @@ static bool request_allowed(const struct http_client *c, const struct http_reque
 			method, short_url);
 	}
 	return true;
+}
+
+/* A stop was requested (signals.h): the request is not sent again, or was abandoned. Not a
+ * failure to report: whoever asked for the stop knows why. */
+static bool interrupted(struct http_response *resp, const char *method, const char *short_url,
+	bool abandoned)
+{
+	free(resp->error_text);
+	resp->error_text = xasprintf("%s '%s' %s: stop requested", method, short_url,
+		abandoned ? "abandoned" : "not sent");
+	resp->error = HTTP_ERR_INTERRUPTED;
+	log_debug("%s", resp->error_text);
+	return false;
 }
 
 static const char *curl_text(const struct http_client *c, CURLcode cc)
@@ -766,14 +779,28 @@ bool http_request(struct http_client *c, const struct http_request *req,
 
 	double start = now_seconds();
 	for (;;) {
+		// No new attempt once a stop is requested: none is started, no retry either. The
+		// rate limiter's wait ends early then too.
+		if (signals_requested(SIGNALS_STOP)) {
+			interrupted(resp, t.method, short_url, false);
+			break;
+		}
 		ratelimit_acquire(c->limiter);
+		if (signals_requested(SIGNALS_STOP)) {
+			interrupted(resp, t.method, short_url, false);
+			break;
+		}
 		bool too_large = false;
 		double t0 = now_seconds();
-		CURLcode cc = perform(c, req, t.method, t.url, t.body, t.body_len, send_auth, resp,
-			&too_large);
+		CURLcode cc = perform(c, req, t.method, t.url, t.body, t.body_len, send_auth,
+			at.repeatable, resp, &too_large);
 		at.tries++;
 		resp->attempts++;
 		trace_attempt(c, t.method, t.url, cc, resp, (now_seconds() - t0) * 1000);
+		if (cc == CURLE_ABORTED_BY_CALLBACK) {
+			interrupted(resp, t.method, short_url, true);
+			break;
+		}
 		if (too_large) {
 			fail(resp, HTTP_ERR_TOO_LARGE, "cannot %s '%s': response larger than %zu bytes",
 				t.method, short_url, c->max_response_size);
@@ -805,7 +832,7 @@ bool http_request(struct http_client *c, const struct http_request *req,
 		log_debug("retrying %s '%s' in %.2f s (attempt %d of %d): %s", t.method, short_url, wait,
 			at.tries + 1, c->retry.max_attempts,
 			cc == CURLE_OK ? http_status_text(resp->status) : curl_text(c, cc));
-		sleep_seconds(wait);
+		signals_sleep(wait, SIGNALS_STOP);
 	}
 out:
 	free(origin);

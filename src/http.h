@@ -88,6 +88,7 @@ enum http_error {
 	HTTP_ERR_DRY_RUN,   /* refused: not a GET in dry-run mode */
 	HTTP_ERR_TOO_LARGE, /* body above max_response_size */
 	HTTP_ERR_REFUSED,   /* bad URL, plain http to a remote host, redirect to another origin */
+	HTTP_ERR_INTERRUPTED, /* a stop was requested (signals.h); logged at debug level only */
 };
 
 struct http_response_header {
@@ -122,6 +123,13 @@ void http_client_destroy(struct http_client *client);
  * Returns true with the final status and body (any status, including 4xx/5xx after the
  * retries ran out); returns false when no HTTP answer could be had: resp->error says why and
  * the failure has already been logged (do not log it again; add context if you have some).
+ *
+ * Stop requests (signals.h): once one is made, no attempt starts (nor any retry), and waits
+ * for the rate limiter or between retries end early: HTTP_ERR_INTERRUPTED. A transfer on the
+ * wire finishes, bounded by its timeouts, unless a second stop comes and the request may be
+ * sent again (repeatable, below): then it is abandoned (HTTP_ERR_INTERRUPTED too). A request
+ * that may not be sent twice (an OAuth token exchange, whose answer cannot be had again)
+ * always runs to its end.
  * resp is reset first, so one response can be reused across calls.
  */
 bool http_request(struct http_client *client, const struct http_request *req,

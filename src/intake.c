@@ -11,6 +11,7 @@
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
+#include "signals.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -515,6 +516,10 @@ enum exit_code intake_refetch_quarantined(struct engine *e)
 	enum exit_code rc = EXIT_OK;
 	struct lever_opportunity_sink sink = {on_refetched, intake_on_unreadable, e};
 	for (size_t i = 0; i < q.n && rc == EXIT_OK; i++) {
+		if (signals_requested(SIGNALS_STOP)) {
+			rc = engine_lever_exit(e, LEVER_ERR_INTERRUPTED);
+			break;
+		}
 		e->refetch_origin = q.origins[i];
 		enum lever_status ls = lever_get_opportunity(e->app.lever, q.ids[i], &sink);
 		e->refetch_origin = NULL;
@@ -527,7 +532,7 @@ enum exit_code intake_refetch_quarantined(struct engine *e)
 			}
 			pthread_mutex_unlock(&e->db);
 		} else if (ls != LEVER_OK) {
-			rc = app_lever_exit(ls);
+			rc = engine_lever_exit(e, ls);
 		}
 	}
 	for (size_t i = 0; i < q.n; i++) {

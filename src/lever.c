@@ -16,6 +16,7 @@
 #include "log.h"
 #include "oauth.h"
 #include "ratelimit.h"
+#include "signals.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -78,6 +79,8 @@ const char *lever_status_text(enum lever_status status)
 		return "cancelled";
 	case LEVER_ERR_LOCAL:
 		return "local error";
+	case LEVER_ERR_INTERRUPTED:
+		return "interrupted";
 	}
 	return "unknown error";
 }
@@ -562,7 +565,9 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 		c->stats.requests += (uint64_t)resp->attempts;
 		pthread_mutex_unlock(&c->lock);
 		if (!ok) {
-			status = resp->error == HTTP_ERR_DRY_RUN ? LEVER_ERR_DRY_RUN : LEVER_ERR_REMOTE;
+			status = resp->error == HTTP_ERR_DRY_RUN       ? LEVER_ERR_DRY_RUN
+				 : resp->error == HTTP_ERR_INTERRUPTED ? LEVER_ERR_INTERRUPTED
+								       : LEVER_ERR_REMOTE;
 			break;
 		}
 		// A 401 to a token that should still be valid: it may have been revoked and
@@ -927,6 +932,12 @@ static enum lever_status list(struct lever_client *c, const char *what, const ch
 	for (;;) {
 		char *next = NULL;
 		bool restart = false;
+		// A page boundary: the place to stop, with every page so far delivered whole.
+		if (signals_requested(SIGNALS_STOP)) {
+			log_debug("stopped listing at page %d: %s interrupted", w.page_no, what);
+			status = LEVER_ERR_INTERRUPTED;
+			break;
+		}
 		status = walk_page(&w, base, offset, &resp, &next, &restart);
 		free(offset);
 		offset = next;

@@ -41,6 +41,7 @@ enum lever_status {
 	LEVER_ERR_CANCELLED, /* a callback returned false */
 	LEVER_ERR_LOCAL,     /* the token store failed */
 	LEVER_ERR_NOT_FOUND, /* lever_get_opportunity: Lever has no such opportunity (404) */
+	LEVER_ERR_INTERRUPTED, /* a stop was requested (signals.h); not logged */
 };
 
 /** "ok", "authentication error", ... for summaries. */
@@ -169,6 +170,9 @@ struct lever_opportunity_query {
  * cycle), a page that says more follow but brings nothing new, a record outside the query's
  * filter (created_at_*, archived, posting_id; deleted_at_* for deleted ones), or a chain
  * longer than max_pages. Failures are logged (once) before returning.
+ *
+ * Once a stop is requested (signals.h) no further page is asked for: the listing ends with
+ * LEVER_ERR_INTERRUPTED after the pages it had, each delivered whole or not at all.
  */
 
 /** A record Lever sent that cannot be read: a wrong type, a NUL character, invalid UTF-8. */

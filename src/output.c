@@ -10,6 +10,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "rules.h"
+#include "signals.h"
 #include "xalloc.h"
 
 /* Standard output is written by listing threads, workers and the run alike: one line at a
@@ -129,8 +130,9 @@ void output_action(const struct engine *e, const struct action *a, const char *o
 /* ------------------------------------------------------------------------ */
 /* The run.                                                                  */
 
-void output_summary(const struct engine *e, enum exit_code rc)
+static void print_summary(const struct engine *e, enum exit_code rc)
 {
+	const char *stopped_by = e->interrupted ? signals_name() : NULL;
 	if (e->opts->json) {
 		struct strbuf out;
 		struct jsonw w;
@@ -153,6 +155,8 @@ void output_summary(const struct engine *e, enum exit_code rc)
 		jsonw_kv_int(&w, "deleted", e->n.deleted);
 		jsonw_kv_int(&w, "unreadable", e->n.unreadable);
 		jsonw_kv_int(&w, "untrusted", e->n.untrusted);
+		jsonw_kv_bool(&w, "interrupted", e->interrupted);
+		jsonw_kv_string(&w, "signal", stopped_by);
 		jsonw_kv_int(&w, "exit_status", rc);
 		jsonw_line_end(&w, stdout);
 		return;
@@ -164,9 +168,11 @@ void output_summary(const struct engine *e, enum exit_code rc)
 	if (!log_enabled(LOG_INFO) && rc == EXIT_OK && eventless) {
 		return;
 	}
-	printf("%s%s: seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64 ", sent %" PRId64
-	       ", waiting for email %" PRId64 ", skipped %" PRId64 ", failed %" PRId64,
-		e->command, e->app.dry_run ? " (dry run)" : "", e->n.seen, e->n.changed,
+	printf("%s%s%s%s: seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64
+	       ", sent %" PRId64 ", waiting for email %" PRId64 ", skipped %" PRId64
+	       ", failed %" PRId64,
+		e->command, e->app.dry_run ? " (dry run)" : "", stopped_by ? " interrupted by " : "",
+		stopped_by ? stopped_by : "", e->n.seen, e->n.changed,
 		e->app.dry_run ? 0 : e->n.enrolled, e->app.dry_run ? 0 : e->n.sent, e->n.waiting,
 		e->n.skipped, e->n.failed);
 	if (e->app.dry_run) {
@@ -182,4 +188,15 @@ void output_summary(const struct engine *e, enum exit_code rc)
 		printf(", untrusted times %" PRId64, e->n.untrusted);
 	}
 	putchar('\n');
+}
+
+bool output_summary(const struct engine *e, enum exit_code rc)
+{
+	pthread_mutex_lock(&out_lock);
+	print_summary(e, rc);
+	// No flush here: main's flush at exit is the one that reports why a write failed (a
+	// failed flush would lose errno with the data); this sees what failed on the way.
+	bool ok = !ferror(stdout);
+	pthread_mutex_unlock(&out_lock);
+	return ok;
 }

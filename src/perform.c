@@ -12,6 +12,7 @@
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
+#include "signals.h"
 #include "xalloc.h"
 
 void group_add(struct group *g, int64_t id)
@@ -455,14 +456,15 @@ static const struct {
 _Static_assert(sizeof(outcomes) / sizeof(outcomes[0]) == OUT_COUNT, "a label for every outcome");
 
 /* Performs the actions of one opportunity in order; a failure stops the
- * rest of them, since later ones depend on earlier ones. */
+ * rest of them, since later ones depend on earlier ones. After a stop request
+ * no action starts: what is left stays pending in the journal. */
 static void perform_group(struct worker *w, const struct group *g)
 {
 	struct engine *e = w->e;
 	bool blocked = false;
 	for (size_t i = 0; i < g->n; i++) {
 		pthread_mutex_lock(&e->db);
-		bool stop = e->stop;
+		bool stop = e->stop || signals_requested(SIGNALS_STOP);
 		struct action a;
 		int got = stop ? 0 : snapshot_action_get(e->app.snap, g->ids[i], &a);
 		if (got < 0) {
@@ -533,7 +535,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct group g;
-	while (workq_pop(&w->e->queue, &g)) {
+	// After a stop request the queue is left as it is: its actions stay pending.
+	while (!signals_requested(SIGNALS_STOP) && workq_pop(&w->e->queue, &g)) {
 		perform_group(w, &g);
 		group_finish(&g);
 	}

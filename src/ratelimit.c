@@ -1,11 +1,11 @@
 #include "ratelimit.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "signals.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -25,15 +25,11 @@ static uint64_t monotonic_now_ns(void *ud)
 	return timeutil_monotonic_ns();
 }
 
+/* Ends early on a stop request (signals.h): the waiter then sends nothing, so the token it
+ * reserved is not owed to the server. */
 static void monotonic_sleep_ns(void *ud, uint64_t ns)
 {
-	uint64_t until = timeutil_monotonic_ns() + ns;
-	struct timespec ts;
-	ts.tv_sec = (time_t)(until / 1000000000u);
-	ts.tv_nsec = (long)(until % 1000000000u);
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-		continue;
-	}
+	signals_sleep((double)ns / 1e9, SIGNALS_STOP);
 }
 
 struct ratelimit *ratelimit_create_with_clock(double per_second, int burst,

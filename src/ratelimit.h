@@ -32,7 +32,8 @@ void ratelimit_destroy(struct ratelimit *rl);
 
 /**
  * Takes one token, blocking until one is available. Waiters are served in the order they
- * arrive. Accepts NULL (no limit).
+ * arrive. Accepts NULL (no limit). With the real clock the wait ends early when a stop is
+ * requested (signals.h); the caller, who checks for that anyway, then sends nothing.
  */
 void ratelimit_acquire(struct ratelimit *rl);
 

@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "http.h"
 #include "json.h"
@@ -12,6 +11,7 @@
 #include "log.h"
 #include "opportunity.h"
 #include "rules.h"
+#include "signals.h"
 
 struct refty_client {
 	struct http_client *http;
@@ -168,8 +168,9 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	// action for the next run.
 	for (int wait = 1; answered && resp.status == 409 && key && wait <= 4; wait *= 2) {
 		log_debug("%s: Refty is still processing key '%s'; asking again in %d s", what, key, wait);
-		struct timespec ts = {wait, 0};
-		nanosleep(&ts, NULL);
+		if (!signals_sleep(wait, SIGNALS_STOP)) {
+			break; // a stop: the action stays pending, and the next run asks again
+		}
 		answered = http_request(c->http, &req, &resp);
 	}
 	if (!answered) {

@@ -111,6 +111,8 @@ static const char *const migrations[] = {
 	// A failed action re-queued by 'retry': its request may follow the
 	// configuration as it is now, since Refty kept nothing under its key.
 	"ALTER TABLE actions ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;",
+	// A run stopped by a signal before its work was done: the signal's name.
+	"ALTER TABLE runs ADD COLUMN interrupted_by TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1290,12 +1292,14 @@ void run_record_copy(struct run_record *dst, const struct run_record *src)
 	*dst = *src;
 	dst->command = src->command ? xstrdup(src->command) : NULL;
 	dst->message = src->message ? xstrdup(src->message) : NULL;
+	dst->interrupted_by = src->interrupted_by ? xstrdup(src->interrupted_by) : NULL;
 }
 
 void run_record_finish(struct run_record *r)
 {
 	free(r->command);
 	free(r->message);
+	free(r->interrupted_by);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -1323,7 +1327,7 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 	sqlite3_stmt *s = prepare(snap, "UPDATE runs SET finished_at = ?2, exit_code = ?3, seen = ?4,"
 					" changed = ?5, enrolled = ?6, sent = ?7, waiting = ?8,"
 					" skipped = ?9, failed = ?10, message = ?11,"
-					" poll_started_ms = ?12 WHERE id = ?1");
+					" poll_started_ms = ?12, interrupted_by = ?13 WHERE id = ?1");
 	if (!s) {
 		return false;
 	}
@@ -1339,6 +1343,7 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 	sqlite3_bind_int64(s, 10, r->failed);
 	bind_text(s, 11, r->message);
 	sqlite3_bind_int64(s, 12, r->poll_started_ms);
+	bind_text(s, 13, r->interrupted_by);
 	bool ok = run_done(snap, s, "cannot record run");
 	sqlite3_finalize(s);
 	return ok;
@@ -1346,7 +1351,7 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 
 #define RUN_COLUMNS                                                                                \
 	"id, command, started_at, finished_at, poll_started_ms, exit_code, dry_run, seen, changed,"  \
-	" enrolled, sent, waiting, skipped, failed, message"
+	" enrolled, sent, waiting, skipped, failed, message, interrupted_by"
 
 static void read_run(sqlite3_stmt *s, struct run_record *r)
 {
@@ -1366,6 +1371,7 @@ static void read_run(sqlite3_stmt *s, struct run_record *r)
 	r->skipped = sqlite3_column_int64(s, 12);
 	r->failed = sqlite3_column_int64(s, 13);
 	r->message = col_text(s, 14);
+	r->interrupted_by = col_text(s, 15);
 }
 
 bool snapshot_runs_recent(struct snapshot *snap, int n,
@@ -1395,7 +1401,8 @@ bool snapshot_runs_recent(struct snapshot *snap, int n,
 int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out)
 {
 	sqlite3_stmt *s = prepare(snap, "SELECT " RUN_COLUMNS " FROM runs WHERE command = ?1"
-					" AND dry_run = 0 AND exit_code IN (0, 1) ORDER BY id DESC"
+					" AND dry_run = 0 AND exit_code IN (0, 1)"
+					" AND interrupted_by IS NULL ORDER BY id DESC"
 					" LIMIT 1");
 	if (!s) {
 		return -1;

@@ -195,6 +195,7 @@ struct run_record {
 	bool dry_run;
 	int64_t seen, changed, enrolled, sent, waiting, skipped, failed;
 	char *message;
+	char *interrupted_by; /* "SIGTERM", ...: stopped by a signal before its work was done */
 };
 
 /** Fills dst with a deep copy of src; the caller finishes dst. */
@@ -206,7 +207,10 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r);
 /** The last n runs, newest first. */
 bool snapshot_runs_recent(struct snapshot *snap, int n,
 	bool (*cb)(void *ud, const struct run_record *r), void *ud);
-/** The newest run of command that exited 0 or 1; 1 found, 0 none, -1 error. */
+/**
+ * The newest run of command that exited 0 or 1 and was not interrupted (a run stopped by a
+ * signal left work undone); 1 found, 0 none, -1 error.
+ */
 int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out);
 
 /* The name cache: Lever stages and postings, Refty sequences and their stages. */

@@ -11,8 +11,18 @@
 #include "log.h"
 #include "refty.h"
 #include "rules.h"
+#include "signals.h"
 #include "timeutil.h"
 #include "xalloc.h"
+
+enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls)
+{
+	if (ls == LEVER_ERR_INTERRUPTED) {
+		e->interrupted = true;
+		return EXIT_PARTIAL;
+	}
+	return app_lever_exit(ls);
+}
 
 static enum exit_code poll(struct engine *e, int64_t cursor)
 {
@@ -51,10 +61,7 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 	if (e->failed_local) {
 		return EXIT_LOCAL;
 	}
-	if (ls != LEVER_OK) {
-		return app_lever_exit(ls);
-	}
-	return EXIT_OK;
+	return engine_lever_exit(e, ls);
 }
 
 static bool count_pending(void *ud, const struct action *a)
@@ -216,10 +223,16 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 }
 
 /* Commits the end of the poll: the cursor moves (and seeded_at is set) only once everything
- * the poll saw is committed; a failed poll rolls its open batch back. */
+ * the poll saw is committed; a failed poll rolls its open batch back. A poll stopped for a
+ * stop request commits its open batch (whole records of whole pages, as any batch) and
+ * leaves the cursor: the next run lists again what this one did not finish, as after a
+ * failure, and finds no change in what it kept. */
 static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t seeded)
 {
 	pthread_mutex_lock(&e->db);
+	if (rc != EXIT_OK && e->interrupted && !e->failed_local && !intake_batch_commit(e)) {
+		rc = EXIT_LOCAL;
+	}
 	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app.lock)) {
 		rc = EXIT_LOCKED;
 	}
@@ -272,9 +285,45 @@ static enum exit_code act(struct engine *e)
 	return perform_run(e);
 }
 
+/*
+ * After a stop request, whether it left work for the next run: a listing not finished, or
+ * actions still pending in the journal (the truth, whatever this run counted). Those actions
+ * are then counted as pending. A stop that came when nothing was left interrupted nothing.
+ */
+static enum exit_code check_interrupted(struct engine *e, enum exit_code rc)
+{
+	// A run that failed for another reason is reported as that failure.
+	if (!signals_requested(SIGNALS_STOP) || (rc != EXIT_OK && rc != EXIT_PARTIAL)) {
+		return rc;
+	}
+	int64_t left = 0;
+	if (!e->opts->dry_run &&
+		!snapshot_actions_in_state(e->app.snap, ACTION_PENDING, count_pending, &left)) {
+		return EXIT_LOCAL;
+	}
+	bool cut = e->interrupted;
+	if (!cut && left == 0) {
+		return rc;
+	}
+	e->interrupted = true;
+	if (left > e->n.pending) {
+		e->n.pending = left;
+	}
+	char *pending = left ? xasprintf(", %" PRId64 " action%s still pending", left,
+				       left == 1 ? " is" : "s are")
+			     : NULL;
+	log_warn("%s stopped by %s before its work was done: everything done so far is "
+		 "recorded%s%s; the next run goes on from here",
+		e->command, signals_name(), cut ? ", the listing stopped at a page boundary" : "",
+		pending ? pending : "");
+	free(pending);
+	return rc == EXIT_OK ? EXIT_PARTIAL : rc;
+}
+
 /* Reports the run: the exit status it earned, the warnings, the summary and its record. */
 static enum exit_code report_run(struct engine *e, enum exit_code rc)
 {
+	rc = check_interrupted(e, rc);
 	if (rc == EXIT_OK && (e->n.failed > 0 || e->n.pending > 0 || e->n.unreadable > 0)) {
 		rc = EXIT_PARTIAL;
 	}
@@ -286,7 +335,11 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 			e->n.untrusted == 1 ? "was" : "were", id);
 		free(id);
 	}
-	output_summary(e, rc);
+	// The journal is committed by now; a failure to print the summary only changes the exit
+	// status (main says why, once, for every command).
+	if (!output_summary(e, rc)) {
+		rc = EXIT_LOCAL;
+	}
 	if (!e->opts->dry_run && e->run.id) {
 		e->run.finished_at = timeutil_now_ms();
 		e->run.exit_code = rc;
@@ -305,6 +358,7 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 		if (why && !e->run.message) {
 			e->run.message = xstrdup(why);
 		}
+		e->run.interrupted_by = e->interrupted ? xstrdup(signals_name()) : NULL;
 		if (!snapshot_run_finish(e->app.snap, &e->run) && rc == EXIT_OK) {
 			rc = EXIT_LOCAL;
 		}
@@ -353,6 +407,11 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	enum exit_code rc = open_run(&e, &seeded);
 	if (rc == EXIT_OK) {
 		rc = start_run(&e, seeded, &cursor);
+	}
+	if (rc == EXIT_REMOTE && signals_requested(SIGNALS_STOP)) {
+		// The names were being fetched: nothing was started, all of it is left to do.
+		log_warn("%s stopped by %s before it began: nothing done", e.command, signals_name());
+		rc = EXIT_PARTIAL;
 	}
 	if (rc != EXIT_OK) {
 		engine_finish(&e);
