@@ -1,0 +1,175 @@
+# bash completion for refty-lever(1).
+#
+# Installed as share/bash-completion/completions/refty-lever. The commands and
+# their options are those of cli/main.c and cli/cmd-*.c; a test compares them
+# with every command's --help, so a new option must be added here too.
+
+_refty_lever_global_opts='--config --verbose --quiet --log-format --help --version'
+_refty_lever_commands='sync backfill status explain retry check lever refty auth'
+
+# The options of one command (and, for lever, refty and auth, of its subcommand).
+_refty_lever_command_opts()
+{
+	case $1 in
+	sync) echo '--dry-run --json --max-actions --seed --help' ;;
+	backfill) echo '--dry-run --json --rule --since --trigger-current --max-actions --help' ;;
+	status) echo '--json --max-age --help' ;;
+	explain) echo '--help' ;;
+	retry) echo '--all --help' ;;
+	check) echo '--online --help' ;;
+	lever | refty) echo '--json --help' ;;
+	auth) [[ $2 == login ]] && echo '--paste --help' || echo '--help' ;;
+	esac
+}
+
+_refty_lever_subcommands()
+{
+	case $1 in
+	lever) echo 'stages postings' ;;
+	refty) echo 'sequences' ;;
+	auth) echo 'login status logout' ;;
+	esac
+}
+
+# The file refty-lever would read: -c, then the same search as conf_find().
+_refty_lever_config_file()
+{
+	if [[ -n $1 ]]; then
+		echo "${1/#\~/$HOME}"
+	elif [[ -n $REFTY_LEVER_CONFIG ]]; then
+		echo "$REFTY_LEVER_CONFIG"
+	elif [[ $XDG_CONFIG_HOME == /* && -e $XDG_CONFIG_HOME/refty-lever/config ]]; then
+		echo "$XDG_CONFIG_HOME/refty-lever/config"
+	elif [[ $XDG_CONFIG_HOME != /* && -n $HOME && -e $HOME/.config/refty-lever/config ]]; then
+		echo "$HOME/.config/refty-lever/config"
+	else
+		echo /etc/refty-lever.conf
+	fi
+}
+
+# Rule names, one a line. 'check' parses the file exactly as a run would, but it
+# refuses a configuration whose keys this user cannot read: then the names are
+# read from the file itself (name = "..." appears only in rules).
+_refty_lever_rules()
+{
+	local prog=$1 config=$2 line found=
+	local -a args=()
+	[[ -n $config ]] && args=(-c "${config/#\~/$HOME}")
+	while IFS= read -r line; do
+		if [[ $line =~ ^rule\ \'(.*)\'\ \(line\ [0-9]+\):\  ]]; then
+			printf '%s\n' "${BASH_REMATCH[1]}"
+			found=1
+		fi
+	done < <("$prog" -q "${args[@]}" check 2>/dev/null)
+	[[ -n $found ]] && return
+	local file
+	file=$(_refty_lever_config_file "$config")
+	[[ -r $file ]] || return
+	local re='(^|[^[:alnum:]_])name[[:space:]]*[=:][[:space:]]*"([^"]*)"'
+	while IFS= read -r line; do
+		[[ $line =~ ^[[:space:]]*(#|//) ]] && continue
+		while [[ $line =~ $re ]]; do
+			printf '%s\n' "${BASH_REMATCH[2]}"
+			line=${line#*"${BASH_REMATCH[0]}"}
+		done
+	done < "$file"
+}
+
+# Offers the lines of $1 that start with $2, one a reply (rule names may hold spaces).
+_refty_lever_offer_lines()
+{
+	local IFS=$'\n'
+	COMPREPLY=($(compgen -W "$1" -- "$2"))
+}
+
+# Offers the space-separated words of $1 that start with $2.
+_refty_lever_offer()
+{
+	_refty_lever_offer_lines "${1// /$'\n'}" "$2"
+}
+
+_refty_lever()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	local prev=${COMP_WORDS[COMP_CWORD-1]}
+	# --opt=value: bash splits it into '--opt' '=' 'value'.
+	if [[ $cur == = ]]; then
+		prev=${COMP_WORDS[COMP_CWORD-1]}
+		cur=
+	elif [[ $prev == = ]]; then
+		prev=${COMP_WORDS[COMP_CWORD-2]}
+	fi
+
+	local prog=${COMP_WORDS[0]}
+	[[ $prog == */* && -x ${prog/#\~/$HOME} ]] && prog=${prog/#\~/$HOME} || prog=refty-lever
+
+	# Global options up to the command, then the command's own words.
+	local i=1 cmd= cmd_at=0 config= w
+	while ((i < COMP_CWORD)); do
+		w=${COMP_WORDS[i]}
+		case $w in
+		-c | --config | --log-format)
+			[[ ${COMP_WORDS[i+1]} == = ]] && ((i++))
+			[[ $w != --log-format ]] && config=${COMP_WORDS[i+1]}
+			((i += 2))
+			;;
+		-*) ((i++)) ;;
+		*)
+			cmd=$w
+			cmd_at=$i
+			break
+			;;
+		esac
+	done
+
+	if [[ -z $cmd ]]; then
+		case $prev in
+		-c | --config)
+			compopt -o filenames 2>/dev/null
+			local IFS=$'\n'
+			COMPREPLY=($(compgen -f -- "$cur"))
+			return
+			;;
+		--log-format)
+			_refty_lever_offer 'text json' "$cur"
+			return
+			;;
+		esac
+		if [[ $cur == -* ]]; then
+			_refty_lever_offer "$_refty_lever_global_opts" "$cur"
+		else
+			_refty_lever_offer "$_refty_lever_commands" "$cur"
+		fi
+		return
+	fi
+
+	case $prev in
+	--rule)
+		_refty_lever_offer_lines "$(_refty_lever_rules "$prog" "$config")" "$cur"
+		return
+		;;
+	--since | --max-actions | --max-age)
+		return # a value only the operator knows
+		;;
+	esac
+
+	# The first word after lever, refty or auth that is no option is its subcommand.
+	local sub= subs
+	subs=$(_refty_lever_subcommands "$cmd")
+	for ((i = cmd_at + 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		if [[ $w != -* && -n $subs ]]; then
+			sub=$w
+			break
+		fi
+	done
+	if [[ $cur != -* && -n $subs && -z $sub ]]; then
+		_refty_lever_offer "$subs" "$cur"
+		return
+	fi
+	if [[ $cur == -* || -z $cur ]]; then
+		_refty_lever_offer "$(_refty_lever_command_opts "$cmd" "$sub")" "$cur"
+	fi
+}
+
+complete -F _refty_lever refty-lever
