@@ -47,32 +47,34 @@ _refty_lever_config_file()
 	fi
 }
 
-# Rule names, one a line. 'check' parses the file exactly as a run would, but it
-# refuses a configuration whose keys this user cannot read: then the names are
-# read from the file itself (name = "..." appears only in rules).
-_refty_lever_rules()
+# Rule names, one a line, read from the file (and the files it @includes): name = "..."
+# appears only in rules. 'refty-lever check' would parse it exactly, but it also reads
+# every key, and an api_key_command may be a password manager asking for a passphrase:
+# nothing of that may run on a TAB.
+_refty_lever_rules_in()
 {
-	local prog=$1 config=$2 line found=
-	local -a args=()
-	[[ -n $config ]] && args=(-c "${config/#\~/$HOME}")
-	while IFS= read -r line; do
-		if [[ $line =~ ^rule\ \'(.*)\'\ \(line\ [0-9]+\):\  ]]; then
-			printf '%s\n' "${BASH_REMATCH[1]}"
-			found=1
-		fi
-	done < <("$prog" -q "${args[@]}" check 2>/dev/null)
-	[[ -n $found ]] && return
-	local file
-	file=$(_refty_lever_config_file "$config")
-	[[ -r $file ]] || return
+	local file=$1 depth=$2 line inc
+	[[ -r $file && $depth -lt 8 ]] || return
 	local re='(^|[^[:alnum:]_])name[[:space:]]*[=:][[:space:]]*"([^"]*)"'
+	local inc_re='^[[:space:]]*@include[[:space:]]+"([^"]*)"'
 	while IFS= read -r line; do
 		[[ $line =~ ^[[:space:]]*(#|//) ]] && continue
+		if [[ $line =~ $inc_re ]]; then
+			inc=${BASH_REMATCH[1]}
+			[[ $inc != /* && -r ${file%/*}/$inc && $file == */* ]] && inc=${file%/*}/$inc
+			_refty_lever_rules_in "$inc" $((depth + 1))
+			continue
+		fi
 		while [[ $line =~ $re ]]; do
 			printf '%s\n' "${BASH_REMATCH[2]}"
 			line=${line#*"${BASH_REMATCH[0]}"}
 		done
 	done < "$file"
+}
+
+_refty_lever_rules()
+{
+	_refty_lever_rules_in "$(_refty_lever_config_file "$1")" 0
 }
 
 # Offers the lines of $1 that start with $2, one a reply (rule names may hold spaces).
@@ -99,9 +101,6 @@ _refty_lever()
 	elif [[ $prev == = ]]; then
 		prev=${COMP_WORDS[COMP_CWORD-2]}
 	fi
-
-	local prog=${COMP_WORDS[0]}
-	[[ $prog == */* && -x ${prog/#\~/$HOME} ]] && prog=${prog/#\~/$HOME} || prog=refty-lever
 
 	# Global options up to the command, then the command's own words.
 	local i=1 cmd= cmd_at=0 config= w
@@ -145,7 +144,7 @@ _refty_lever()
 
 	case $prev in
 	--rule)
-		_refty_lever_offer_lines "$(_refty_lever_rules "$prog" "$config")" "$cur"
+		_refty_lever_offer_lines "$(_refty_lever_rules "$config")" "$cur"
 		return
 		;;
 	--since | --max-actions | --max-age)

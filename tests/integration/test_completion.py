@@ -174,24 +174,44 @@ class FromConfiguration(unittest.TestCase):
         os.chmod(path, 0o600)
         return path
 
-    def test_rule_names_from_check(self):
+    def test_rule_names_from_the_file(self):
         path = self.write('api_key_env = "TEST_LEVER_KEY";')
+        # The names offered are the ones check reads.
         r = subprocess.run([BINARY, "-c", path, "check"], capture_output=True, text=True,
                            env=self.env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(re.findall(r"^rule '([^']*)'", r.stdout, flags=re.M),
+                         ["engineering", "sales-ops"])
         self.assertEqual(complete("-c", path, "backfill", "--rule", "", env=self.env),
                          ["engineering", "sales-ops"])
         self.assertEqual(complete("--config", "=", path, "-v", "backfill", "--rule", "s",
                                   env=self.env), ["sales-ops"])
 
-    def test_rule_names_when_check_refuses_the_file(self):
-        # A key file this user cannot read: check fails, the names come from the file.
+    def test_rule_names_when_the_keys_cannot_be_read(self):
         path = self.write('api_key_file = "missing.key";')
         r = subprocess.run([BINARY, "-c", path, "check"], capture_output=True, text=True,
                            env=self.env, timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertEqual(complete("-c", path, "backfill", "--rule", "", env=self.env),
                          ["engineering", "sales-ops"])
+
+    def test_completing_runs_no_key_command(self):
+        marker = os.path.join(self.tmp, "command-ran")
+        path = self.write('api_key_command = "touch %s; echo key";' % marker)
+        self.assertEqual(complete("-c", path, "backfill", "--rule", "", env=self.env),
+                         ["engineering", "sales-ops"])
+        self.assertFalse(os.path.exists(marker), "a TAB ran api_key_command")
+
+    def test_rule_names_in_included_files(self):
+        rules_file = os.path.join(self.tmp, "rules.cfg")
+        with open(rules_file, "w") as f:
+            f.write('rules = ( { name = "included-rule"; jobs = [ "*" ]; sequence = "s";\n'
+                    '  stages = (); language = "en"; } );\n')
+        path = os.path.join(self.tmp, "main.conf")
+        with open(path, "w") as f:
+            f.write('# name = "commented-out"\n@include "rules.cfg"\n')
+        self.assertEqual(complete("-c", path, "backfill", "--rule", "", env=self.env),
+                         ["included-rule"])
 
     def test_rule_names_from_the_default_search(self):
         path = self.write('api_key_env = "TEST_LEVER_KEY";')
