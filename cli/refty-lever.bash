@@ -5,7 +5,9 @@
 # with every command's --help, so a new option must be added here too.
 
 _refty_lever_global_opts='--config --verbose --quiet --log-format --help --version'
-_refty_lever_commands='sync backfill status explain retry check lever refty auth'
+_refty_lever_commands='sync backfill status explain retry check lever refty auth help'
+# The global options that also work after the command.
+_refty_lever_late_opts='--config --verbose --quiet --log-format'
 
 # The options of one command (and, for lever, refty and auth, of its subcommand).
 _refty_lever_command_opts()
@@ -18,6 +20,7 @@ _refty_lever_command_opts()
 	retry) echo '--all --help' ;;
 	check) echo '--online --help' ;;
 	lever | refty) echo '--json --help' ;;
+	help) echo '--help' ;;
 	auth) [[ $2 == login ]] && echo '--paste --help' || echo '--help' ;;
 	esac
 }
@@ -26,8 +29,9 @@ _refty_lever_subcommands()
 {
 	case $1 in
 	lever) echo 'stages postings' ;;
-	refty) echo 'sequences' ;;
+	refty) echo 'sequences languages' ;;
 	auth) echo 'login status logout' ;;
+	help) echo "$_refty_lever_commands" ;;
 	esac
 }
 
@@ -96,14 +100,14 @@ _refty_lever()
 	local prev=${COMP_WORDS[COMP_CWORD-1]}
 	# --opt=value: bash splits it into '--opt' '=' 'value'.
 	if [[ $cur == = ]]; then
-		prev=${COMP_WORDS[COMP_CWORD-1]}
 		cur=
 	elif [[ $prev == = ]]; then
 		prev=${COMP_WORDS[COMP_CWORD-2]}
 	fi
 
-	# Global options up to the command, then the command's own words.
-	local i=1 cmd= cmd_at=0 config= w
+	# Global options may come before or after the command (main.c moves them); the
+	# first other word is the command, the next one a subcommand where it has them.
+	local i=1 cmd= sub= config= w
 	while ((i < COMP_CWORD)); do
 		w=${COMP_WORDS[i]}
 		case $w in
@@ -111,38 +115,35 @@ _refty_lever()
 			[[ ${COMP_WORDS[i+1]} == = ]] && ((i++))
 			[[ $w != --log-format ]] && config=${COMP_WORDS[i+1]}
 			((i += 2))
+			continue
 			;;
-		-*) ((i++)) ;;
+		--config=*) config=${w#--config=} ;;
+		--rule | --since | --max-actions | --max-age)
+			((i++)) # its value is no subcommand
+			;;
+		-*) ;;
 		*)
-			cmd=$w
-			cmd_at=$i
-			break
+			if [[ -z $cmd ]]; then
+				cmd=$w
+			elif [[ -z $sub ]]; then
+				sub=$w
+			fi
 			;;
 		esac
+		((i++))
 	done
 
-	if [[ -z $cmd ]]; then
-		case $prev in
-		-c | --config)
-			compopt -o filenames 2>/dev/null
-			local IFS=$'\n'
-			COMPREPLY=($(compgen -f -- "$cur"))
-			return
-			;;
-		--log-format)
-			_refty_lever_offer 'text json' "$cur"
-			return
-			;;
-		esac
-		if [[ $cur == -* ]]; then
-			_refty_lever_offer "$_refty_lever_global_opts" "$cur"
-		else
-			_refty_lever_offer "$_refty_lever_commands" "$cur"
-		fi
-		return
-	fi
-
 	case $prev in
+	-c | --config)
+		compopt -o filenames 2>/dev/null
+		local IFS=$'\n'
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--log-format)
+		_refty_lever_offer 'text json' "$cur"
+		return
+		;;
 	--rule)
 		_refty_lever_offer_lines "$(_refty_lever_rules "$config")" "$cur"
 		return
@@ -152,22 +153,21 @@ _refty_lever()
 		;;
 	esac
 
-	# The first word after lever, refty or auth that is no option is its subcommand.
-	local sub= subs
-	subs=$(_refty_lever_subcommands "$cmd")
-	for ((i = cmd_at + 1; i < COMP_CWORD; i++)); do
-		w=${COMP_WORDS[i]}
-		if [[ $w != -* && -n $subs ]]; then
-			sub=$w
-			break
+	if [[ -z $cmd ]]; then
+		if [[ $cur == -* ]]; then
+			_refty_lever_offer "$_refty_lever_global_opts" "$cur"
+		else
+			_refty_lever_offer "$_refty_lever_commands" "$cur"
 		fi
-	done
-	if [[ $cur != -* && -n $subs && -z $sub ]]; then
-		_refty_lever_offer "$subs" "$cur"
 		return
 	fi
-	if [[ $cur == -* || -z $cur ]]; then
-		_refty_lever_offer "$(_refty_lever_command_opts "$cmd" "$sub")" "$cur"
+
+	local subs
+	subs=$(_refty_lever_subcommands "$cmd")
+	if [[ $cur != -* && -n $subs && -z $sub ]]; then
+		_refty_lever_offer "$subs" "$cur"
+	elif [[ $cur == -* || -z $cur ]]; then
+		_refty_lever_offer "$(_refty_lever_command_opts "$cmd" "$sub") $_refty_lever_late_opts" "$cur"
 	fi
 }
 

@@ -83,6 +83,17 @@ def subcommands(command):
     return [w for w in words if re.fullmatch(r"[a-z]+", w)]
 
 
+def late_global_options():
+    """The global options that main.c also takes after the command: all but --help and
+    --version, which there mean the command's own."""
+    return long_options(run_help()) - {"--help", "--version"}
+
+
+def expected_subcommands(command):
+    # 'help [COMMAND]' takes a command name.
+    return help_commands() if "COMMAND" in synopsis(command) else subcommands(command)
+
+
 def source_options():
     """Every long option name in the getopt_long tables of cli/*.c, by file."""
     found = {}
@@ -113,7 +124,7 @@ class Completion(unittest.TestCase):
             with self.subTest(command=command):
                 subs = subcommands(command)
                 words = [command] + subs[:1]
-                want = long_options(run_help(*words)) | {"--help"}
+                want = long_options(run_help(*words)) | {"--help"} | late_global_options()
                 self.assertEqual(set(complete(*words, "--")), want)
 
     def test_every_subcommand_option_is_offered_after_it(self):
@@ -128,8 +139,8 @@ class Completion(unittest.TestCase):
     def test_subcommands_are_those_of_the_synopsis(self):
         for command in help_commands():
             with self.subTest(command=command):
-                self.assertEqual(sorted(complete(command, "")) if subcommands(command) else [],
-                                 sorted(subcommands(command)))
+                want = expected_subcommands(command)
+                self.assertEqual(sorted(complete(command, "")) if want else [], sorted(want))
 
     def test_no_option_in_the_sources_is_missing(self):
         # A new option that --help forgets is still caught: every name in a getopt_long table.
@@ -154,7 +165,12 @@ class Completion(unittest.TestCase):
         # A value taken by an option is no command or subcommand.
         self.assertEqual(complete("-c", "x.conf", "lever", "--json", ""), ["stages", "postings"])
         self.assertEqual(set(complete("-q", "sync", "--max-actions", "5", "--")),
-                         {"--dry-run", "--json", "--max-actions", "--seed", "--help"})
+                         {"--dry-run", "--json", "--max-actions", "--seed", "--help"}
+                         | late_global_options())
+        # Global options after the command, as main.c takes them.
+        self.assertEqual(complete("status", "--log-format", "t"), ["text"])
+        self.assertEqual(complete("lever", "-v", "--config", "x.conf", ""), ["stages", "postings"])
+        self.assertEqual(complete("help", "ch"), ["check"])
 
 
 class FromConfiguration(unittest.TestCase):
@@ -186,6 +202,11 @@ class FromConfiguration(unittest.TestCase):
                          ["engineering", "sales-ops"])
         self.assertEqual(complete("--config", "=", path, "-v", "backfill", "--rule", "s",
                                   env=self.env), ["sales-ops"])
+
+    def test_rule_names_with_the_configuration_after_the_command(self):
+        path = self.write('api_key_env = "TEST_LEVER_KEY";')
+        self.assertEqual(complete("backfill", "--dry-run", "-c", path, "--rule", "", env=self.env),
+                         ["engineering", "sales-ops"])
 
     def test_rule_names_when_the_keys_cannot_be_read(self):
         path = self.write('api_key_file = "missing.key";')

@@ -5,6 +5,7 @@ file mode in an optional '# mode:' line. Each runs through 'refty-lever check'
 and every expected 'file:line: key: message' must appear on stderr."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -188,11 +189,14 @@ class ServiceManagerDirectories(unittest.TestCase):
                               env=env, timeout=60)
 
     def state_shown_by_status(self, result):
-        self.assertEqual(result.returncode, 0, result.stderr)
-        for line in result.stdout.splitlines():
-            if line.startswith("state:"):
-                return line.split(":", 1)[1].strip().rsplit(" (", 1)[0]
-        self.fail("status printed no state line:\n" + result.stdout)
+        """The state path status used: in its report, or in its error for a missing state."""
+        m = re.search(r"^state:\s+(.*?)(?: \(.*\))?$", result.stdout, flags=re.M)
+        if result.returncode == 0 and m:
+            return m.group(1)
+        m = re.search(r"state '([^']*)' does not exist", result.stderr)
+        self.assertTrue(result.returncode == 4 and m,
+                        f"status named no state (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+        return m.group(1)
 
     def test_state_directory_is_the_default_state(self):
         config = self.write_config()

@@ -77,7 +77,7 @@ class Install(unittest.TestCase):
         self.assertTrue(os.access(binary, os.X_OK), binary)
         r = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.strip(), f"refty-lever {self.version}")
+        self.assertEqual(r.stdout.splitlines()[0], f"refty-lever {self.version}")
 
     def test_man_pages(self):
         man_targets = {t["name"] for t in meson_info("targets")
