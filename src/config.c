@@ -597,25 +597,49 @@ static void parse_rules(struct ctx *c, const config_setting_t *s, struct config 
 	}
 }
 
-static char *default_state_path(void)
+/* The directory a service manager gave us comes first: under systemd's
+ * DynamicUser HOME is "/", and a state under it could never be created. With no
+ * usable place at all this says which setting to give rather than guess one. */
+static char *default_state_path(const char *config_path)
 {
+	const char *sd = getenv("STATE_DIRECTORY");
+	if (sd && *sd == '/') {
+		// systemd joins several StateDirectory= entries with ':'; ours is the first.
+		size_t len = strcspn(sd, ":");
+		return xasprintf("%.*s/state.db", (int)len, sd);
+	}
 	const char *xdg = getenv("XDG_STATE_HOME");
 	if (xdg && *xdg == '/') {
 		return xasprintf("%s/refty-lever/state.db", xdg);
 	}
 	const char *home = getenv("HOME");
-	if (home && *home) {
-		return xasprintf("%s/.local/state/refty-lever/state.db", home);
+	size_t home_len = home ? strlen(home) : 0;
+	while (home_len > 0 && home[home_len - 1] == '/') {
+		home_len--;
 	}
-	return xstrdup("/var/lib/refty-lever/state.db");
+	if (home && *home == '/' && home_len > 0) {
+		return xasprintf("%.*s/.local/state/refty-lever/state.db", (int)home_len, home);
+	}
+	log_error("'%s': no state database path: HOME is %s%s%s and neither STATE_DIRECTORY nor "
+		  "XDG_STATE_HOME is set; add state = \"/var/lib/refty-lever/state.db\"; (any "
+		  "writable path) to the file, or set STATE_DIRECTORY",
+		config_path, home ? "'" : "", home ? home : "unset", home ? "'" : "");
+	return NULL;
 }
 
 /* Relative paths in the file are taken relative to the file's directory, so
- * the same config works from cron and from a shell. */
-static char *resolve_path(const char *config_path, const char *p)
+ * the same config works from cron and from a shell. A relative secret file is
+ * taken from $CREDENTIALS_DIRECTORY instead when the service manager set one
+ * (systemd's LoadCredential=, or a mounted secret), so that one file names the
+ * keys the same way under systemd, Kubernetes and cron. */
+static char *resolve_path(const char *config_path, const char *p, bool secret)
 {
 	if (p[0] == '/') {
 		return xstrdup(p);
+	}
+	const char *creds = secret ? getenv("CREDENTIALS_DIRECTORY") : NULL;
+	if (creds && *creds) {
+		return xasprintf("%s/%s", creds, p);
 	}
 	const char *slash = strrchr(config_path, '/');
 	if (!slash) {
@@ -644,7 +668,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 	char *state = NULL;
 	get_string(c, root, "", "state", &state, NULL);
 	if (state) {
-		cfg->state = resolve_path(c->path, state);
+		cfg->state = resolve_path(c->path, state, false);
 		free(state);
 	}
 	get_long(c, root, "", "overlap", 0, 7L * 24 * 3600, &cfg->overlap);
@@ -656,18 +680,18 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 		report(c, 1, "rules", "missing list 'rules'");
 	}
 	if (cfg->lever.key.source == SECRET_FILE) {
-		char *p = resolve_path(c->path, cfg->lever.key.ref);
+		char *p = resolve_path(c->path, cfg->lever.key.ref, true);
 		free(cfg->lever.key.ref);
 		cfg->lever.key.ref = p;
 	}
 	if (cfg->refty.key.source == SECRET_FILE) {
-		char *p = resolve_path(c->path, cfg->refty.key.ref);
+		char *p = resolve_path(c->path, cfg->refty.key.ref, true);
 		free(cfg->refty.key.ref);
 		cfg->refty.key.ref = p;
 	}
 	if (cfg->lever.oauth.client_secret.source == SECRET_FILE) {
 		struct config_secret *cs = &cfg->lever.oauth.client_secret;
-		char *p = resolve_path(c->path, cs->ref);
+		char *p = resolve_path(c->path, cs->ref, true);
 		free(cs->ref);
 		cs->ref = p;
 	}
@@ -899,7 +923,11 @@ struct config *conf_load_with(const char *path, unsigned flags)
 		return NULL;
 	}
 	if (!cfg->state) {
-		cfg->state = default_state_path();
+		cfg->state = default_state_path(path);
+		if (!cfg->state) {
+			conf_destroy(cfg);
+			return NULL;
+		}
 	}
 	normalize_url(&cfg->lever.url);
 	normalize_url(&cfg->refty.url);

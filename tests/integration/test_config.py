@@ -5,6 +5,7 @@ file mode in an optional '# mode:' line. Each runs through 'refty-lever check'
 and every expected 'file:line: key: message' must appear on stderr."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -278,6 +279,147 @@ class Includes(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn("%s:2: max_actions: value 18446744073709551716 is out of range 0..100000000"
                       % inc, result.stderr)
+
+
+SERVICE_CONFIG = """\
+lever: {
+  url = "http://127.0.0.1:9/v1";
+  api_key_file = "lever-api-key";
+};
+refty: {
+  url = "http://127.0.0.1:9/v1";
+  api_key_file = "refty-api-key";
+};
+%s
+rules = (
+  {
+    name = "eng";
+    jobs = [ "Senior Backend Engineer" ];
+    sequence = "Engineering references";
+    stages = ( { refty = "Reference check"; lever = "References"; } );
+    language = "en";
+  }
+);
+"""
+
+
+class ServiceManagerDirectories(unittest.TestCase):
+    """STATE_DIRECTORY and CREDENTIALS_DIRECTORY, as systemd (StateDirectory=,
+    LoadCredential=) or a container's mounts set them; and what happens when no
+    default state path can be had (a DynamicUser's HOME is "/")."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="refty-lever-service-")
+        self.config_dir = os.path.join(self.tmp, "etc")
+        self.creds = os.path.join(self.tmp, "credentials")
+        os.mkdir(self.config_dir)
+        os.mkdir(self.creds)
+        for name in ("lever-api-key", "refty-api-key"):
+            path = os.path.join(self.creds, name)
+            with open(path, "w") as f:
+                f.write(name + "-value-5e21\n")
+            os.chmod(path, 0o600)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write_config(self, state_line=""):
+        path = os.path.join(self.config_dir, "acme.conf")
+        with open(path, "w") as f:
+            f.write(SERVICE_CONFIG % state_line)
+        os.chmod(path, 0o600)
+        return path
+
+    def run_binary(self, config, args, **env_changes):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("STATE_DIRECTORY", "CREDENTIALS_DIRECTORY", "XDG_STATE_HOME")}
+        for key, value in env_changes.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return subprocess.run([BINARY, "-c", config, *args], capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    def state_shown_by_status(self, result):
+        """The state path status used: in its report, or in its error for a missing state."""
+        m = re.search(r"^state:\s+(.*?)(?: \(.*\))?$", result.stdout, flags=re.M)
+        if result.returncode == 0 and m:
+            return m.group(1)
+        m = re.search(r"state '([^']*)' does not exist", result.stderr)
+        self.assertTrue(result.returncode == 4 and m,
+                        f"status named no state (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+        return m.group(1)
+
+    def test_state_directory_is_the_default_state(self):
+        config = self.write_config()
+        sd = os.path.join(self.tmp, "lib", "acme")
+        r = self.run_binary(config, ["status"], STATE_DIRECTORY=sd,
+                            XDG_STATE_HOME=os.path.join(self.tmp, "xdg"), HOME=self.tmp)
+        self.assertEqual(self.state_shown_by_status(r), os.path.join(sd, "state.db"))
+
+    def test_first_of_several_state_directories(self):
+        config = self.write_config()
+        first = os.path.join(self.tmp, "one")
+        r = self.run_binary(config, ["status"], STATE_DIRECTORY=first + ":" + self.tmp + "/two")
+        self.assertEqual(self.state_shown_by_status(r), os.path.join(first, "state.db"))
+
+    def test_state_in_the_file_wins_over_state_directory(self):
+        config = self.write_config('state = "kept/state.db";')
+        r = self.run_binary(config, ["status"], STATE_DIRECTORY=os.path.join(self.tmp, "sd"),
+                            CREDENTIALS_DIRECTORY=self.creds)
+        # A relative state stays relative to the file, whatever CREDENTIALS_DIRECTORY says.
+        self.assertEqual(self.state_shown_by_status(r),
+                         os.path.join(self.config_dir, "kept", "state.db"))
+
+    def test_home_without_a_usable_default_names_the_settings_to_give(self):
+        config = self.write_config()
+        for home in ("/", "", "//", None):
+            with self.subTest(home=home):
+                r = self.run_binary(config, ["status"], HOME=home)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertNotIn("//.local", r.stdout + r.stderr)
+                self.assertIn("state = ", r.stderr)
+                self.assertIn("STATE_DIRECTORY", r.stderr)
+                self.assertIn(config, r.stderr)
+
+    def test_home_with_trailing_slash_gives_a_clean_path(self):
+        config = self.write_config()
+        r = self.run_binary(config, ["status"], HOME=self.tmp + "/")
+        self.assertEqual(self.state_shown_by_status(r),
+                         os.path.join(self.tmp, ".local/state/refty-lever/state.db"))
+
+    def test_relative_key_files_come_from_credentials_directory(self):
+        config = self.write_config('state = "state.db";')
+        r = self.run_binary(config, ["check"], CREDENTIALS_DIRECTORY=self.creds)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is valid", r.stdout)
+        for name in ("lever-api-key", "refty-api-key"):
+            self.assertNotIn(name + "-value", r.stdout + r.stderr)
+
+    def test_without_credentials_directory_key_files_are_beside_the_file(self):
+        config = self.write_config('state = "state.db";')
+        r = self.run_binary(config, ["check"])
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("cannot read secret file", r.stderr)
+        self.assertIn(os.path.join(self.config_dir, "lever-api-key"), r.stderr)
+        for name in ("lever-api-key", "refty-api-key"):
+            shutil.copy(os.path.join(self.creds, name), self.config_dir)
+        r = self.run_binary(config, ["check"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_absolute_key_file_ignores_credentials_directory(self):
+        config = self.write_config('state = "state.db";')
+        with open(config) as f:
+            text = f.read()
+        text = text.replace('"lever-api-key"', '"%s"' % os.path.join(self.creds, "lever-api-key"))
+        with open(config, "w") as f:
+            f.write(text)
+        r = self.run_binary(config, ["check"], CREDENTIALS_DIRECTORY=os.path.join(self.tmp, "x"))
+        self.assertEqual(r.returncode, 2, r.stdout)
+        # Only the relative one was looked for in the (empty) credentials directory.
+        self.assertIn(os.path.join(self.tmp, "x", "refty-api-key"), r.stderr)
+        self.assertNotIn(os.path.join(self.tmp, "x", "lever-api-key"), r.stderr)
 
 
 if __name__ == "__main__":
