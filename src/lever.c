@@ -1265,6 +1265,48 @@ enum lever_status lever_parse_opportunities(const char *body, size_t len,
 	return status;
 }
 
+bool lever_parse_list_page(enum lever_listing listing, const char *body, size_t len,
+	bool quarantine, struct lever_page_summary *out, struct json_error *err)
+{
+	static const struct record_kind *const kinds[] = {
+		[LEVER_LISTING_OPPORTUNITIES] = &opportunity_kind,
+		[LEVER_LISTING_DELETED] = &deleted_kind,
+		[LEVER_LISTING_STAGES] = &stage_kind,
+		[LEVER_LISTING_POSTINGS] = &posting_kind,
+	};
+	memset(out, 0, sizeof(*out));
+	const struct record_kind *kind = kinds[listing];
+	struct page page;
+	if (!parse_page(body, len, kind, quarantine, &page, err)) {
+		return false;
+	}
+	out->records = page.n;
+	out->unreadable = page.n_bad;
+	out->next = page.next;
+	page.next = NULL;
+	page_finish(&page, kind);
+	return true;
+}
+
+bool lever_parse_opportunity_answer(const char *body, size_t len, const char *id,
+	struct opportunity *o, bool *malformed, struct json_error *err)
+{
+	memset(o, 0, sizeof(*o));
+	struct json_object *root = json_parse(body, len, err);
+	*malformed = root == NULL;
+	if (!root) {
+		return false;
+	}
+	struct json_node node, data;
+	json_root(&node, root);
+	bool read = json_req_object(&node, "data", &data, err) && parse_opportunity(&data, o, err);
+	if (read && strcmp(o->id, id) != 0) {
+		read = json_fail(err, &data, "is opportunity '%.64s', not the one asked for", o->id);
+	}
+	json_free(root);
+	return read;
+}
+
 static bool mentions_offset(const struct http_response *resp)
 {
 	char *message = NULL;
@@ -1580,33 +1622,24 @@ enum lever_status lever_get_opportunity(struct lever_client *c, const char *id,
 		free(what);
 	} else if (status == LEVER_OK) {
 		struct json_error err;
-		struct json_object *root = json_parse(resp.body.data, resp.body.len, &err);
-		struct json_node node, data;
-		struct opportunity o = {0};
-		if (!root) {
+		struct opportunity o;
+		bool malformed;
+		bool read = lever_parse_opportunity_answer(resp.body.data, resp.body.len, id, &o,
+			&malformed, &err);
+		if (malformed) {
 			log_error("cannot get opportunity '%s': malformed answer from '%s': %s", clean,
 				c->url, err.text);
 			status = LEVER_ERR_DATA;
-		} else {
-			json_root(&node, root);
-			bool read = json_req_object(&node, "data", &data, &err) &&
-				    parse_opportunity(&data, &o, &err);
-			if (read && strcmp(o.id, id) != 0) {
-				read = json_fail(&err, &data, "is opportunity '%.64s', not the one asked for",
-					o.id);
-			}
-			if (!read && sink->unreadable) {
-				struct lever_unreadable u = {id, err.text};
-				status = sink->unreadable(sink->ud, &u) ? LEVER_OK : LEVER_ERR_CANCELLED;
-			} else if (!read) {
-				log_error("cannot get opportunity '%s': %s", clean, err.text);
-				status = LEVER_ERR_DATA;
-			} else if (!sink->record(sink->ud, &o)) {
-				status = LEVER_ERR_CANCELLED;
-			}
+		} else if (!read && sink->unreadable) {
+			struct lever_unreadable u = {id, err.text};
+			status = sink->unreadable(sink->ud, &u) ? LEVER_OK : LEVER_ERR_CANCELLED;
+		} else if (!read) {
+			log_error("cannot get opportunity '%s': %s", clean, err.text);
+			status = LEVER_ERR_DATA;
+		} else if (!sink->record(sink->ud, &o)) {
+			status = LEVER_ERR_CANCELLED;
 		}
 		opportunity_finish(&o);
-		json_free(root);
 	}
 	free(clean);
 	http_response_finish(&resp);
