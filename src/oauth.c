@@ -560,7 +560,8 @@ bool oauth_parse_token_response(const char *body, size_t len, int64_t now,
 		out->access_token = xstrdup(access);
 		out->refresh_token = refresh_token && refresh_token[0] ? xstrdup(refresh_token) : NULL;
 		out->scope = xstrdup(scope);
-		out->expires_at = now + expires_in;
+		// Saturates: an absurd lifetime must not wrap round into an expired token.
+		out->expires_at = expires_in > INT64_MAX - now ? INT64_MAX : now + expires_in;
 		out->account = account_from_jwt(access);
 	}
 	json_free(root);
