@@ -81,7 +81,9 @@ static char **list(const char *dir, size_t *n)
 		names[(*n)++] = strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, *n, sizeof(*names), by_name);
+	if (*n > 0) {
+		qsort(names, *n, sizeof(*names), by_name);
+	}
 	return names;
 }
 
