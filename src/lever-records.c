@@ -517,3 +517,48 @@ enum lever_status lever_parse_opportunities(const char *body, size_t len,
 	lever_page_finish(&page, &lever_opportunity_kind);
 	return status;
 }
+
+bool lever_parse_list_page(enum lever_listing listing, const char *body, size_t len,
+	bool quarantine, struct lever_page_summary *out, struct json_error *err)
+{
+	static const struct record_kind *const kinds[] = {
+		[LEVER_LISTING_OPPORTUNITIES] = &lever_opportunity_kind,
+		[LEVER_LISTING_DELETED] = &lever_deleted_kind,
+		[LEVER_LISTING_STAGES] = &lever_stage_kind,
+		[LEVER_LISTING_POSTINGS] = &lever_posting_kind,
+	};
+	memset(out, 0, sizeof(*out));
+	const struct record_kind *kind = kinds[listing];
+	struct page page;
+	if (!lever_page_parse(body, len, kind, quarantine, &page, err)) {
+		return false;
+	}
+	out->records = page.n;
+	out->unreadable = page.n_bad;
+	out->next = page.next;
+	page.next = NULL;
+	lever_page_finish(&page, kind);
+	return true;
+}
+
+bool lever_parse_opportunity_answer(const char *body, size_t len, const char *id,
+	struct opportunity *o, bool *malformed, struct json_error *err)
+{
+	memset(o, 0, sizeof(*o));
+	struct json_object *root = json_parse(body, len, err);
+	*malformed = root == NULL;
+	if (!root) {
+		return false;
+	}
+	struct json_node node, data;
+	json_root(&node, root);
+	bool read = json_req_object(&node, "data", &data, err) &&
+		    lever_parse_opportunity(&data, o, err);
+	if (read && strcmp(o->id, id) != 0) {
+		char *clean = log_sanitize(o->id); // Lever's text, bound for a log line
+		read = json_fail(err, &data, "is opportunity '%.64s', not the one asked for", clean);
+		free(clean);
+	}
+	json_free(root);
+	return read;
+}

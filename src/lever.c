@@ -1043,33 +1043,24 @@ enum lever_status lever_get_opportunity(struct lever_client *c, const char *id,
 		free(what);
 	} else if (status == LEVER_OK) {
 		struct json_error err;
-		struct json_object *root = json_parse(resp.body.data, resp.body.len, &err);
-		struct json_node node, data;
-		struct opportunity o = {0};
-		if (!root) {
+		struct opportunity o;
+		bool malformed;
+		bool read = lever_parse_opportunity_answer(resp.body.data, resp.body.len, id, &o,
+			&malformed, &err);
+		if (malformed) {
 			log_error("cannot get opportunity '%s': malformed answer from '%s': %s", clean,
 				c->url, err.text);
 			status = LEVER_ERR_DATA;
-		} else {
-			json_root(&node, root);
-			bool read = json_req_object(&node, "data", &data, &err) &&
-				    lever_parse_opportunity(&data, &o, &err);
-			if (read && strcmp(o.id, id) != 0) {
-				read = json_fail(&err, &data, "is opportunity '%.64s', not the one asked for",
-					o.id);
-			}
-			if (!read && sink->unreadable) {
-				struct lever_unreadable u = {id, err.text};
-				status = sink->unreadable(sink->ud, &u) ? LEVER_OK : LEVER_ERR_CANCELLED;
-			} else if (!read) {
-				log_error("cannot get opportunity '%s': %s", clean, err.text);
-				status = LEVER_ERR_DATA;
-			} else if (!sink->record(sink->ud, &o)) {
-				status = LEVER_ERR_CANCELLED;
-			}
+		} else if (!read && sink->unreadable) {
+			struct lever_unreadable u = {id, err.text};
+			status = sink->unreadable(sink->ud, &u) ? LEVER_OK : LEVER_ERR_CANCELLED;
+		} else if (!read) {
+			log_error("cannot get opportunity '%s': %s", clean, err.text);
+			status = LEVER_ERR_DATA;
+		} else if (!sink->record(sink->ud, &o)) {
+			status = LEVER_ERR_CANCELLED;
 		}
 		opportunity_finish(&o);
-		json_free(root);
 	}
 	free(clean);
 	http_response_finish(&resp);

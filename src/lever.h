@@ -261,4 +261,38 @@ enum lever_status lever_parse_opportunities(const char *body, size_t len,
 	bool (*cb)(void *ud, const struct opportunity *o), void *ud, char **next,
 	struct json_error *err);
 
+/** The listings lever_parse_list_page reads, each as its lever_list_* function does. */
+enum lever_listing {
+	LEVER_LISTING_OPPORTUNITIES,
+	LEVER_LISTING_DELETED,
+	LEVER_LISTING_STAGES,
+	LEVER_LISTING_POSTINGS,
+};
+
+/** What lever_parse_list_page found on a page. */
+struct lever_page_summary {
+	size_t records;    /* records read cleanly */
+	size_t unreadable; /* records quarantined (only with quarantine) */
+	char *next;        /* the next page's offset token, NULL on the last page; caller frees */
+};
+
+/**
+ * Parses one page of a listing exactly as the client does before it delivers anything, with
+ * unreadable records quarantined when quarantine is true (as for a sink that has an
+ * unreadable callback). It delivers nothing: it is for tests and fuzzing, which must reach
+ * the parser the client runs on every page. Returns false with err filled for a page the
+ * client calls malformed; nothing is logged.
+ */
+bool lever_parse_list_page(enum lever_listing listing, const char *body, size_t len,
+	bool quarantine, struct lever_page_summary *out, struct json_error *err);
+
+/**
+ * Reads an answer to GET /opportunities/:id as lever_get_opportunity does: true with the
+ * record in o when it is opportunity id. Otherwise false with err filled and *malformed set
+ * when the body is not JSON at all (rather than an unreadable or different record). o is
+ * zeroed first and always needs opportunity_finish; nothing is logged.
+ */
+bool lever_parse_opportunity_answer(const char *body, size_t len, const char *id,
+	struct opportunity *o, bool *malformed, struct json_error *err);
+
 #endif

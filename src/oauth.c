@@ -525,6 +525,47 @@ static void log_token_error(const struct http_response *resp, const char *action
 	json_free(root);
 }
 
+bool oauth_parse_token_response(const char *body, size_t len, int64_t now,
+	struct lever_tokens *out, struct json_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	struct json_object *root = json_parse(body, len, err);
+	if (!root) {
+		return false;
+	}
+	struct json_node node;
+	json_root(&node, root);
+	const char *access = NULL, *refresh_token = NULL, *scope = NULL;
+	int64_t expires_in = 0;
+	bool ok = json_req_string(&node, "access_token", &access, err) &&
+		  json_opt_string(&node, "refresh_token", &refresh_token, err) &&
+		  json_opt_string(&node, "scope", &scope, err) &&
+		  json_opt_int64(&node, "expires_in", 3600, &expires_in, err);
+	if (ok && !access[0]) {
+		struct json_node at;
+		json_get(&node, "access_token", &at, err);
+		ok = json_fail(err, &at, "is empty");
+	} else if (ok && expires_in < 0) {
+		struct json_node ei;
+		json_get(&node, "expires_in", &ei, err);
+		ok = json_fail(err, &ei, "is negative");
+	}
+	if (ok) {
+		out->access_token = xstrdup(access);
+		out->refresh_token = refresh_token && refresh_token[0] ? xstrdup(refresh_token) : NULL;
+		out->scope = xstrdup(scope);
+		// Saturates: an absurd lifetime must not wrap round into an expired token.
+		int64_t in_ms = INT64_MAX;
+		if (!timeutil_ms_from_seconds(expires_in, &in_ms)) {
+			in_ms = INT64_MAX;
+		}
+		out->expires_at = in_ms > INT64_MAX - now ? INT64_MAX : now + in_ms;
+		out->account = account_from_jwt(access);
+	}
+	json_free(root);
+	return ok;
+}
+
 enum lever_status oauth_token_request(struct http_client *http,
 	const struct oauth_token_params *p, struct lever_tokens *out)
 {
@@ -559,7 +600,6 @@ enum lever_status oauth_token_request(struct http_client *http,
 	struct http_response resp;
 	http_response_init(&resp);
 	enum lever_status status = LEVER_OK;
-	struct json_object *root = NULL;
 	if (!http_request(http, &req, &resp)) {
 		status = resp.error == HTTP_ERR_DRY_RUN ? LEVER_ERR_DRY_RUN : LEVER_ERR_REMOTE;
 		goto out;
@@ -578,42 +618,16 @@ enum lever_status oauth_token_request(struct http_client *http,
 		goto out;
 	}
 	struct json_error err;
-	root = json_parse(resp.body.data, resp.body.len, &err);
-	if (!root) {
+	if (!oauth_parse_token_response(resp.body.data, resp.body.len, timeutil_now_ms(), out,
+		    &err)) {
 		log_error("cannot %s: malformed answer from the authorization server: %s", action,
 			err.text);
 		status = LEVER_ERR_DATA;
 		goto out;
 	}
-	struct json_node node;
-	json_root(&node, root);
-	const char *access = NULL, *refresh_token = NULL, *scope = NULL;
-	int64_t expires_in = 0;
-	if (!json_req_string(&node, "access_token", &access, &err)
-		|| !json_opt_string(&node, "refresh_token", &refresh_token, &err)
-		|| !json_opt_string(&node, "scope", &scope, &err)
-		|| !json_opt_int64(&node, "expires_in", 3600, &expires_in, &err)) {
-		log_error("cannot %s: malformed answer from the authorization server: %s", action,
-			err.text);
-		status = LEVER_ERR_DATA;
-		goto out;
-	}
-	int64_t expires_in_ms = 0;
-	if (!access[0] || expires_in < 0 || !timeutil_ms_from_seconds(expires_in, &expires_in_ms) ||
-		expires_in_ms > INT64_MAX - timeutil_now_ms()) {
-		log_error("cannot %s: the authorization server sent no usable access token", action);
-		status = LEVER_ERR_DATA;
-		goto out;
-	}
-	log_add_secret(access);
-	log_add_secret(refresh_token);
-	out->access_token = xstrdup(access);
-	out->refresh_token = refresh_token && refresh_token[0] ? xstrdup(refresh_token) : NULL;
-	out->scope = xstrdup(scope);
-	out->expires_at = timeutil_now_ms() + expires_in_ms;
-	out->account = account_from_jwt(access);
+	log_add_secret(out->access_token);
+	log_add_secret(out->refresh_token);
 out:
-	json_free(root);
 	// The form holds the client secret and a grant: do not leave them lying in freed memory.
 	if (form.data) {
 		memset(form.data, 0, form.len);

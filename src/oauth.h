@@ -2,6 +2,8 @@
 #define REFTY_LEVER_OAUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lever.h"
 
@@ -21,6 +23,7 @@
  */
 
 struct http_client;
+struct json_error;
 
 /** What came back to the redirect URI. Strings are owned; any may be NULL. */
 struct oauth_callback {
@@ -109,5 +112,17 @@ struct oauth_token_params {
  */
 enum lever_status oauth_token_request(struct http_client *http,
 	const struct oauth_token_params *p, struct lever_tokens *out);
+
+/**
+ * Reads a successful answer of the token endpoint into out (zeroed first; release it with
+ * lever_tokens_finish): access_token (required, not empty), refresh_token (NULL when missing
+ * or empty), scope, expires_at = now_ms + expires_in seconds, in ms (3600 s when missing;
+ * negative is refused; saturated rather than wrapped),
+ * and account from the access token when it is a JWT carrying Lever's account id claim.
+ * Returns false with err filled for anything else. Logs nothing and registers no secret:
+ * oauth_token_request does both.
+ */
+bool oauth_parse_token_response(const char *body, size_t len, int64_t now_ms,
+	struct lever_tokens *out, struct json_error *err);
 
 #endif

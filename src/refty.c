@@ -92,14 +92,12 @@ static enum refty_status classify(long status)
 	return REFTY_ERR_PERMANENT;
 }
 
-/* Reads {"error": {"code", "message", "field"}} from an error body, tolerating
- * anything else (a proxy's HTML page, say). */
-static void describe_error(const char *what, const struct http_response *resp,
-	struct refty_result *res)
+char *refty_error_text(const char *what, long http_status, const char *body, size_t len,
+	char **code_out)
 {
 	const char *code = NULL, *message = NULL, *field = NULL;
 	struct json_error err;
-	struct json_object *root = json_parse(resp->body.data, resp->body.len, &err);
+	struct json_object *root = json_parse(body, len, &err);
 	if (root) {
 		struct json_node top, e;
 		json_root(&top, root);
@@ -111,19 +109,25 @@ static void describe_error(const char *what, const struct http_response *resp,
 	}
 	char *clean_msg = message ? log_sanitize(message) : NULL;
 	char *clean_code = code ? log_sanitize(code) : NULL;
-	char *text = xasprintf("%s: Refty answered %s%s%s%s%s%s%s", what,
-		http_status_text(resp->status), clean_code ? " " : "", clean_code ? clean_code : "",
-		clean_msg ? ": " : "", clean_msg ? clean_msg : "", field ? " (field " : "",
-		field ? field : "");
-	if (field) {
-		char *t = xasprintf("%s)", text);
-		free(text);
-		text = t;
-	}
-	result_set(res, classify(resp->status), resp->status, clean_code, text);
+	char *clean_field = field ? log_sanitize(field) : NULL;
+	char *text = xasprintf("%s: Refty answered %s%s%s%s%s%s%s%s", what,
+		http_status_text(http_status), clean_code ? " " : "", clean_code ? clean_code : "",
+		clean_msg ? ": " : "", clean_msg ? clean_msg : "", clean_field ? " (field " : "",
+		clean_field ? clean_field : "", clean_field ? ")" : "");
 	free(clean_msg);
-	free(clean_code);
+	free(clean_field);
 	json_free(root);
+	*code_out = clean_code;
+	return text;
+}
+
+static void describe_error(const char *what, const struct http_response *resp,
+	struct refty_result *res)
+{
+	char *code;
+	char *text = refty_error_text(what, resp->status, resp->body.data, resp->body.len, &code);
+	result_set(res, classify(resp->status), resp->status, code, text);
+	free(code);
 }
 
 /* A successful answer that cannot be read: transient, so that the action is
@@ -211,6 +215,44 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	return true;
 }
 
+bool refty_parse_sequences(struct json_object *root, struct catalog *cat,
+	const char **next_cursor, struct json_error *err)
+{
+	struct json_node top, data;
+	json_root(&top, root);
+	*next_cursor = NULL;
+	bool ok = json_req_array(&top, "data", &data, err);
+	for (size_t i = 0; ok && i < json_array_len(&data); i++) {
+		struct json_node seq, stages;
+		const char *id, *name;
+		ok = json_array_object(&data, i, &seq, err) && json_req_string(&seq, "id", &id, err) &&
+		     json_req_string(&seq, "name", &name, err) &&
+		     json_req_array(&seq, "stages", &stages, err);
+		if (!ok) {
+			break;
+		}
+		struct refty_sequence *s = catalog_add_sequence(cat, id, name);
+		for (size_t j = 0; ok && j < json_array_len(&stages); j++) {
+			struct json_node st;
+			const char *sid, *sname, *type;
+			int64_t position = 0;
+			ok = json_array_object(&stages, j, &st, err) &&
+			     json_req_string(&st, "id", &sid, err) &&
+			     json_req_string(&st, "name", &sname, err) &&
+			     json_req_string(&st, "type", &type, err) &&
+			     json_opt_int64(&st, "position", (int64_t)j + 1, &position, err);
+			if (ok && strcmp(type, "self_assessment") != 0 &&
+				strcmp(type, "reference_check") != 0) {
+				ok = json_fail(err, &st, "unknown stage type '%s'", type);
+			}
+			if (ok) {
+				refty_sequence_add_stage(s, sid, sname, type, (int)position);
+			}
+		}
+	}
+	return ok && json_opt_string(&top, "next_cursor", next_cursor, err);
+}
+
 bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct refty_result *res)
 {
 	char *cursor = NULL;
@@ -231,44 +273,9 @@ bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct re
 		if (!ok) {
 			break;
 		}
-		struct json_node top, data, next;
 		struct json_error err;
-		json_root(&top, root);
-		ok = json_req_array(&top, "data", &data, &err);
-		for (size_t i = 0; ok && i < json_array_len(&data); i++) {
-			struct json_node seq, stages;
-			const char *id, *name;
-			ok = json_array_object(&data, i, &seq, &err) &&
-			     json_req_string(&seq, "id", &id, &err) &&
-			     json_req_string(&seq, "name", &name, &err) &&
-			     json_req_array(&seq, "stages", &stages, &err);
-			if (!ok) {
-				break;
-			}
-			struct refty_sequence *s = catalog_add_sequence(cat, id, name);
-			for (size_t j = 0; ok && j < json_array_len(&stages); j++) {
-				struct json_node st;
-				const char *sid, *sname, *type;
-				int64_t position = 0;
-				ok = json_array_object(&stages, j, &st, &err) &&
-				     json_req_string(&st, "id", &sid, &err) &&
-				     json_req_string(&st, "name", &sname, &err) &&
-				     json_req_string(&st, "type", &type, &err) &&
-				     json_opt_int64(&st, "position", (int64_t)j + 1, &position, &err);
-				if (ok && strcmp(type, "self_assessment") != 0 &&
-					strcmp(type, "reference_check") != 0) {
-					ok = json_fail(&err, &st, "unknown stage type '%s'", type);
-				}
-				if (ok) {
-					refty_sequence_add_stage(s, sid, sname, type, (int)position);
-				}
-			}
-		}
 		const char *next_cursor = NULL;
-		if (ok) {
-			ok = json_opt_string(&top, "next_cursor", &next_cursor, &err);
-			(void)next;
-		}
+		ok = refty_parse_sequences(root, cat, &next_cursor, &err);
 		if (!ok) {
 			malformed(res, "cannot list Refty sequences", &err);
 		} else if (next_cursor && *next_cursor) {
@@ -280,6 +287,36 @@ bool refty_list_sequences(struct refty_client *c, struct catalog *cat, struct re
 	return ok;
 }
 
+bool refty_parse_languages(struct json_object *root, char ***langs, size_t *n_langs,
+	struct json_error *err)
+{
+	*langs = NULL;
+	*n_langs = 0;
+	struct json_node top, data;
+	json_root(&top, root);
+	bool ok = json_req_array(&top, "data", &data, err);
+	size_t n = ok ? json_array_len(&data) : 0;
+	char **v = xcalloc(n, sizeof(*v));
+	size_t got = 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		const char *lang;
+		ok = json_array_string(&data, i, &lang, err);
+		if (ok) {
+			v[got++] = xstrdup(lang);
+		}
+	}
+	if (!ok) {
+		for (size_t i = 0; i < got; i++) {
+			free(v[i]);
+		}
+		free(v);
+		return false;
+	}
+	*langs = v;
+	*n_langs = got;
+	return true;
+}
+
 bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs,
 	struct refty_result *res)
 {
@@ -289,32 +326,13 @@ bool refty_list_languages(struct refty_client *c, char ***langs, size_t *n_langs
 	if (!call(c, "cannot list Refty languages", NULL, "/languages", NULL, NULL, res, &root)) {
 		return false;
 	}
-	struct json_node top, data;
 	struct json_error err;
-	json_root(&top, root);
-	bool ok = json_req_array(&top, "data", &data, &err);
-	size_t n = ok ? json_array_len(&data) : 0;
-	char **v = xcalloc(n, sizeof(*v));
-	size_t got = 0;
-	for (size_t i = 0; ok && i < n; i++) {
-		const char *lang;
-		ok = json_array_string(&data, i, &lang, &err);
-		if (ok) {
-			v[got++] = xstrdup(lang);
-		}
-	}
+	bool ok = refty_parse_languages(root, langs, n_langs, &err);
 	json_free(root);
 	if (!ok) {
-		for (size_t i = 0; i < got; i++) {
-			free(v[i]);
-		}
-		free(v);
 		malformed(res, "cannot list Refty languages", &err);
-		return false;
 	}
-	*langs = v;
-	*n_langs = got;
-	return true;
+	return ok;
 }
 
 /* The contact details as Refty takes them, in a create and an update alike. */
@@ -387,17 +405,25 @@ char *refty_candidate_body_relanguage(const char *body, const char *language)
 	return out;
 }
 
+bool refty_parse_id(struct json_object *root, char **id, struct json_error *err)
+{
+	struct json_node top, data;
+	const char *v;
+	json_root(&top, root);
+	*id = NULL;
+	if (!json_req_object(&top, "data", &data, err) || !json_req_string(&data, "id", &v, err)) {
+		return false;
+	}
+	*id = xstrdup(v);
+	return true;
+}
+
 /* Takes data.id from a successful answer. */
 static bool take_id(struct json_object *root, const char *what, char **id, struct refty_result *res)
 {
-	struct json_node top, data;
 	struct json_error err;
-	const char *v;
-	json_root(&top, root);
-	bool ok = json_req_object(&top, "data", &data, &err) && json_req_string(&data, "id", &v, &err);
-	if (ok) {
-		*id = xstrdup(v);
-	} else {
+	bool ok = refty_parse_id(root, id, &err);
+	if (!ok) {
 		malformed(res, what, &err);
 	}
 	json_free(root);

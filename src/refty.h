@@ -19,6 +19,8 @@
 
 struct catalog;
 struct contact;
+struct json_error;
+struct json_object;
 struct ratelimit;
 
 struct refty_options {
@@ -97,5 +99,36 @@ bool refty_update_candidate(struct refty_client *c, const char *candidate_id,
 /** POST /candidates/{id}/steps with key; *step_id (new string) on success. */
 bool refty_send_step(struct refty_client *c, const char *candidate_id, const char *key,
 	const char *stage_id, const char *language, char **step_id, struct refty_result *res);
+
+/*
+ * Reading Refty's answers, the part of the client that sees what Refty sent and nothing
+ * else: the client calls these on every answer, and tests and fuzzing reach them without a
+ * server. Each takes a document from json_parse() (still the caller's to free) and fills
+ * err on failure; nothing is logged.
+ */
+
+/**
+ * Adds one page of GET /sequences to cat. *next_cursor (borrowed from root) is the next
+ * page's cursor, or NULL or "" on the last one. On failure cat may hold part of the page.
+ */
+bool refty_parse_sequences(struct json_object *root, struct catalog *cat,
+	const char **next_cursor, struct json_error *err);
+
+/** The answer to GET /languages; *langs is a new array of new strings, NULL on failure. */
+bool refty_parse_languages(struct json_object *root, char ***langs, size_t *n_langs,
+	struct json_error *err);
+
+/** data.id of the answer to a create or a step; *id is a new string, NULL on failure. */
+bool refty_parse_id(struct json_object *root, char **id, struct json_error *err);
+
+/**
+ * The journal's line for an error answer of status http_status with body[0..len):
+ * "<what>: Refty answered <status> <code>: <message> (field <field>)", from Refty's
+ * {"error": {...}} when the body has one, the status alone for anything else (a proxy's
+ * HTML page, say). Remote text is sanitised. *code is Refty's error code (new string) or
+ * NULL. Caller frees the line.
+ */
+char *refty_error_text(const char *what, long http_status, const char *body, size_t len,
+	char **code);
 
 #endif
