@@ -126,7 +126,7 @@ class Opp:
 
 class Model:
 	"""The effects that must reach Refty, from the mutations and the rules alone (README.md,
-	design.md §4): a candidate once per (opportunity, sequence), created when the opportunity
+	refty-lever(1)): a candidate once per (opportunity, sequence), created when the opportunity
 	is new on a covered job, moves onto one, or needs a step; one step per entry into a linked
 	stage, re-entries included; an update when an enrolled candidate's name, email or phone
 	differs from what Refty was last given; nothing at all for an archived opportunity, whose
@@ -142,7 +142,7 @@ class Model:
 		self.skipped = 0
 
 	def observe(self, o):
-		"""What a sync that sees o now plans (plan.c), in the model's terms."""
+		"""What a sync that sees o now must plan for it."""
 		if o.deleted:
 			return
 		rule = RULE_BY_POSTING.get(o.posting)
@@ -380,8 +380,12 @@ class Soak:
 		self.outages += 1
 
 	def faults_fired(self):
-		return {name: emu.stats()["faults"] for name, emu in (("lever", self.lever),
-		                                                      ("refty", self.refty))}
+		"""{api: (faults, requests)} since the emulators started."""
+		out = {}
+		for name, emu in (("lever", self.lever), ("refty", self.refty)):
+			stats = emu.stats()
+			out[name] = (stats["faults"], stats["total"])
+		return out
 
 	def sync(self, cycle):
 		"""One sync, run to its end; True when it saw every change (exit 0 or 1)."""
@@ -638,8 +642,8 @@ def main():
 	                                                summary["idempotent_replays"],
 	                                                summary["idempotency_conflicts"]))
 	print("  kills: %s" % (", ".join("%s %d" % kv for kv in sorted(soak.kills.items())) or "none"))
-	print("  faults injected: Lever %d (%d of them a 401 that stops the sync), Refty %d"
-	      % (faults["lever"], soak.outages, faults["refty"]))
+	print("  faults injected: Lever %d in %d requests (%d of them a 401 that stops the sync), "
+	      "Refty %d in %d requests" % (faults["lever"] + (soak.outages,) + faults["refty"]))
 	print("  sync exit statuses: %s; fault-free syncs to settle: %d" % (
 		", ".join("%d: %d" % kv for kv in sorted(soak.sync_rc.items())), settled))
 	print("  mismatches: %d" % len(soak.failures))
