@@ -21,7 +21,8 @@ complete sync has seen it. Only stage moves (and the creation itself) accumulate
 complete syncs, and those lead to the same effects however many syncs saw a part of them.
 
 Run: python3 tests/soak/soak.py [path/to/refty-lever] [--cycles N] [--opportunities N] [--seed S]
-(or set REFTY_LEVER). The seed is printed first: pass it back to replay a failure.
+(or set REFTY_LEVER). The seed is printed first: passed back, it makes the same changes, faults
+and kill choices again (the moments of the kills, and so what they cut, still vary).
 """
 
 import argparse
