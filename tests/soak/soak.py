@@ -31,6 +31,7 @@ import copy
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import time
@@ -603,7 +604,7 @@ def main():
 		args.seed = int.from_bytes(os.urandom(4), "big")
 	print("soak: seed %d (replay with --seed %d), %d cycles, %d opportunities, binary %s"
 	      % (args.seed, args.seed, args.cycles, args.opportunities, util.BINARY), flush=True)
-	if not (os.path.isfile(util.BINARY) or __import__("shutil").which(util.BINARY)):
+	if not (os.path.isfile(util.BINARY) or shutil.which(util.BINARY)):
 		print("soak: no refty-lever binary at '%s': set REFTY_LEVER or pass its path"
 		      % util.BINARY, file=sys.stderr)
 		return 2
