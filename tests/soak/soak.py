@@ -74,8 +74,10 @@ WEIGHTS = [("move", 50), ("new", 3), ("email", 7), ("name", 4), ("phone", 3), ("
 
 OK, PARTIAL, REMOTE = 0, 1, 3
 
-# refty.max_in_flight, the default the configuration leaves in place.
+# refty.max_in_flight, the default the configuration leaves in place, and how many times the
+# client tries a request (src/http.c).
 REFTY_IN_FLIGHT = 8
+HTTP_ATTEMPTS = 6
 
 
 def rule_table():
@@ -335,6 +337,7 @@ class Soak:
 		self.kills = collections.Counter()
 		self.seconds = collections.Counter()
 		self.outages = 0
+		self.outages_refty = collections.Counter()
 		self.sync_seconds = []
 		self.sync_rc = collections.Counter()
 		self.failures = []
@@ -380,6 +383,14 @@ class Soak:
 			"path": "/v1/opportunities", "kind": "401", "count": 1,
 			"after": self.rng.randrange(3)}]})
 		self.outages += 1
+
+	def refty_outage(self, status, count):
+		"""Refty refuses the next count requests to its candidates, starting a few requests
+		into the performing: 401 stops the sync at once (exit 3), a 503 is retried."""
+		self.refty.control("POST", "/faults", {"rules": [{
+			"path": "/v1/candidates", "kind": str(status), "count": count,
+			"after": self.rng.randrange(30)}]})
+		self.outages_refty[status] += 1
 
 	def faults_fired(self):
 		"""{api: (faults, requests)} since the emulators started."""
@@ -438,12 +449,21 @@ class Soak:
 
 	def run_cycles(self):
 		signals = [signal.SIGKILL, signal.SIGTERM]
+		long_outage = self.rng.randrange(self.args.cycles // 3, 2 * self.args.cycles // 3 + 1)
+		if long_outage % KILL_EVERY == 0:
+			long_outage += 1
 		for cycle in range(1, self.args.cycles + 1):
 			t0 = time.monotonic()
 			self.batch(self.mutator.cycle_ops())
 			t1 = time.monotonic()
 			if self.rng.random() < OUTAGE_CHANCE:
 				self.lever_outage()
+			if self.rng.random() < OUTAGE_CHANCE:
+				self.refty_outage(401, 1)
+			if cycle == long_outage:
+				# Every worker's request fails as often as the client tries it: transient
+				# failures that outlast the retries, left pending for a later run.
+				self.refty_outage(503, HTTP_ATTEMPTS * REFTY_IN_FLIGHT)
 			if cycle % KILL_EVERY == 0:
 				sig = signals[(cycle // KILL_EVERY) % 2]
 				complete = self.killed_sync(cycle, sig)
@@ -469,7 +489,9 @@ class Soak:
 				self.model.observe_all()
 			if result.rc == OK:
 				return attempt + 1
-		raise AssertionError("no fault-free sync exited 0 in 10 runs; last: %r" % result)
+		# What is still missing in Refty says more than the exit status: compare anyway.
+		self.failures.append("no fault-free sync exited 0 in 10 runs; the last: %r" % result)
+		return 10
 
 	def effects_due(self):
 		m = self.model
@@ -618,7 +640,7 @@ def main():
 		faults = soak.faults_fired()
 		settled = soak.settle()
 		rec = soak.refty_record()
-		soak.failures = soak.compare(soak.model, rec)
+		soak.failures += soak.compare(soak.model, rec)
 		soak.check_the_check(rec)
 		summary = rec["summary"]
 		_, patches, patch_extra = soak.compare_updates(soak.model, rec["patches"])
@@ -645,7 +667,9 @@ def main():
 	                                                summary["idempotency_conflicts"]))
 	print("  kills: %s" % (", ".join("%s %d" % kv for kv in sorted(soak.kills.items())) or "none"))
 	print("  faults injected: Lever %d in %d requests (%d of them a 401 that stops the sync), "
-	      "Refty %d in %d requests" % (faults["lever"] + (soak.outages,) + faults["refty"]))
+	      "Refty %d in %d requests (%d outages of one 401, %d of %d 503s in a row)"
+	      % (faults["lever"] + (soak.outages,) + faults["refty"] + (
+	         soak.outages_refty[401], soak.outages_refty[503], HTTP_ATTEMPTS * REFTY_IN_FLIGHT)))
 	print("  sync exit statuses: %s; fault-free syncs to settle: %d" % (
 		", ".join("%d: %d" % kv for kv in sorted(soak.sync_rc.items())), settled))
 	print("  mismatches: %d" % len(soak.failures))
