@@ -94,6 +94,7 @@ class Refty(App):
 			self.counts = collections.Counter()
 			self.sent = collections.Counter()
 			self.errors = collections.Counter()
+			self.patch_log = []
 
 	def set_sequences(self, sequences):
 		self.sequences = sequences
@@ -443,6 +444,10 @@ class Refty(App):
 			cand = self.find_candidate(cand_id)
 			cand.update(changes)
 			cand["patches"] += 1
+			# PATCH carries no Idempotency-Key: a log of each one applied is the only record
+			# of what every update gave Refty, and in which order.
+			self.patch_log.append({"candidate_id": cand_id, "external_id": cand["external_id"],
+			                       "sequence_id": cand["sequence_id"], "changes": dict(changes)})
 			self.counts["candidates_patched"] += 1
 			return 200, {"data": self.candidate_view(cand)}
 
@@ -538,6 +543,8 @@ class Refty(App):
 				return Response.json(200, {"data": [dict(s) for s in self.steps.values()]})
 			if parts[0] == "steps" and len(parts) == 2 and m == "POST":
 				return self.control_step(req, parts[1])
+			if route == "patches" and m == "GET":
+				return Response.json(200, {"data": [dict(p) for p in self.patch_log]})
 			if route == "summary" and m == "GET":
 				return Response.json(200, self.summary())
 			if route == "reset" and m == "POST":

@@ -402,6 +402,39 @@ class LeverTest(unittest.TestCase):
 		                 [])
 		self.assertTrue(LEVER.control("GET", "/opportunities/" + oid)["deleted"])
 
+	def test_batch(self):
+		res = LEVER.control("POST", "/batch", {"ops": [
+			{"op": "create", "id": "batch-1", "name": "Batch One", "emails": ["b1@example.org"],
+			 "posting": "Senior Backend Engineer", "created_at": 1700000000000,
+			 "updated_at": 1700000000000},
+			{"op": "move", "id": "batch-1", "stage": REFERENCES, "at": 1700000001000},
+			{"op": "name", "id": "batch-1", "name": "Batch Renamed", "at": 1700000002000},
+			{"op": "create", "posting": None}]})
+		self.assertEqual(res["count"], 4)
+		self.assertEqual(res["ids"][:3], ["batch-1"] * 3)
+		view = LEVER.control("GET", "/opportunities/batch-1")["data"]
+		self.assertEqual((view["stage"], view["name"], view["updatedAt"]),
+		                 (REFERENCES, "Batch Renamed", 1700000002000))
+		self.assertEqual(LEVER.control("GET", "/opportunities/" + res["ids"][3])["posting"], None)
+		# The listing sees what a batch did, like any other mutation.
+		listed = self.get("/opportunities", updated_at_start=1700000002000,
+		                  updated_at_end=1700000002000).json()["data"]
+		self.assertEqual([o["id"] for o in listed], ["batch-1"])
+		# The first bad op stops the batch; what came before it stays applied.
+		bad = http_request("POST", LEVER.root_url + "/_control/batch", {"ops": [
+			{"op": "archive", "id": "batch-1", "at": 1700000003000},
+			{"op": "move", "id": "no-such-opportunity", "stage": REFERENCES},
+			{"op": "unarchive", "id": "batch-1"}]})
+		self.assertEqual(bad.status, 404)
+		self.assertIn("ops[1]", bad.json()["error"])
+		self.assertEqual(LEVER.control("GET", "/opportunities/batch-1")["data"]["archived"]["archivedAt"],
+		                 1700000003000)
+		for body in ({"ops": "x"}, {"ops": [{"op": "move"}]}, {"ops": [{"id": "batch-1"}]}):
+			self.assertEqual(http_request("POST", LEVER.root_url + "/_control/batch", body).status,
+			                 400, body)
+		self.assertEqual(http_request("POST", LEVER.root_url + "/_control/batch", {"ops": [
+			{"op": "fly", "id": "batch-1"}]}).status, 404)
+
 	def test_legacy_shape(self):
 		opp = LEVER.control("POST", "/opportunities", {"name": "Old", "legacy": True})["data"]
 		LEVER.control("POST", "/opportunities/%s/archive" % opp["id"], {"at": 1750000000000})
@@ -943,6 +976,9 @@ class ReftyTest(unittest.TestCase):
 		self.assertEqual(summary["errors"]["missing_email"], 1)
 		steps = REFTY.control("GET", "/steps")["data"]
 		self.assertEqual({s["email"] for s in steps}, {"late@example.org"})
+		self.assertEqual(REFTY.control("GET", "/patches")["data"],
+		                 [{"candidate_id": cand["id"], "external_id": "lever:opp-4",
+		                   "sequence_id": cand["sequence_id"], "changes": {"email": "late@example.org"}}])
 		done = REFTY.control("POST", "/steps/%s" % step["id"], {"status": "completed"})["data"]
 		self.assertEqual(done["status"], "completed")
 		self.assertIn("completed_at", REFTY.request("GET", "/steps/" + step["id"]).json()["data"])
