@@ -37,10 +37,20 @@ RATE = 10.0
 BURST = 20
 
 
+LAUNCHER = None  # bench-launch, set by main()
+
+
 def run_measured(argv, env):
-    """Runs argv; returns (exit status, wall s, user+sys s, peak RSS KiB, stdout, stderr)."""
+    """Runs argv; returns (exit status, wall s, user+sys s, peak RSS KiB, stdout, stderr).
+
+    The client is started by bench-launch, not by this process: a child's ru_maxrss begins at
+    its parent's resident size, which for this driver (it holds whole listings) would swamp
+    the client's own figure."""
+    fd, result_path = tempfile.mkstemp(prefix="bench-launch-")
+    os.close(fd)
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([LAUNCHER, result_path] + list(argv), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
     out_chunks, err_chunks = [], []
     # Read while waiting so that a full pipe never stalls the client.
     import threading
@@ -53,12 +63,14 @@ def run_measured(argv, env):
                threading.Thread(target=drain, args=(proc.stderr, err_chunks))]
     for t in threads:
         t.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    rc = proc.wait()
     wall = time.monotonic() - start
     for t in threads:
         t.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+    with open(result_path) as f:
+        rss_kib, cpu = f.read().split()
+    os.unlink(result_path)
+    return (rc, wall, float(cpu), int(rss_kib),
             b"".join(out_chunks).decode(errors="replace"), b"".join(err_chunks).decode(errors="replace"))
 
 
@@ -194,9 +206,16 @@ def main():
                     help="pages the naive pager reads to measure its rate (0: skip)")
     ap.add_argument("--no-sync-check", dest="sync_check", action="store_false")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--launcher", help="bench-launch (default: tests/bench-launch of the "
+                    "binary's build directory)")
     args = ap.parse_args()
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"bench: no executable refty-lever at '{args.binary}' (see --binary)")
+    global LAUNCHER
+    LAUNCHER = args.launcher or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(args.binary))), "tests", "bench-launch")
+    if not os.access(LAUNCHER, os.X_OK):
+        sys.exit(f"bench: no bench-launch at '{LAUNCHER}' (build the tests, or see --launcher)")
     env = dict(os.environ, BENCH_LEVER_KEY="test-lever-key", BENCH_REFTY_KEY="test-refty-key")
     tmp = tempfile.mkdtemp(prefix="refty-lever-bench-")
     results = []
