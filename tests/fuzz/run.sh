@@ -19,7 +19,7 @@ usage() {
 seconds=$1
 shift
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(lever refty oauth config)
+[[ ${#targets[@]} -gt 0 ]] || targets=(lever refty oauth config webhook)
 for t in "${targets[@]}"; do
 	[[ -d tests/fuzz/corpus/$t ]] || { echo "run.sh: no target '$t' (no tests/fuzz/corpus/$t)" >&2; exit 2; }
 done
