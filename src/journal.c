@@ -77,12 +77,38 @@ const char *action_kind_name(enum action_kind kind)
 	return kind_names[kind];
 }
 
-int action_kind_from_name(const char *name)
+static const char *const state_names[] = {
+	[ACTION_PENDING] = "pending",
+	[ACTION_WAITING_EMAIL] = "waiting_email",
+	[ACTION_DONE] = "done",
+	[ACTION_FAILED] = "failed",
+	[ACTION_SKIPPED] = "skipped",
+	[ACTION_ABANDONED] = "abandoned",
+};
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == ACTION_STATE_COUNT,
+	"a name for every action state");
+
+const char *action_state_name(enum action_state state)
 {
-	for (size_t i = 0; name && i < ACTION_KIND_COUNT; i++) {
-		if (strcmp(kind_names[i], name) == 0) {
-			return (int)i;
+	return state_names[state];
+}
+
+static int from_name(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; name && i < n; i++) {
+		if (strcmp(names[i], name) == 0) {
+			return i;
 		}
 	}
 	return -1;
+}
+
+int action_kind_from_name(const char *name)
+{
+	return from_name(kind_names, ACTION_KIND_COUNT, name);
+}
+
+int action_state_from_name(const char *name)
+{
+	return from_name(state_names, ACTION_STATE_COUNT, name);
 }

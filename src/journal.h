@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 /*
- * The journal's vocabulary: the kinds of entry and their names, the formats of its keys
+ * The journal's vocabulary: the kinds and states of an entry and their names, the formats of its keys
  * (which are also Refty's Idempotency-Keys, so they may never change for an intent already
  * recorded) and of the external id a Refty candidate carries. Every module that names a
  * journal entry or a candidate builds or reads the name here. Pure: no I/O, no logging, no
@@ -24,6 +24,22 @@ enum action_kind {
 	ACTION_UNTRUSTED,
 };
 #define ACTION_KIND_COUNT (ACTION_UNTRUSTED + 1)
+
+/* Where an entry stands. */
+enum action_state {
+	ACTION_PENDING,       /* intended, not yet confirmed done */
+	ACTION_WAITING_EMAIL, /* a step parked until the candidate has an email */
+	ACTION_DONE,
+	ACTION_FAILED,        /* permanent failure; 'retry' re-queues */
+	ACTION_SKIPPED,       /* recorded but deliberately not performed */
+	ACTION_ABANDONED,     /* waited for an email, candidate left the stage */
+};
+#define ACTION_STATE_COUNT (ACTION_ABANDONED + 1)
+
+/** "pending", "done", ...: the name stored in the state and printed. */
+const char *action_state_name(enum action_state state);
+/** The state a name stands for, or -1 for none (a damaged or newer state). */
+int action_state_from_name(const char *name);
 
 /** "create_candidate", "send_step", ...: the name stored in the state and printed. */
 const char *action_kind_name(enum action_kind kind);

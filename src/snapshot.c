@@ -901,32 +901,6 @@ int64_t snapshot_opp_count(struct snapshot *snap)
 	return count_query(snap, "SELECT count(*) FROM opportunities");
 }
 
-static const char *const state_names[] = {
-	[ACTION_PENDING] = "pending",
-	[ACTION_WAITING_EMAIL] = "waiting_email",
-	[ACTION_DONE] = "done",
-	[ACTION_FAILED] = "failed",
-	[ACTION_SKIPPED] = "skipped",
-	[ACTION_ABANDONED] = "abandoned",
-};
-_Static_assert(sizeof(state_names) / sizeof(state_names[0]) == ACTION_STATE_COUNT,
-	"a name for every action state");
-
-const char *action_state_name(enum action_state state)
-{
-	return state_names[state];
-}
-
-static int lookup(const char *const *names, size_t n, const char *v)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		if (strcmp(names[i], v) == 0) {
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
 void action_copy(struct action *dst, const struct action *src)
 {
 	*dst = *src;
@@ -970,7 +944,7 @@ bool snapshot_action_add(struct snapshot *snap, struct action *a, bool *inserted
 	int64_t now = timeutil_now_ms();
 	bind_text(s, 1, a->key);
 	bind_text(s, 2, action_kind_name(a->kind));
-	bind_text(s, 3, state_names[a->state]);
+	bind_text(s, 3, action_state_name(a->state));
 	bind_text(s, 4, a->opportunity_id);
 	bind_text(s, 5, a->rule);
 	bind_text(s, 6, a->sequence_id);
@@ -1018,7 +992,7 @@ bool snapshot_action_update(struct snapshot *snap, int64_t id, enum action_state
 		return false;
 	}
 	sqlite3_bind_int64(s, 1, id);
-	bind_text(s, 2, state_names[state]);
+	bind_text(s, 2, action_state_name(state));
 	bind_text(s, 3, last_error);
 	bind_text(s, 4, refty_id);
 	sqlite3_bind_int(s, 5, attempted ? 1 : 0);
@@ -1039,8 +1013,7 @@ static bool read_action(struct snapshot *snap, sqlite3_stmt *s, struct action *a
 	a->id = sqlite3_column_int64(s, 0);
 	a->key = col_text(s, 1);
 	int kind = action_kind_from_name((const char *)sqlite3_column_text(s, 2));
-	int state = lookup(state_names, sizeof(state_names) / sizeof(state_names[0]),
-		(const char *)sqlite3_column_text(s, 3));
+	int state = action_state_from_name((const char *)sqlite3_column_text(s, 3));
 	if (kind < 0 || state < 0) {
 		log_error("database '%s': action %lld has an unknown kind or state", snap->path,
 			(long long)a->id);
@@ -1101,7 +1074,7 @@ bool snapshot_actions_in_state(struct snapshot *snap, enum action_state state,
 	if (!s) {
 		return false;
 	}
-	bind_text(s, 1, state_names[state]);
+	bind_text(s, 1, action_state_name(state));
 	return each_action(snap, s, cb, ud);
 }
 
@@ -1113,7 +1086,7 @@ bool snapshot_actions_of_kind(struct snapshot *snap, enum action_kind kind,
 	if (!s) {
 		return false;
 	}
-	bind_text(s, 1, state_names[state]);
+	bind_text(s, 1, action_state_name(state));
 	bind_text(s, 2, action_kind_name(kind));
 	return each_action(snap, s, cb, ud);
 }
@@ -1179,8 +1152,7 @@ bool snapshot_action_counts(struct snapshot *snap, int64_t counts[6])
 	}
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int st = lookup(state_names, sizeof(state_names) / sizeof(state_names[0]),
-			(const char *)sqlite3_column_text(s, 0));
+		int st = action_state_from_name((const char *)sqlite3_column_text(s, 0));
 		if (st >= 0) {
 			counts[st] = sqlite3_column_int64(s, 1);
 		}

@@ -106,16 +106,6 @@ int64_t snapshot_opp_count(struct snapshot *snap);
 
 /* The action journal (design: intent, then effect, then outcome). */
 
-enum action_state {
-	ACTION_PENDING,       /* intended, not yet confirmed done */
-	ACTION_WAITING_EMAIL, /* a step parked until the candidate has an email */
-	ACTION_DONE,
-	ACTION_FAILED,        /* permanent failure; 'retry' re-queues */
-	ACTION_SKIPPED,       /* recorded but deliberately not performed */
-	ACTION_ABANDONED,     /* waited for an email, candidate left the stage */
-};
-#define ACTION_STATE_COUNT (ACTION_ABANDONED + 1)
-
 struct action {
 	int64_t id;
 	char *key; /* unique; the Idempotency-Key for Refty */
@@ -142,7 +132,6 @@ struct action {
 
 void action_copy(struct action *dst, const struct action *src);
 void action_finish(struct action *a);
-const char *action_state_name(enum action_state state);
 
 /**
  * Records an intended action. When an action with the same key exists the
