@@ -63,6 +63,9 @@ static void report_at(struct ctx *c, const config_setting_t *s, const char *key,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
+	va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
 	va_list ap)
 {
 	char msg[512];
