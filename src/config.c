@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libconfig.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1077,6 +1078,9 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 			_exit(127);
 		}
 		close(fds[1]);
+		// An ignored signal stays ignored across exec: give the command the usual ones back.
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXFSZ, SIG_DFL);
 		execl("/bin/sh", "sh", "-c", s->ref, (char *)NULL);
 		_exit(127);
 	}

@@ -7,6 +7,7 @@ and every expected 'file:line: key: message' must appear on stderr."""
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -301,6 +302,30 @@ rules = (
   }
 );
 """
+
+
+class SecretCommands(unittest.TestCase):
+    def test_a_secret_command_gets_the_usual_signal_dispositions(self):
+        # refty-lever ignores SIGPIPE and SIGXFSZ to see its own write errors; a command it
+        # runs must not inherit that (a pipeline in it would never end on a closed pipe).
+        tmp = tempfile.mkdtemp(prefix="refty-lever-command-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        marker = os.path.join(tmp, "sigign")
+        with open(os.path.join(HERE, "..", "data", "config", "good-minimal.conf")) as f:
+            text = f.read()
+        text = text.replace('api_key_env = "TEST_REFTY_KEY";',
+                            'api_key_command = "grep SigIgn /proc/$$/status > %s; echo key";'
+                            % marker)
+        path = os.path.join(tmp, "refty-lever.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        result = run_check(path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(marker) as f:
+            ignored = int(f.read().split()[1], 16)
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+            self.assertFalse(ignored & (1 << (signum - 1)), "%s ignored in the command" % signum)
 
 
 class ServiceManagerDirectories(unittest.TestCase):
