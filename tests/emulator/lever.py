@@ -23,6 +23,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from lever_webhooks import Webhooks  # noqa: E402
 from common import (App, ControlError, Response, b64url, b64url_decode, dumps,  # noqa: E402
                     now_ms, run_app)
 
@@ -861,6 +862,7 @@ class Lever(App):
 		self.hostile = collections.OrderedDict()
 		self.hostile_count = 0
 		self.raw_bytes = []          # byte strings that RAW_MARKER n stands for
+		self.webhooks = Webhooks()
 		if args.list_order not in LIST_ORDERS:
 			raise SystemExit("--list-order must be one of %s" % ", ".join(LIST_ORDERS))
 		if args.opportunities:
@@ -929,6 +931,10 @@ class Lever(App):
 			return self.error(404, message="Unknown route %s" % path)
 		try:
 			principal = self.authenticate(req)
+			if path == "/v1/webhooks" or path.startswith("/v1/webhooks/"):
+				body = self.emulator.control_json(req, {}) if req.method == "POST" else {}
+				status, obj = self.webhooks.api(req.method, path.split("/")[3:], body or {})
+				return Response(status, dumps(obj) if obj is not None else b"")
 			if req.method not in ("GET", "HEAD"):
 				raise LeverError(405, "MethodNotAllowed", "Method %s not allowed on %s"
 				                 % (req.method, path))
@@ -1681,7 +1687,11 @@ class Lever(App):
 		if route == "reset" and m == "POST":
 			with store.lock:
 				store.reset()
+			self.webhooks.reset()
 			return Response.json(200, {"ok": True})
+		if parts[0] == "webhooks":
+			got = self.webhooks.control(m, parts[1:], body)
+			return Response.json(*got) if got else None
 		if route == "invalidate-offsets" and m == "POST":
 			self.invalidate_offsets()
 			return Response.json(200, {"ok": True})
@@ -1804,6 +1814,8 @@ class Lever(App):
 		if action == "delete":
 			by = body.get("deleted_by", USER_IDS[3])
 			store.remove(o, at, by)
+			self.webhooks.emit("candidateDeleted", {"opportunityId": o.id, "candidateId": o.id,
+			                                        "contactId": store.contact(o), "deletedBy": by}, at)
 			return Response.json(200, self.control_view(o))
 		if action == "legacy":
 			# A test switch for the response shape, not a change Lever would record.
@@ -1828,6 +1840,9 @@ class Lever(App):
 		if action == "move":
 			stage = store.stage_id(body.get("stage"))
 			if stage != o.stage or body.get("force"):
+				self.webhooks.emit("candidateStageChange", {
+					"opportunityId": o.id, "candidateId": o.id, "contactId": store.contact(o),
+					"fromStageId": o.stage, "toStageId": stage}, at)
 				o.changes.append((stage, store.stage_pos[stage], store.owner(o), at))
 				o.stage = stage
 			# Setting the stage it is already in only moves lastAdvancedAt (seen on real Lever).
@@ -1837,9 +1852,16 @@ class Lever(App):
 			for r in ARCHIVE_REASONS:
 				if r["text"] == reason:
 					reason = r["id"]
+			self.webhooks.emit("candidateArchiveChange", {
+				"opportunityId": o.id, "candidateId": o.id, "contactId": store.contact(o),
+				"fromArchived": None, "toArchived": {"archivedAt": at, "reason": reason}}, at)
 			o.archived_at = at
 			o.archive_reason = reason
 		elif action == "unarchive":
+			self.webhooks.emit("candidateArchiveChange", {
+				"opportunityId": o.id, "candidateId": o.id, "contactId": store.contact(o),
+				"fromArchived": {"archivedAt": o.archived_at, "reason": o.archive_reason},
+				"toArchived": None}, at)
 			o.archived_at = None
 			o.archive_reason = None
 		elif action == "anonymize":
@@ -1861,6 +1883,10 @@ class Lever(App):
 				o.posting = posting
 				o.app_id = uuid_from_int(secrets.randbits(128)) if posting else None
 				o.app_created = at
+				if posting:
+					self.webhooks.emit("applicationCreated", {
+						"opportunityId": o.id, "candidateId": o.id, "contactId": store.contact(o),
+						"applicationId": store.app_id(o)}, at)
 		elif action == "confidential":
 			o.confidential = bool(body.get("confidential"))
 		elif action == "touch":
@@ -1967,6 +1993,10 @@ class Lever(App):
 		extra = {k: body[k] for k in ("headline", "location", "links", "tags", "sources") if k in body}
 		o.extra = extra or None
 		store.insert(o)
+		if o.posting:
+			self.webhooks.emit("applicationCreated", {
+				"opportunityId": o.id, "candidateId": o.id, "contactId": store.contact(o),
+				"applicationId": store.app_id(o)}, created)
 		return o
 
 

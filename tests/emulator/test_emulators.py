@@ -435,6 +435,68 @@ class LeverTest(unittest.TestCase):
 		self.assertEqual(http_request("POST", LEVER.root_url + "/_control/batch", {"ops": [
 			{"op": "fly", "id": "batch-1"}]}).status, 404)
 
+	def test_webhooks_api_and_deliveries(self):
+		import hashlib
+		import hmac
+		import http.server
+		import threading
+		got = []
+
+		class Hook(http.server.BaseHTTPRequestHandler):
+			fail_first = [True]
+
+			def do_POST(self):
+				body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+				got.append((body, self.headers["User-Agent"]))
+				# Lever retries a failed delivery: the first answer here is a 503.
+				status = 503 if Hook.fail_first[0] else 200
+				Hook.fail_first[0] = False
+				self.send_response(status)
+				self.send_header("Content-Length", "0")
+				self.end_headers()
+
+			def log_message(self, *args):
+				pass
+
+		server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+		threading.Thread(target=server.serve_forever, daemon=True).start()
+		self.addCleanup(server.server_close)
+		self.addCleanup(server.shutdown)
+		url = "http://127.0.0.1:%d/hook" % server.server_address[1]
+		headers = dict(basic_auth(LEVER_KEY), **{"Content-Type": "application/json"})
+		res = LEVER.request("POST", "/webhooks", headers=headers,
+		                    body=json.dumps({"event": "candidateStageChange", "url": url}).encode())
+		self.assertEqual(res.status, 201, res)
+		hook = res.json()["data"]
+		token = hook["configuration"]["signatureToken"]
+		listed = self.get("/webhooks").json()["data"]
+		self.assertEqual([h["id"] for h in listed], [hook["id"]])
+		self.assertEqual(LEVER.request("POST", "/webhooks", headers=headers,
+		                               body=json.dumps({"event": "nope", "url": url}).encode()).status,
+		                 400)
+
+		oid = LEVER.control("POST", "/opportunities", {"stage": "Phone screen"})["data"]["id"]
+		LEVER.control("POST", "/opportunities/%s/move" % oid, {"stage": REFERENCES, "at": 1800000000000})
+		deadline = time.monotonic() + 10
+		while len(got) < 2 and time.monotonic() < deadline:
+			time.sleep(0.02)
+		self.assertEqual(len(got), 2, "one failed delivery and its retry")
+		self.assertEqual(got[0][0], got[1][0], "a retry is the same delivery")
+		body, agent = got[1]
+		self.assertEqual(agent, "Lever-Webhooks")
+		self.assertEqual((body["event"], body["data"]["opportunityId"], body["data"]["toStageId"],
+		                  body["triggeredAt"]), ("candidateStageChange", oid, REFERENCES, 1800000000000))
+		self.assertEqual(len(body["token"]), 48)
+		want = hmac.new(token.encode(), (body["token"] + str(body["triggeredAt"])).encode(),
+		                hashlib.sha256).hexdigest()
+		self.assertEqual(body["signature"], want)
+		log = LEVER.control("GET", "/webhooks/deliveries")["deliveries"]
+		self.assertEqual([d["status"] for d in log], [503, 200])
+
+		self.assertEqual(LEVER.request("DELETE", "/webhooks/" + hook["id"],
+		                               headers=basic_auth(LEVER_KEY)).status, 204)
+		self.assertEqual(self.get("/webhooks").json()["data"], [])
+
 	def test_legacy_shape(self):
 		opp = LEVER.control("POST", "/opportunities", {"name": "Old", "legacy": True})["data"]
 		LEVER.control("POST", "/opportunities/%s/archive" % opp["id"], {"at": 1750000000000})
