@@ -46,6 +46,7 @@ struct resolved_rule;
 struct counts {
 	int64_t seen, changed, planned, enrolled, sent, updated, waiting, skipped, failed, pending,
 		abandoned, deleted, unreadable, untrusted;
+	int64_t behind_failed; /* of pending: waiting behind an action that failed for good */
 };
 
 /* The actions of one opportunity, performed in order by one worker. */

@@ -469,7 +469,7 @@ _Static_assert(sizeof(outcomes) / sizeof(outcomes[0]) == OUT_COUNT, "a label for
 static void perform_group(struct worker *w, const struct group *g)
 {
 	struct engine *e = w->e;
-	bool blocked = false;
+	bool blocked = false, failed = false;
 	for (size_t i = 0; i < g->n; i++) {
 		pthread_mutex_lock(&e->db);
 		bool stop = e->stop || signals_requested(SIGNALS_STOP);
@@ -482,6 +482,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		if (got == 1 && (a.state != ACTION_PENDING || blocked)) {
 			// Done by someone else meanwhile, or waiting behind a failure.
 			e->n.pending += blocked && a.state == ACTION_PENDING;
+			e->n.behind_failed += blocked && failed && a.state == ACTION_PENDING;
 			action_finish(&a);
 			got = 0;
 		}
@@ -538,6 +539,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		}
 		pthread_mutex_unlock(&e->db);
 		blocked = blocked || out != OUT_DONE;
+		failed = failed || out == OUT_FAILED;
 		free(detail);
 		free(refty_id);
 		action_finish(&a);

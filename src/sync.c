@@ -409,7 +409,9 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 		e->run.waiting = e->n.waiting;
 		e->run.skipped = e->n.skipped;
 		e->run.failed = e->n.failed;
-		e->run.pending = e->n.pending;
+		// What waits behind a permanent failure waits for a person, as the failure does:
+		// it does not make the run unhealthy.
+		e->run.pending = e->n.pending - e->n.behind_failed;
 		// Why a run failed on storage or lost its lock stays with its record, where the
 		// database still takes the write.
 		// Why a run failed stays with its record: what its summary said.
