@@ -386,10 +386,14 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 			e->n.untrusted == 1 ? "was" : "were", id);
 		free(id);
 	}
-	if (rc == EXIT_LOCKED) {
-		engine_note_error(e, "the lock file was removed or replaced during the run");
-	} else if (rc == EXIT_LOCAL && e->app.snap && snapshot_last_error(e->app.snap)) {
-		engine_note_error(e, snapshot_last_error(e->app.snap));
+	// Storage and the lock outrank a remote failure met on the way: they decided the status.
+	const char *local = rc == EXIT_LOCKED ? "the lock file was removed or replaced during the run"
+			    : rc == EXIT_LOCAL && e->app.snap ? snapshot_last_error(e->app.snap)
+							      : NULL;
+	if (local) {
+		free(e->error);
+		e->error = NULL;
+		engine_note_error(e, local);
 	}
 	if (rc >= EXIT_USAGE) {
 		note_logged_error(e);
@@ -412,9 +416,8 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 		// What waits behind a permanent failure waits for a person, as the failure does:
 		// it does not make the run unhealthy.
 		e->run.pending = e->n.pending - e->n.behind_failed;
-		// Why a run failed on storage or lost its lock stays with its record, where the
+		// Why a run failed stays with its record (what its summary said), where the
 		// database still takes the write.
-		// Why a run failed stays with its record: what its summary said.
 		if (rc >= EXIT_USAGE && e->error && !e->run.message) {
 			e->run.message = xstrdup(e->error);
 		}
