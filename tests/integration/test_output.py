@@ -120,6 +120,15 @@ class ExitStatus(OutputTestCase):
 		result = self.run_cmd("sync", expect=REMOTE)
 		self.assertRegex(self.last_line(result.out), r"^sync: failed \(exit 3\): .+; seen \d+")
 
+	def test_lever_failing_exits_3_and_says_so(self):
+		self.seed()
+		LEVER.fault(path="/v1/opportunities", kind="503", count=1000)
+		result = self.run_cmd("sync", "--json", expect=REMOTE)
+		LEVER.control("DELETE", "/faults")
+		self.assertIn("503", result.summary["error"], result)
+		runs = json.loads(self.run_cmd("status", "--json", expect=OK).out)["runs"]
+		self.assertEqual((runs[0]["exit_status"], runs[0]["healthy"]), (REMOTE, False), runs)
+
 	def test_status_max_age_alerts_after_an_outage(self):
 		self.seed()
 		self.run_cmd("status", "--max-age", "1h", expect=OK)
@@ -380,7 +389,9 @@ class JsonLogs(OutputTestCase):
 		result = self.run_cmd("--log-format", "json", "-vv", "sync", expect=REMOTE)
 		self.assertNotIn(secret, result.err)
 		self.assertNotIn(secret, result.out)
-		self.json_events(result.err)
+		retries = [e for e in self.json_events(result.err) if e["event"] == "http_retry"]
+		self.assertTrue(retries, result)
+		self.assertEqual(retries[0]["status"], "503", retries[0])
 
 
 if __name__ == "__main__":
