@@ -7,6 +7,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "jsonw.h"
+#include "log.h"
 #include "status.h"
 #include "timeutil.h"
 
@@ -48,6 +49,8 @@ static void json_run(struct jsonw *w, const struct run_record *r)
 	jsonw_kv_int(w, "waiting_email", r->waiting);
 	jsonw_kv_int(w, "skipped", r->skipped);
 	jsonw_kv_int(w, "failed", r->failed);
+	jsonw_kv_int(w, "pending", r->pending);
+	jsonw_kv_bool(w, "healthy", r->healthy);
 	jsonw_kv_string(w, "message", r->message);
 	jsonw_object_end(w);
 }
@@ -179,11 +182,11 @@ static void render_text(const struct status_report *r, const char *state)
 	}
 	printf("cursor:    %s\n", r->cursor_ms > 0 ? when(r->cursor_ms, t1, sizeof(t1)) : "none");
 	if (r->have_last) {
-		printf("last sync: %s, %" PRId64 " min ago, exit %d\n",
+		printf("last healthy sync: %s, %" PRId64 " min ago, exit %d\n",
 			when(r->last.started_at, t2, sizeof(t2)), (r->now - r->last.started_at) / 60000,
 			r->last.exit_code);
 	} else {
-		printf("last sync: never succeeded\n");
+		printf("last healthy sync: never\n");
 	}
 	const int64_t *counts = r->counts;
 	printf("actions:   %" PRId64 " pending, %" PRId64 " waiting for email, %" PRId64
@@ -228,6 +231,37 @@ static void render_text(const struct status_report *r, const char *state)
 	for (size_t i = 0; i < r->n_runs; i++) {
 		print_run(&r->runs[i]);
 	}
+}
+
+/*
+ * --max-age: exit 1 unless a healthy sync (snapshot_last_healthy) started within max_age. Alone
+ * it prints one line: "ok: ..." on stdout (not under -q), or "stale: ..." as an error, so
+ * that the scheduler's log and mail show it at any -q.
+ */
+static int report_age(const struct status_report *r, const char *state, int64_t max_age,
+	bool line)
+{
+	char limit[32], ago[48];
+	timeutil_format_duration(max_age, limit, sizeof(limit));
+	if (r->have_last) {
+		status_format_age(r->now - r->last.started_at, ago, sizeof(ago));
+	}
+	if (!status_stale(r, max_age)) {
+		if (line && log_enabled(LOG_INFO)) {
+			printf("ok: last healthy sync %s ago\n", ago);
+		}
+		return EXIT_OK;
+	}
+	if (r->seeded_at == 0) {
+		log_error("stale: no healthy sync yet: state '%s' is not seeded", state);
+	} else if (r->have_last) {
+		log_error("stale: last healthy sync %s ago, more than %s (older than --max-age)", ago,
+			limit);
+	} else {
+		log_error("stale: no healthy sync yet (a run that cannot reach Lever or Refty, or "
+			  "leaves work pending, is not healthy: 'refty-lever status' shows the runs)");
+	}
+	return EXIT_PARTIAL;
 }
 
 int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
@@ -277,19 +311,12 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (json) {
 		render_json(&r, state, max_age);
-	} else {
+	} else if (max_age == 0) {
 		render_text(&r, state);
 	}
 	rc = r.runs_failed ? EXIT_LOCAL : EXIT_OK;
-	if (rc == EXIT_OK && status_stale(&r, max_age)) {
-		if (r.seeded_at == 0) {
-			log_error("no sync has succeeded yet: state '%s' is not seeded", state);
-		} else if (r.have_last) {
-			log_error("the last successful sync is older than the allowed maximum age");
-		} else {
-			log_error("no sync has succeeded yet");
-		}
-		rc = EXIT_PARTIAL;
+	if (rc == EXIT_OK && max_age > 0) {
+		rc = report_age(&r, state, max_age, !json);
 	}
 	status_report_finish(&r);
 	return rc;

@@ -73,10 +73,12 @@ static const struct cli_command commands[] = {
 		.synopsis = "[--json] [--max-age DURATION]",
 		.summary = "last runs, cursor, snapshot size, pending and failed actions",
 		.help = "  --json              print one JSON object\n"
-			"  --max-age DURATION  exit 1 when the last successful sync is older than\n"
-			"                      DURATION, for monitoring: whole numbers with units d,\n"
-			"                      h, m, s, largest first (90s, 15m, 1h30m, 2d; a plain\n"
-			"                      number is seconds), from 1s to 3650d\n",
+			"  --max-age DURATION  for monitoring: exit 1 unless a healthy sync (exit 0,\n"
+			"                      or 1 with only permanent failures) started within\n"
+			"                      DURATION, and print one line, 'ok: ...' or 'stale: ...';\n"
+			"                      whole numbers with units d, h, m, s, largest first\n"
+			"                      (90s, 15m, 1h30m, 2d; a plain number is seconds), from\n"
+			"                      1s to 3650d\n",
 	},
 	{
 		.name = "explain",
@@ -165,9 +167,10 @@ static void print_global_help(FILE *out)
 	fputs("\nOptions:\n"
 	      "  -c, --config FILE      configuration file (default: $REFTY_LEVER_CONFIG,\n"
 	      "                         $XDG_CONFIG_HOME/refty-lever/config, /etc/refty-lever.conf)\n"
-	      "  -v, --verbose          more detail on stderr (repeat for HTTP traces)\n"
-	      "  -q, --quiet            errors only (repeat for silence)\n"
-	      "      --log-format FMT   text (default) or json (JSON Lines on stderr)\n"
+	      "  -v, --verbose          decisions on stderr (repeat for HTTP requests)\n"
+	      "  -q, --quiet            nothing on stdout (JSON Lines aside), warnings and\n"
+	      "                         errors on stderr (-qq: errors only, -qqq: nothing)\n"
+	      "      --log-format FMT   text (default) or json (one event per line on stderr)\n"
 	      "  -h, --help             this help; 'refty-lever COMMAND --help' for a command\n"
 	      "  -V, --version          print the version, and the libraries' versions\n"
 	      "\nExit status: 0 success, 1 partial, 2 usage or configuration, 3 remote,\n"

@@ -46,6 +46,7 @@ struct resolved_rule;
 struct counts {
 	int64_t seen, changed, planned, enrolled, sent, updated, waiting, skipped, failed, pending,
 		abandoned, deleted, unreadable, untrusted;
+	int64_t behind_failed; /* of pending: waiting behind an action that failed for good */
 };
 
 /* The actions of one opportunity, performed in order by one worker. */
@@ -74,7 +75,9 @@ struct engine {
 	struct diff_trust trust; /* the times this poll believes */
 	const char *origin;      /* journal origin: "sync", "seed" or "backfill" */
 	struct run_record run;
+	bool begun; /* the run is recorded (a dry run: would be): it ends with a summary */
 	struct counts n;
+	int64_t began_ms; /* when sync_run started, for the summary's duration */
 	int64_t poll_start;
 	/* Quarantine: ids found unreadable in this run (each counted once, though a
 	 * split window may hand one over twice), the first record with a time not
@@ -103,6 +106,9 @@ struct engine {
 	size_t n_fresh, cap_fresh;
 	bool stop;
 	enum exit_code perform_rc;
+	/* What decided a failed or partial run's exit status, first come (short, sanitised), for
+	 * its summary and its record; under db once workers run. */
+	char *error;
 	/* Backfill: windows listed (checkpoints), and the progress line. */
 	struct partition_interval *done;
 	size_t n_done, cap_done;
@@ -118,6 +124,9 @@ struct engine {
 };
 
 /* sync.c */
+/** Keeps why as the run's error unless one is kept already (call with db held once workers
+ * run). */
+void engine_note_error(struct engine *e, const char *why);
 /**
  * The exit status for what a listing returned; a stop request (LEVER_ERR_INTERRUPTED) marks
  * the run interrupted and gives EXIT_PARTIAL.
@@ -177,14 +186,19 @@ bool intake_load_watch(struct engine *e);
 enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q);
 
 /* output.c */
+/** Prints l (unless -q) and logs it as its outcome's event (action_done, ...). */
 void output_line(const struct engine *e, const struct line *l);
+/** Logs a planned action that a real run does not print (-v: action_planned, with why). */
+void output_decision(const struct engine *e, const struct line *l);
 void output_action(const struct engine *e, const struct action *a, const char *outcome,
 	const char *detail);
 /** "enrol in '...'", "send '...'", ...: what a planned action does, in words. Caller frees. */
 char *output_describe_plan(const struct plan_action *a, const struct resolved_rule *rule);
 /**
- * Prints the run's summary; false when writing standard output has failed so far (the caller
- * does not report why: main does, for every command, when it flushes at exit).
+ * Prints the run's summary, the last line on standard output ("sync: done (exit 0): seen
+ * ..."), and logs it as the run's one run_summary event; false when writing standard output
+ * has failed so far (the caller does not report why: main does, for every command, when it
+ * flushes at exit).
  */
 bool output_summary(const struct engine *e, enum exit_code rc);
 

@@ -829,8 +829,13 @@ bool http_request(struct http_client *c, const struct http_request *req,
 			}
 			break;
 		}
-		log_debug("retrying %s '%s' in %.2f s (attempt %d of %d): %s", t.method, short_url, wait,
-			at.tries + 1, c->retry.max_attempts,
+		struct log_fields lf = LOG_FIELDS_NONE;
+		char status[16];
+		snprintf(status, sizeof(status), "%ld", resp->status);
+		lf.status = cc == CURLE_OK ? status : NULL;
+		lf.error = cc == CURLE_OK ? NULL : curl_text(c, cc);
+		log_ev(LOG_DEBUG, "http_retry", &lf, "retrying %s '%s' in %.2f s (attempt %d of %d): %s",
+			t.method, short_url, wait, at.tries + 1, c->retry.max_attempts,
 			cc == CURLE_OK ? http_status_text(resp->status) : curl_text(c, cc));
 		signals_sleep(wait, SIGNALS_STOP);
 	}

@@ -251,8 +251,13 @@ static bool quarantine(struct engine *e, const struct lever_unreadable *u)
 		ok = snapshot_action_update(e->app.snap, a.id, ACTION_FAILED, u->reason, NULL, false);
 	}
 	char *id = log_sanitize(u->id);
-	log_warn("opportunity '%s' from Lever cannot be read (%s): skipped and kept in the journal; "
-		 "it is fetched again on every run",
+	struct log_fields lf = LOG_FIELDS_NONE;
+	lf.opportunity = id;
+	lf.key = a.key;
+	lf.error = u->reason;
+	log_ev(LOG_WARN, "opportunity_unreadable", &lf,
+		"opportunity '%s' from Lever cannot be read (%s): skipped and kept in the journal; "
+		"it is fetched again on every run",
 		id, u->reason);
 	struct line l = {
 		.opportunity_id = id,
@@ -360,9 +365,12 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 			.outcome = pa->kind == ACTION_SKIP ? "skipped" : "planned",
 			.detail = pa->reason,
 		};
-		if (e->app.dry_run || pa->kind == ACTION_SKIP || log_enabled(LOG_DEBUG)) {
+		// A real run prints what it did, not what it planned; -v says on standard error
+		// what was planned and why.
+		if (e->app.dry_run || pa->kind == ACTION_SKIP) {
 			output_line(e, &l);
 		}
+		output_decision(e, &l);
 		free(what);
 	}
 	return ok;

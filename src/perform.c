@@ -208,6 +208,7 @@ enum outcome {
 	OUT_WAITING,
 	OUT_ABANDONED,
 	OUT_STOP, /* authorisation refused: stop the run */
+	OUT_UNAVAILABLE, /* Refty unreachable or failing after retries: pending, and the run exits 3 */
 	OUT_LOCAL,
 	OUT_LOCK_LOST, /* another run may own the state now: stop, write nothing */
 };
@@ -223,6 +224,12 @@ static enum outcome from_result(const struct refty_result *res)
 	case REFTY_ERR_PERMANENT:
 		return OUT_FAILED;
 	case REFTY_ERR_TRANSIENT:
+		// An answer of "in progress" (409) is Refty working; no answer, 429 or 5xx after
+		// the HTTP layer's retries is Refty down, which monitoring must see.
+		if (res->http_status == 0 || res->http_status == 429 || res->http_status >= 500) {
+			return OUT_UNAVAILABLE;
+		}
+		break;
 	case REFTY_ERR_DRY_RUN:
 		break;
 	}
@@ -450,6 +457,7 @@ static const struct {
 	[OUT_WAITING] = {ACTION_WAITING_EMAIL, "waiting"},
 	[OUT_ABANDONED] = {ACTION_ABANDONED, "abandoned"},
 	[OUT_STOP] = {ACTION_PENDING, "pending"},
+	[OUT_UNAVAILABLE] = {ACTION_PENDING, "pending"},
 	[OUT_LOCAL] = {ACTION_PENDING, "pending"},
 	[OUT_LOCK_LOST] = {ACTION_PENDING, "pending"},
 };
@@ -461,7 +469,7 @@ _Static_assert(sizeof(outcomes) / sizeof(outcomes[0]) == OUT_COUNT, "a label for
 static void perform_group(struct worker *w, const struct group *g)
 {
 	struct engine *e = w->e;
-	bool blocked = false;
+	bool blocked = false, failed = false;
 	for (size_t i = 0; i < g->n; i++) {
 		pthread_mutex_lock(&e->db);
 		bool stop = e->stop || signals_requested(SIGNALS_STOP);
@@ -474,6 +482,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		if (got == 1 && (a.state != ACTION_PENDING || blocked)) {
 			// Done by someone else meanwhile, or waiting behind a failure.
 			e->n.pending += blocked && a.state == ACTION_PENDING;
+			e->n.behind_failed += blocked && failed && a.state == ACTION_PENDING;
 			action_finish(&a);
 			got = 0;
 		}
@@ -486,6 +495,9 @@ static void perform_group(struct worker *w, const struct group *g)
 		}
 		char *detail = NULL, *refty_id = NULL;
 		enum outcome out = perform_one(w, &a, &detail, &refty_id);
+		if (out == OUT_UNAVAILABLE && signals_requested(SIGNALS_ABORT)) {
+			out = OUT_PENDING; // abandoned by the second stop signal, not by Refty
+		}
 
 		pthread_mutex_lock(&e->db);
 		bool ok = out == OUT_LOCAL || out == OUT_LOCK_LOST ||
@@ -495,6 +507,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		switch (out) {
 		case OUT_PENDING:
 		case OUT_STOP:
+		case OUT_UNAVAILABLE:
 		case OUT_LOCAL:
 		case OUT_LOCK_LOST:
 			e->n.pending++;
@@ -517,14 +530,16 @@ static void perform_group(struct worker *w, const struct group *g)
 		} else if (!ok || out == OUT_LOCAL) {
 			e->perform_rc = EXIT_LOCAL;
 			e->stop = true;
-		} else if (out == OUT_STOP) {
+		} else if (out == OUT_STOP || out == OUT_UNAVAILABLE) {
 			if (e->perform_rc == EXIT_OK) {
 				e->perform_rc = EXIT_REMOTE;
 			}
-			e->stop = true;
+			engine_note_error(e, detail);
+			e->stop = e->stop || out == OUT_STOP;
 		}
 		pthread_mutex_unlock(&e->db);
 		blocked = blocked || out != OUT_DONE;
+		failed = failed || out == OUT_FAILED;
 		free(detail);
 		free(refty_id);
 		action_finish(&a);

@@ -113,6 +113,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE actions ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;",
 	// A run stopped by a signal before its work was done: the signal's name.
 	"ALTER TABLE runs ADD COLUMN interrupted_by TEXT;",
+	// Actions a run left pending: with them, a partial run is not a healthy one.
+	"ALTER TABLE runs ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1299,7 +1301,8 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 	sqlite3_stmt *s = prepare(snap, "UPDATE runs SET finished_at = ?2, exit_code = ?3, seen = ?4,"
 					" changed = ?5, enrolled = ?6, sent = ?7, waiting = ?8,"
 					" skipped = ?9, failed = ?10, message = ?11,"
-					" poll_started_ms = ?12, interrupted_by = ?13 WHERE id = ?1");
+					" poll_started_ms = ?12, interrupted_by = ?13, pending = ?14"
+					" WHERE id = ?1");
 	if (!s) {
 		return false;
 	}
@@ -1316,14 +1319,26 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 	bind_text(s, 11, r->message);
 	sqlite3_bind_int64(s, 12, r->poll_started_ms);
 	bind_text(s, 13, r->interrupted_by);
+	sqlite3_bind_int64(s, 14, r->pending);
 	bool ok = run_done(snap, s, "cannot record run");
 	sqlite3_finalize(s);
 	return ok;
 }
 
+/*
+ * A healthy run: the one rule for "the last successful sync" and for status --max-age. It
+ * completed (not a dry run, not stopped by a signal) and exited 0, or 1 with nothing left
+ * pending: only permanent failures (per action, or records Lever sends unreadable), which
+ * need a person, not a working Refty. A run that left work pending, or could not reach
+ * Lever or Refty (exit 3), or failed locally, is not healthy.
+ */
+#define RUN_HEALTHY                                                                                \
+	"(finished_at > 0 AND dry_run = 0 AND interrupted_by IS NULL AND"                           \
+	" (exit_code = 0 OR (exit_code = 1 AND pending = 0)))"
+
 #define RUN_COLUMNS                                                                                \
 	"id, command, started_at, finished_at, poll_started_ms, exit_code, dry_run, seen, changed,"  \
-	" enrolled, sent, waiting, skipped, failed, message, interrupted_by"
+	" enrolled, sent, waiting, skipped, failed, message, interrupted_by, pending, " RUN_HEALTHY
 
 static void read_run(sqlite3_stmt *s, struct run_record *r)
 {
@@ -1344,6 +1359,8 @@ static void read_run(sqlite3_stmt *s, struct run_record *r)
 	r->failed = sqlite3_column_int64(s, 13);
 	r->message = col_text(s, 14);
 	r->interrupted_by = col_text(s, 15);
+	r->pending = sqlite3_column_int64(s, 16);
+	r->healthy = sqlite3_column_int(s, 17) != 0;
 }
 
 bool snapshot_runs_recent(struct snapshot *snap, int n,
@@ -1370,12 +1387,10 @@ bool snapshot_runs_recent(struct snapshot *snap, int n,
 	return ok;
 }
 
-int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out)
+int snapshot_last_healthy(struct snapshot *snap, const char *command, struct run_record *out)
 {
 	sqlite3_stmt *s = prepare(snap, "SELECT " RUN_COLUMNS " FROM runs WHERE command = ?1"
-					" AND dry_run = 0 AND exit_code IN (0, 1)"
-					" AND interrupted_by IS NULL ORDER BY id DESC"
-					" LIMIT 1");
+					" AND " RUN_HEALTHY " ORDER BY id DESC LIMIT 1");
 	if (!s) {
 		return -1;
 	}

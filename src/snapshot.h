@@ -185,6 +185,8 @@ struct run_record {
 	int64_t seen, changed, enrolled, sent, waiting, skipped, failed;
 	char *message;
 	char *interrupted_by; /* "SIGTERM", ...: stopped by a signal before its work was done */
+	int64_t pending;      /* actions it left pending */
+	bool healthy;         /* read only: see snapshot_last_healthy */
 };
 
 /** Fills dst with a deep copy of src; the caller finishes dst. */
@@ -197,10 +199,13 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r);
 bool snapshot_runs_recent(struct snapshot *snap, int n,
 	bool (*cb)(void *ud, const struct run_record *r), void *ud);
 /**
- * The newest run of command that exited 0 or 1 and was not interrupted (a run stopped by a
- * signal left work undone); 1 found, 0 none, -1 error.
+ * The newest healthy run of command: one that completed (not a dry run, not stopped by a
+ * signal) and exited 0, or 1 with no action left pending (only permanent failures). A run that
+ * could not reach Lever or Refty exits 3 and is not healthy, nor one that left work pending.
+ * The one definition of a "successful sync" (run_record.healthy reads the same rule);
+ * 1 found, 0 none, -1 error.
  */
-int snapshot_last_success(struct snapshot *snap, const char *command, struct run_record *out);
+int snapshot_last_healthy(struct snapshot *snap, const char *command, struct run_record *out);
 
 /* The name cache: Lever stages and postings, Refty sequences and their stages. */
 struct cached_name {

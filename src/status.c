@@ -1,6 +1,8 @@
 #define LOG_MODULE "status"
 #include "status.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +93,7 @@ bool status_read(struct snapshot *snap, const char *state_path, size_t n_runs,
 	out->cursor_ms = snapshot_cursor(snap);
 	out->seeded_at = out->cursor_ms < 0 ? -1 : snapshot_seeded_at(snap);
 	out->size = out->seeded_at < 0 ? -1 : snapshot_opp_count(snap);
-	int have_last = out->size < 0 ? -1 : snapshot_last_success(snap, "sync", &out->last);
+	int have_last = out->size < 0 ? -1 : snapshot_last_healthy(snap, "sync", &out->last);
 	out->have_last = have_last == 1;
 	if (have_last < 0 || !read_actions(snap, out)) {
 		status_report_finish(out);
@@ -123,4 +125,19 @@ void status_report_finish(struct status_report *r)
 bool status_stale(const struct status_report *r, int64_t max_age_ms)
 {
 	return max_age_ms > 0 && (!r->have_last || r->now - r->last.started_at > max_age_ms);
+}
+
+char *status_format_age(int64_t ms, char *buf, size_t size)
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+	if (s < 60) {
+		snprintf(buf, size, "%" PRId64 " s", s);
+	} else if (s < 3600) {
+		snprintf(buf, size, "%" PRId64 " min", s / 60);
+	} else if (s < 86400) {
+		snprintf(buf, size, "%" PRId64 " h", s / 3600);
+	} else {
+		snprintf(buf, size, "%" PRId64 " d", s / 86400);
+	}
+	return buf;
 }

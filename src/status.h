@@ -31,7 +31,7 @@ struct status_report {
 	int64_t counts[ACTION_STATE_COUNT];
 	struct status_quarantine unreadable; /* Lever records that cannot be read */
 	struct status_quarantine untrusted;  /* times not believed */
-	bool have_last;                      /* last: the last successful sync */
+	bool have_last;                      /* last: the last healthy sync */
 	struct run_record last;
 	bool have_oldest; /* oldest: the oldest pending action */
 	struct action oldest;
@@ -53,8 +53,12 @@ bool status_read(struct snapshot *snap, const char *state_path, size_t n_runs,
 void status_report_finish(struct status_report *r);
 
 /**
- * True when max_age_ms > 0 and no sync succeeded within max_age_ms of the report's time.
+ * True when max_age_ms > 0 and no healthy sync (snapshot_last_healthy) started within
+ * max_age_ms of the report's time.
  */
 bool status_stale(const struct status_report *r, int64_t max_age_ms);
+
+/** An age for people, in its largest whole unit: "40 s", "4 min", "3 h", "2 d". */
+char *status_format_age(int64_t ms, char *buf, size_t size);
 
 #endif

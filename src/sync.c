@@ -15,6 +15,32 @@
 #include "timeutil.h"
 #include "xalloc.h"
 
+void engine_note_error(struct engine *e, const char *why)
+{
+	if (e->error || !why) {
+		return;
+	}
+	e->error = log_sanitize(why);
+	// One line of a summary: the first sentence is enough, the log has the rest.
+	size_t n = strlen(e->error);
+	if (n > 200) {
+		size_t cut = 197;
+		while (cut > 0 && ((unsigned char)e->error[cut] & 0xc0) == 0x80) {
+			cut--;
+		}
+		memcpy(e->error + cut, "...", 4);
+	}
+}
+
+/* Keeps the first error logged so far as the run's, when nothing more precise is known (the
+ * Lever client, the state and the lock log their own failures). */
+static void note_logged_error(struct engine *e)
+{
+	char *logged = log_take_first_error();
+	engine_note_error(e, logged);
+	free(logged);
+}
+
 enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls)
 {
 	if (ls == LEVER_ERR_INTERRUPTED) {
@@ -144,6 +170,30 @@ static enum exit_code check_account(struct engine *e)
 	return rc;
 }
 
+/*
+ * Records the run, once the state is known to be the right one, so that what fails from here
+ * on (reaching Lever or Refty for the names, the poll, the actions) is a run with a record and
+ * a summary; what fails before (the state, the lock) is only logged. A dry run records
+ * nothing but begins here too.
+ */
+static enum exit_code record_run(struct engine *e)
+{
+	e->run = (struct run_record){
+		.command = xstrdup(e->command),
+		.started_at = timeutil_now_ms(),
+		.exit_code = -1,
+		.dry_run = e->opts->dry_run,
+	};
+	if (!e->opts->dry_run && !snapshot_run_start(e->app.snap, &e->run)) {
+		return EXIT_LOCAL;
+	}
+	e->begun = true;
+	log_set_run(e->run.id);
+	log_ev(LOG_DEBUG, "run_start", NULL, "%s%s started", e->command,
+		e->opts->dry_run ? " (dry run)" : "");
+	return EXIT_OK;
+}
+
 /* Opens what a run needs: the state (checked for seeding under the lock), the clients, the
  * rules. *seeded receives when the state was seeded (0: never). */
 static enum exit_code open_run(struct engine *e, int64_t *seeded)
@@ -162,6 +212,9 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 	}
 	if (rc == EXIT_OK) {
 		rc = check_account(e);
+	}
+	if (rc == EXIT_OK) {
+		rc = record_run(e);
 	}
 	if (rc == EXIT_OK) {
 		rc = app_open_lever(&e->app);
@@ -201,16 +254,7 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 		.watched_since_ms = seeded_at,
 	};
 	e->origin = opts->backfill ? "backfill" : e->ctx.seeding ? "seed" : "sync";
-	e->run = (struct run_record){
-		.command = xstrdup(e->command),
-		.started_at = e->poll_start,
-		.poll_started_ms = e->poll_start,
-		.exit_code = -1,
-		.dry_run = opts->dry_run,
-	};
-	if (!opts->dry_run && !snapshot_run_start(e->app.snap, &e->run)) {
-		return EXIT_LOCAL;
-	}
+	e->run.poll_started_ms = e->poll_start;
 	if (e->ctx.seeding && opts->dry_run) {
 		log_info("first run (dry run): would record the current state of every opportunity "
 			 "seen, and send nothing; nothing is recorded now. Run 'refty-lever sync --seed' "
@@ -280,6 +324,10 @@ static enum exit_code act(struct engine *e)
 			  "done. Check the plan with 'refty-lever %s --dry-run', then run with "
 			  "--max-actions %" PRId64 " (or 0) to go ahead",
 			total, e->max_actions, e->command, total);
+		char *why = xasprintf("%" PRId64 " actions planned, more than max_actions (%ld)",
+			total, e->max_actions);
+		engine_note_error(e, why);
+		free(why);
 		return EXIT_VALVE;
 	}
 	return perform_run(e);
@@ -329,11 +377,26 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 	}
 	if (e->n.untrusted > 0) {
 		char *id = log_sanitize(e->untrusted_example);
-		log_warn("%" PRId64 " time%s from Lever cannot be true (more than a day ahead, or before "
-			 "2000) and %s not acted on; 'refty-lever explain %s' shows the first",
+		struct log_fields lf = LOG_FIELDS_NONE;
+		lf.opportunity = id;
+		log_ev(LOG_WARN, "time_untrusted", &lf,
+			"%" PRId64 " time%s from Lever cannot be true (more than a day ahead, or before "
+			"2000) and %s not acted on; 'refty-lever explain %s' shows the first",
 			e->n.untrusted, e->n.untrusted == 1 ? "" : "s",
 			e->n.untrusted == 1 ? "was" : "were", id);
 		free(id);
+	}
+	// Storage and the lock outrank a remote failure met on the way: they decided the status.
+	const char *local = rc == EXIT_LOCKED ? "the lock file was removed or replaced during the run"
+			    : rc == EXIT_LOCAL && e->app.snap ? snapshot_last_error(e->app.snap)
+							      : NULL;
+	if (local) {
+		free(e->error);
+		e->error = NULL;
+		engine_note_error(e, local);
+	}
+	if (rc >= EXIT_USAGE) {
+		note_logged_error(e);
 	}
 	// The journal is committed by now; a failure to print the summary only changes the exit
 	// status (main says why, once, for every command).
@@ -350,13 +413,13 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 		e->run.waiting = e->n.waiting;
 		e->run.skipped = e->n.skipped;
 		e->run.failed = e->n.failed;
-		// Why a run failed on storage or lost its lock stays with its record, where the
+		// What waits behind a permanent failure waits for a person, as the failure does:
+		// it does not make the run unhealthy.
+		e->run.pending = e->n.pending - e->n.behind_failed;
+		// Why a run failed stays with its record (what its summary said), where the
 		// database still takes the write.
-		const char *why = rc == EXIT_LOCAL    ? snapshot_last_error(e->app.snap)
-				  : rc == EXIT_LOCKED ? "the lock file was removed or replaced during the run"
-						      : NULL;
-		if (why && !e->run.message) {
-			e->run.message = xstrdup(why);
+		if (rc >= EXIT_USAGE && e->error && !e->run.message) {
+			e->run.message = xstrdup(e->error);
 		}
 		e->run.interrupted_by = e->interrupted ? xstrdup(signals_name()) : NULL;
 		if (!snapshot_run_finish(e->app.snap, &e->run) && rc == EXIT_OK) {
@@ -388,6 +451,8 @@ static void engine_finish(struct engine *e)
 	free(e->seen);
 	free_strings(e->unreadable, e->n_unreadable);
 	free(e->untrusted_example);
+	free(e->error);
+	log_set_run(0);
 	pthread_mutex_destroy(&e->db);
 	run_record_finish(&e->run);
 	app_finish(&e->app);
@@ -400,6 +465,8 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		.command = opts->backfill ? "backfill" : "sync",
 		.max_actions = opts->max_actions >= 0 ? opts->max_actions : cfg->max_actions,
 	};
+	e.began_ms = timeutil_now_ms();
+	free(log_take_first_error()); // this run's errors only
 	app_init(&e.app, cfg, opts->dry_run);
 	pthread_mutex_init(&e.db, NULL);
 	workq_init(&e.queue);
@@ -414,6 +481,9 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 		rc = EXIT_PARTIAL;
 	}
 	if (rc != EXIT_OK) {
+		if (e.begun) {
+			rc = report_run(&e, rc);
+		}
 		engine_finish(&e);
 		return rc;
 	}

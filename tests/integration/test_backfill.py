@@ -811,7 +811,7 @@ class Progress(BackfillTestCase):
 		self.assertIn("backfill: ", terminal)
 		self.assertRegex(terminal, r"\d+ candidates, \d+ pages, \d+/s, \d+:\d\d elapsed, "
 		                           r"windows \d+ of \d+ done")
-		self.assertIn("backfill: seen 600", out, "the summary goes to stdout either way")
+		self.assertIn("backfill: done (exit 0): seen 600", out, "the summary goes to stdout either way")
 
 		# -q: no progress line, even on a terminal.
 		reset_emulators(LEVER, REFTY)

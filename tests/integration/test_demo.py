@@ -20,7 +20,7 @@ class Demo(unittest.TestCase):
         self.assertIn("first run: recording the current state", r.stderr)
         self.assertIn("sync (dry run):", out)
         self.assertEqual(out.count("send 'Reference check'"), 2, out)  # planned, then done
-        self.assertIn("sync: seen 2, changed 0, enrolled 0, sent 0", out)
+        self.assertIn("sync: done (exit 0): seen 2, changed 0, enrolled 0, sent 0", out)
         self.assertIn('"max_steps_per_candidate_stage":1', out)
         self.assertIn('"candidates_created":2', out)
         self.assertIn("journal:", out)

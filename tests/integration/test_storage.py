@@ -102,16 +102,17 @@ class NewerSchema(StorageTestCase):
 		self.seed()
 		known = util.query_db(self.ws.state, "PRAGMA user_version")[0]["user_version"]
 		con = sqlite3.connect(self.ws.state)
-		con.execute("PRAGMA user_version = 7")
+		con.execute("PRAGMA user_version = %d" % (known + 1))
 		con.close()
-		message = ("%s: written by a newer refty-lever (schema 7, this one knows %d): upgrade "
-		           "refty-lever" % (self.ws.state, known))
+		message = ("%s: written by a newer refty-lever (schema %d, this one knows %d): upgrade "
+		           "refty-lever" % (self.ws.state, known + 1, known))
 		for args in STATE_COMMANDS:
 			with self.subTest(command=args):
 				result = self.expect(LOCAL, *args)
 				self.assertIn(message, result.err)
 				self.assertNotIn("migrate", result.err)
-		self.assertEqual(util.query_db(self.ws.state, "PRAGMA user_version")[0]["user_version"], 7)
+		self.assertEqual(util.query_db(self.ws.state, "PRAGMA user_version")[0]["user_version"],
+		                 known + 1)
 		self.assertNoRemoteWrites()
 
 
