@@ -58,6 +58,14 @@ struct config_rule {
 	int line;
 };
 
+/* How long a service may take and how often it is asked again: lever.timeout and friends. */
+struct config_http {
+	long connect_timeout_ms;
+	long timeout_ms;
+	int max_attempts;
+	long max_retry_time_ms;
+};
+
 struct config {
 	char *path; /* the file it was read from */
 	struct {
@@ -69,11 +77,13 @@ struct config {
 		int burst;
 		int max_in_flight;
 		int max_pages; /* a chain of pages longer than this is a broken listing */
+		struct config_http http;
 	} lever;
 	struct {
 		char *url;
 		struct config_secret key;
 		int max_in_flight;
+		struct config_http http;
 	} refty;
 	char *state;     /* database path, defaults applied */
 	long overlap;    /* seconds */

@@ -539,6 +539,51 @@ class Retry(CommandTestCase):
 		self.assertFalse(os.path.exists(self.ws.state))
 
 
+# -- timeouts and retries from the configuration --------------------------------------------------
+
+class Timeouts(CommandTestCase):
+	"""lever.timeout and friends reach the clients: a service slower than the configured limit
+	is a remote error that names the keys, and the default limits wait for it."""
+
+	def slow(self, emulator, seconds=3):
+		emulator.settings(latency=seconds)
+		self.addCleanup(emulator.settings, latency=0)
+
+	def test_a_slow_lever_beyond_lever_timeout_is_a_remote_error_naming_the_keys(self):
+		self.ws.write_config(lever_settings={"timeout": '"1s"', "max_attempts": 1})
+		self.slow(LEVER)
+		result = self.run_ok("lever", "stages", expect=REMOTE)
+		self.assertRegex(result.err, r"timed out|Timeout")
+		self.assertIn("lever.connect_timeout is 10s and lever.timeout 1s, with 1 attempt "
+		              "(lever.max_attempts 1, lever.max_retry_time 2m)", result.err)
+		self.assertEqual(result.out, "")
+
+	def test_max_attempts_is_how_often_lever_is_asked(self):
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 2,
+		                                     "max_retry_time": '"1m"'})
+		self.slow(LEVER)
+		result = self.run_ok("lever", "stages", expect=REMOTE)
+		self.assertIn("gave up after retrying", result.err)
+		self.assertIn("with 2 attempts (lever.max_attempts 2, lever.max_retry_time 1m)",
+		              result.err)
+
+	def test_a_slow_refty_beyond_refty_timeout_is_a_remote_error_naming_the_keys(self):
+		self.ws.write_config(refty_settings={"timeout": 1, "max_attempts": 1})
+		self.slow(REFTY)
+		result = self.run_ok("refty", "sequences", expect=REMOTE)
+		self.assertIn("refty.timeout 1s, with 1 attempt (refty.max_attempts 1", result.err)
+		self.assertNotIn("lever.", result.err)
+
+	def test_the_default_timeout_waits_for_a_slow_service(self):
+		self.slow(LEVER, seconds=2)
+		self.slow(REFTY, seconds=2)
+		self.run_ok("lever", "stages")
+		self.run_ok("refty", "sequences")
+		# The same latency under a limit of 1s fails: the default is what let it through.
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 1})
+		self.run_ok("lever", "stages", expect=REMOTE)
+
+
 # -- 14. usage -----------------------------------------------------------------------------------
 
 class Quiet(CommandTestCase):
