@@ -505,6 +505,10 @@ void app_log_rule_errors(const struct config *cfg, const struct rules_errors *er
 		log_error("%s", line);
 	}
 	strbuf_finish(&out);
+	for (size_t i = 0; i < errs->n; i++) {
+		conf_problem_add(cfg->path, errs->items[i].line, errs->items[i].key,
+			errs->items[i].message);
+	}
 }
 
 enum exit_code app_load_rules(struct app *app, enum app_names source)

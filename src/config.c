@@ -65,15 +65,72 @@ static void report(struct ctx *c, int line, const char *key, const char *fmt, ..
 static void report_at(struct ctx *c, const config_setting_t *s, const char *key,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Where problems are collected as well as logged, while conf_collect_problems says so. */
+static struct conf_problems *collected;
+
+void conf_collect_problems(struct conf_problems *into)
+{
+	collected = into;
+}
+
+void conf_problem_add(const char *file, int line, const char *key, const char *message)
+{
+	if (!collected) {
+		return;
+	}
+	if (collected->n == collected->cap) {
+		collected->cap = collected->cap ? 2 * collected->cap : 8;
+		collected->items = xrealloc(collected->items,
+			collected->cap * sizeof(*collected->items));
+	}
+	collected->items[collected->n++] = (struct conf_problem){
+		.file = xstrdup(file),
+		.line = line,
+		.key = xstrdup(key),
+		.message = xstrdup(message),
+	};
+}
+
+void conf_problems_finish(struct conf_problems *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->items[i].file);
+		free(p->items[i].key);
+		free(p->items[i].message);
+	}
+	free(p->items);
+	memset(p, 0, sizeof(*p));
+}
+
+static void vproblem(const char *file, int line, const char *key, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void vproblem(const char *file, int line, const char *key, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_error("%s:%d: %s: %s", file, line, key, msg);
+	conf_problem_add(file, line, key, msg);
+}
+
+/* A problem found outside the parser (a secret that cannot be read, a syntax error). */
+static void report_problem(const char *file, int line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void report_problem(const char *file, int line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vproblem(file, line, key, fmt, ap);
+	va_end(ap);
+}
+
 static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
 	va_list ap) __attribute__((format(printf, 5, 0)));
 
 static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
 	va_list ap)
 {
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_error("%s:%d: %s: %s", file, line, key, msg);
+	vproblem(file, line, key, fmt, ap);
 	c->errors++;
 }
 
@@ -982,7 +1039,7 @@ struct config *conf_load_with(const char *path, unsigned flags)
 			log_error("cannot read config file '%s': %s", path, strerror(errno));
 		} else {
 			const char *file = config_error_file(&lc);
-			log_error("%s:%d: syntax: %s", file ? file : path, config_error_line(&lc),
+			report_problem(file ? file : path, config_error_line(&lc), "syntax", "%s",
 				config_error_text(&lc));
 		}
 		config_destroy(&lc);
@@ -1099,8 +1156,7 @@ static char *read_secret_file(const struct config *cfg, const struct config_secr
 {
 	FILE *f = fopen(s->ref, "r");
 	if (!f) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
-			s->key, s->ref, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot read secret file '%s': %s", s->ref, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
@@ -1118,8 +1174,7 @@ static char *read_secret_file(const struct config *cfg, const struct config_secr
 	bool err = ferror(f);
 	fclose(f);
 	if (err || sb.len > SECRET_MAX_BYTES) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
-			s->key, s->ref, err ? "read error" : "file too large");
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot read secret file '%s': %s", s->ref, err ? "read error" : "file too large");
 		strbuf_finish(&sb);
 		return NULL;
 	}
@@ -1132,15 +1187,13 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 {
 	int fds[2];
 	if (pipe(fds) != 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
-			s->key, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot run secret command: %s", strerror(errno));
 		return NULL;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
-			s->key, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot run secret command: %s", strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
 		return NULL;
@@ -1178,9 +1231,8 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_error("%s:%d: %s: secret command failed (%s %d): check that '%s' works in this "
+		report_problem(secret_where(cfg, s), s->line, s->key, "secret command failed (%s %d): check that '%s' works in this "
 			  "environment",
-			secret_where(cfg, s), s->line, s->key,
 			WIFEXITED(status) ? "exit status" : "signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), s->ref);
 		strbuf_finish(&sb);
@@ -1188,8 +1240,7 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 	}
 	char *v = strip_newlines(strbuf_steal(&sb));
 	if (!*v) {
-		log_error("%s:%d: %s: secret command '%s' printed nothing", secret_where(cfg, s), s->line,
-			s->key, s->ref);
+		report_problem(secret_where(cfg, s), s->line, s->key, "secret command '%s' printed nothing", s->ref);
 		free(v);
 		return NULL;
 	}
@@ -1209,8 +1260,7 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_FILE:
 		v = read_secret_file(cfg, s);
 		if (v && !*v) {
-			log_error("%s:%d: %s: secret file '%s' is empty", secret_where(cfg, s), s->line,
-				s->key, s->ref);
+			report_problem(secret_where(cfg, s), s->line, s->key, "secret file '%s' is empty", s->ref);
 			free(v);
 			v = NULL;
 		}
@@ -1218,8 +1268,7 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_ENV: {
 		const char *e = getenv(s->ref);
 		if (!e || !*e) {
-			log_error("%s:%d: %s: environment variable '%s' is not set",
-				secret_where(cfg, s), s->line, s->key, s->ref);
+			report_problem(secret_where(cfg, s), s->line, s->key, "environment variable '%s' is not set", s->ref);
 			return NULL;
 		}
 		v = strip_newlines(xstrdup(e));

@@ -125,6 +125,31 @@ enum {
 struct config *conf_load_with(const char *path, unsigned flags);
 void conf_destroy(struct config *cfg);
 
+/* A problem in a configuration, as it is reported: "file:line: key: message". */
+struct conf_problem {
+	char *file;
+	int line;
+	char *key;
+	char *message;
+};
+
+struct conf_problems {
+	struct conf_problem *items;
+	size_t n;
+	size_t cap;
+};
+
+/**
+ * While into is not NULL, every problem reported with a file and line (by conf_load, the
+ * secret checks, and conf_problem_add) is appended to it as well as logged: for 'check
+ * --json'. NULL stops collecting. One collector for the process: loading is single-threaded.
+ */
+void conf_collect_problems(struct conf_problems *into);
+/** Appends a problem found elsewhere (a rule that does not resolve) to the collector, if any;
+ * it is not logged here. */
+void conf_problem_add(const char *file, int line, const char *key, const char *message);
+void conf_problems_finish(struct conf_problems *p);
+
 /**
  * Reads every secret the configuration uses (the Lever API key or OAuth client
  * secret, and the Refty API key), logging each one that is unavailable with
