@@ -18,6 +18,16 @@ struct retry_outcome {
 	enum action_state *not_failed_states; /* parallel to not_failed */
 };
 
+static bool id_listed(const struct id_list *l, int64_t id)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->ids[i] == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void id_push(struct id_list *l, int64_t id)
 {
 	l->ids = xrealloc(l->ids, (l->n + 1) * sizeof(*l->ids));
@@ -78,11 +88,9 @@ static bool collect_failed(void *ud, const struct action *a)
 static int requeue(struct snapshot *snap, const int64_t *ids, size_t n, struct retry_outcome *o)
 {
 	for (size_t i = 0; i < n; i++) {
-		bool not_failed = false;
-		for (size_t k = 0; k < o->not_failed.n; k++) {
-			not_failed = not_failed || o->not_failed.ids[k] == ids[i];
-		}
-		if (not_failed) {
+		// An id given twice is answered once.
+		if (id_listed(&o->not_failed, ids[i]) || id_listed(&o->requeued, ids[i])
+			|| id_listed(&o->kept, ids[i])) {
 			continue;
 		}
 		int64_t done = snapshot_actions_requeue(snap, &ids[i], 1);

@@ -662,7 +662,7 @@ class Retry(CommandTestCase):
 		                                           "not_failed": [], "quarantined": []})
 		self.assertIn("no action #12345", unknown.err)
 		self.assertEqual(self.ws.actions(opportunity_id=first), [a1])
-		one = self.run_ok("retry", "--json", str(a1["id"]))
+		one = self.run_ok("retry", "--json", str(a1["id"]), str(a1["id"]))
 		self.assertEqual(json.loads(one.out), {"requeued": [a1["id"]], "unknown": [],
 		                                       "not_failed": [], "quarantined": []})
 		again = self.run_ok("retry", "--json", str(a1["id"]))
