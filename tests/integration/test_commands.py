@@ -700,6 +700,18 @@ class Timeouts(CommandTestCase):
 		              "(lever.max_attempts 1, lever.max_retry_time 2m)", result.err)
 		self.assertEqual(result.out, "")
 
+	def test_a_sync_against_a_slow_lever_stops_with_a_remote_error_and_moves_nothing(self):
+		self.ws.sync("--seed")
+		cursor = self.ws.meta("cursor")
+		new_opportunity(LEVER)
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 1})
+		self.slow(LEVER)
+		result = self.ws.sync()
+		self.assertEqual(result.rc, REMOTE, result)
+		self.assertIn("lever.timeout 1s", result.err)
+		self.assertEqual(self.ws.meta("cursor"), cursor)
+		self.assertEqual(writes(REFTY), [])
+
 	def test_max_attempts_is_how_often_lever_is_asked(self):
 		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 2,
 		                                     "max_retry_time": '"1m"'})
