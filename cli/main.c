@@ -84,17 +84,22 @@ static const struct cli_command commands[] = {
 		.name = "explain",
 		.run = cmd_explain,
 		.needs = CLI_NEEDS_STATE_READ | CLI_DRY_RUN,
-		.synopsis = "OPPORTUNITY-ID",
+		.synopsis = "[--json] OPPORTUNITY-ID",
 		.summary = "show the snapshot row, the rules evaluated and every action taken",
-		.help = "Shows what refty-lever knows and did about one Lever opportunity.\n",
+		.help = "Shows what refty-lever knows and did about one Lever opportunity.\n"
+			"\n"
+			"  --json  print one JSON object: the snapshot row, the rule evaluated and\n"
+			"          why, the quarantine state and every journal entry\n",
 	},
 	{
 		.name = "retry",
 		.run = cmd_retry,
 		.needs = CLI_NEEDS_STATE_WRITE,
-		.synopsis = "[ACTION-ID... | --all]",
+		.synopsis = "[--json] [ACTION-ID... | --all]",
 		.summary = "re-queue actions that failed permanently",
-		.help = "  --all  re-queue every failed action\n"
+		.help = "  --all   re-queue every failed action\n"
+			"  --json  print one JSON object: the ids re-queued, those unknown, and those\n"
+			"          not failed with their states\n"
 			"ACTION-ID is the number status shows after '#' (1 to 9223372036854775807).\n"
 			"The next sync performs them again, with the same idempotency keys.\n",
 	},
@@ -102,13 +107,16 @@ static const struct cli_command commands[] = {
 		.name = "check",
 		.run = cmd_check,
 		.needs = CLI_NEEDS_CONFIG,
-		.synopsis = "[--online]",
+		.synopsis = "[--online] [--json]",
 		.summary = "validate the configuration and print the rules",
 		.help = "Validates the configuration file offline, reports every error as\n"
 			"file:line: key: message, and prints the rules as understood.\n"
 			"\n"
 			"  --online  also resolve every job, stage, sequence and language against\n"
-			"            Lever and Refty\n",
+			"            Lever and Refty\n"
+			"  --json    print one JSON object: whether it is valid, the rules as\n"
+			"            understood (resolved, with --online) and each error as file,\n"
+			"            line, key and message\n",
 	},
 	{
 		.name = "lever",

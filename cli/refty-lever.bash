@@ -16,9 +16,9 @@ _refty_lever_command_opts()
 	sync) echo '--dry-run --json --max-actions --seed --help' ;;
 	backfill) echo '--dry-run --json --rule --since --trigger-current --max-actions --help' ;;
 	status) echo '--json --max-age --help' ;;
-	explain) echo '--help' ;;
-	retry) echo '--all --help' ;;
-	check) echo '--online --help' ;;
+	explain) echo '--json --help' ;;
+	retry) echo '--all --json --help' ;;
+	check) echo '--online --json --help' ;;
 	lever | refty) echo '--json --help' ;;
 	help) echo '--help' ;;
 	auth) [[ $2 == login ]] && echo '--paste --help' || echo '--help' ;;

@@ -240,6 +240,11 @@ enum exit_code app_open_lever(struct app *app)
 		.confidential = cfg->lever.confidential,
 		.dry_run = app->dry_run,
 		.max_pages = cfg->lever.max_pages,
+		.connect_timeout_ms = cfg->lever.http.connect_timeout_ms,
+		.timeout_ms = cfg->lever.http.timeout_ms,
+		.max_attempts = cfg->lever.http.max_attempts,
+		.max_retry_time = (double)cfg->lever.http.max_retry_time_ms / 1000,
+		.settings_group = "lever",
 	};
 	if (!app->limiter) {
 		app->limiter = ratelimit_create(cfg->lever.requests_per_second, cfg->lever.burst);
@@ -304,6 +309,11 @@ enum exit_code app_new_refty(struct app *app, struct refty_client **out)
 		.api_key = app->refty_key,
 		.key_source = source,
 		.dry_run = app->dry_run,
+		.connect_timeout_ms = app->cfg->refty.http.connect_timeout_ms,
+		.timeout_ms = app->cfg->refty.http.timeout_ms,
+		.max_attempts = app->cfg->refty.http.max_attempts,
+		.max_retry_time = (double)app->cfg->refty.http.max_retry_time_ms / 1000,
+		.settings_group = "refty",
 	};
 	*out = refty_client_create(&o);
 	free(source);
@@ -495,6 +505,10 @@ void app_log_rule_errors(const struct config *cfg, const struct rules_errors *er
 		log_error("%s", line);
 	}
 	strbuf_finish(&out);
+	for (size_t i = 0; i < errs->n; i++) {
+		conf_problem_add(cfg->path, errs->items[i].line, errs->items[i].key,
+			errs->items[i].message);
+	}
 }
 
 enum exit_code app_load_rules(struct app *app, enum app_names source)

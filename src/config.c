@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libconfig.h>
 #include <math.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "lever.h"
 #include "confscan.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 #define DEFAULT_REFTY_URL "https://api.refty.co/v1"
@@ -63,15 +65,72 @@ static void report(struct ctx *c, int line, const char *key, const char *fmt, ..
 static void report_at(struct ctx *c, const config_setting_t *s, const char *key,
 	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Where problems are collected as well as logged, while conf_collect_problems says so. */
+static struct conf_problems *collected;
+
+void conf_collect_problems(struct conf_problems *into)
+{
+	collected = into;
+}
+
+void conf_problem_add(const char *file, int line, const char *key, const char *message)
+{
+	if (!collected) {
+		return;
+	}
+	if (collected->n == collected->cap) {
+		collected->cap = collected->cap ? 2 * collected->cap : 8;
+		collected->items = xrealloc(collected->items,
+			collected->cap * sizeof(*collected->items));
+	}
+	collected->items[collected->n++] = (struct conf_problem){
+		.file = xstrdup(file),
+		.line = line,
+		.key = xstrdup(key),
+		.message = xstrdup(message),
+	};
+}
+
+void conf_problems_finish(struct conf_problems *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->items[i].file);
+		free(p->items[i].key);
+		free(p->items[i].message);
+	}
+	free(p->items);
+	memset(p, 0, sizeof(*p));
+}
+
+static void vproblem(const char *file, int line, const char *key, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void vproblem(const char *file, int line, const char *key, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_error("%s:%d: %s: %s", file, line, key, msg);
+	conf_problem_add(file, line, key, msg);
+}
+
+/* A problem found outside the parser (a secret that cannot be read, a syntax error). */
+static void report_problem(const char *file, int line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void report_problem(const char *file, int line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vproblem(file, line, key, fmt, ap);
+	va_end(ap);
+}
+
 static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
 	va_list ap) __attribute__((format(printf, 5, 0)));
 
 static void vreport(struct ctx *c, const char *file, int line, const char *key, const char *fmt,
 	va_list ap)
 {
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_error("%s:%d: %s: %s", file, line, key, msg);
+	vproblem(file, line, key, fmt, ap);
 	c->errors++;
 }
 
@@ -283,6 +342,65 @@ static void get_int(struct ctx *c, const config_setting_t *group, const char *pr
 	*out = (int)v;
 }
 
+/* A duration as the operator writes it: whole seconds, or a string timeutil reads ("90s",
+ * "2m"), checked against [min_ms, max_ms] and reported in the form it was written in. */
+static void get_duration(struct ctx *c, const config_setting_t *group, const char *prefix,
+	const char *name, int64_t min_ms, int64_t max_ms, long *out_ms)
+{
+	const config_setting_t *s = member(group, name);
+	if (!s) {
+		return;
+	}
+	char *key = key_join(prefix, name);
+	const char *big = big_literal_at(c, s);
+	int64_t ms = 0;
+	if (big && is_int(s)) {
+		report_at(c, s, key, "value %s is out of range %" PRId64 "..%" PRId64, big,
+			min_ms / 1000, max_ms / 1000);
+	} else if (is_int(s)) {
+		long long v = config_setting_get_int64(s);
+		if (v < min_ms / 1000 || v > max_ms / 1000) {
+			report_at(c, s, key, "value %lld is out of range %" PRId64 "..%" PRId64, v, min_ms / 1000, max_ms / 1000);
+		} else {
+			*out_ms = (long)(v * 1000);
+		}
+	} else if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_STRING,
+			   "a duration (seconds, or a string such as \"90s\" or \"2m\")")) {
+		const char *v = config_setting_get_string(s);
+		enum number_status st = timeutil_parse_duration(v, &ms);
+		char lo[32], hi[32];
+		timeutil_format_duration(min_ms, lo, sizeof(lo));
+		timeutil_format_duration(max_ms, hi, sizeof(hi));
+		if (st == NUMBER_INVALID) {
+			report_at(c, s, key, "expected a duration such as \"90s\", \"2m\" or \"1m30s\" "
+				"(units d, h, m, s, largest first), got '%s'", v);
+		} else if (st == NUMBER_RANGE || ms < min_ms || ms > max_ms) {
+			report_at(c, s, key, "value %s is out of range %s..%s", v, lo, hi);
+		} else {
+			*out_ms = (long)ms;
+		}
+	}
+	free(key);
+}
+
+/* The limits of lever.timeout and the like: a second at least (the finest unit a duration
+ * has), and no more than would hide an outage from the next scheduled run. */
+#define CONNECT_TIMEOUT_MAX_MS (INT64_C(300) * 1000)
+#define TIMEOUT_MAX_MS (INT64_C(3600) * 1000)
+#define MAX_RETRY_TIME_MAX_MS (INT64_C(3600) * 1000)
+#define MAX_ATTEMPTS_MAX 20
+
+static void get_http(struct ctx *c, const config_setting_t *s, const char *group,
+	struct config_http *out)
+{
+	get_duration(c, s, group, "connect_timeout", 1000, CONNECT_TIMEOUT_MAX_MS,
+		&out->connect_timeout_ms);
+	get_duration(c, s, group, "timeout", 1000, TIMEOUT_MAX_MS, &out->timeout_ms);
+	get_int(c, s, group, "max_attempts", 1, MAX_ATTEMPTS_MAX, &out->max_attempts);
+	get_duration(c, s, group, "max_retry_time", 1000, MAX_RETRY_TIME_MAX_MS,
+		&out->max_retry_time_ms);
+}
+
 static void get_bool(struct ctx *c, const config_setting_t *group, const char *prefix,
 	const char *name, bool *out)
 {
@@ -431,7 +549,8 @@ static void parse_lever(struct ctx *c, const config_setting_t *s, struct config 
 {
 	static const char *const keys[] = {"url", "api_key", "api_key_file", "api_key_env",
 		"api_key_command", "oauth", "confidential", "requests_per_second", "burst",
-		"max_in_flight", "max_pages", NULL};
+		"max_in_flight", "max_pages", "connect_timeout", "timeout", "max_attempts",
+		"max_retry_time", NULL};
 	if (!expect_type(c, s, "lever", config_setting_is_group(s), "a group")) {
 		return;
 	}
@@ -457,12 +576,14 @@ static void parse_lever(struct ctx *c, const config_setting_t *s, struct config 
 	get_int(c, s, "lever", "burst", 1, 1000, &cfg->lever.burst);
 	get_int(c, s, "lever", "max_in_flight", 1, 64, &cfg->lever.max_in_flight);
 	get_int(c, s, "lever", "max_pages", 1, 1000000000, &cfg->lever.max_pages);
+	get_http(c, s, "lever", &cfg->lever.http);
 }
 
 static void parse_refty(struct ctx *c, const config_setting_t *s, struct config *cfg)
 {
 	static const char *const keys[] = {"url", "api_key", "api_key_file", "api_key_env",
-		"api_key_command", "max_in_flight", NULL};
+		"api_key_command", "max_in_flight", "connect_timeout", "timeout", "max_attempts",
+		"max_retry_time", NULL};
 	if (!expect_type(c, s, "refty", config_setting_is_group(s), "a group")) {
 		return;
 	}
@@ -475,6 +596,7 @@ static void parse_refty(struct ctx *c, const config_setting_t *s, struct config 
 			"no credentials: set api_key_file, api_key_env, api_key_command or api_key");
 	}
 	get_int(c, s, "refty", "max_in_flight", 1, 64, &cfg->refty.max_in_flight);
+	get_http(c, s, "refty", &cfg->refty.http);
 }
 
 /* A required, non-empty string member of a rule. */
@@ -859,6 +981,14 @@ static void set_defaults(struct config *cfg)
 	cfg->lever.oauth.redirect_port = 8721;
 	cfg->refty.url = xstrdup(DEFAULT_REFTY_URL);
 	cfg->refty.max_in_flight = 8;
+	const struct config_http http = {
+		.connect_timeout_ms = HTTP_DEFAULT_CONNECT_TIMEOUT_MS,
+		.timeout_ms = HTTP_DEFAULT_TIMEOUT_MS,
+		.max_attempts = HTTP_DEFAULT_MAX_ATTEMPTS,
+		.max_retry_time_ms = (long)(HTTP_DEFAULT_MAX_RETRY_TIME * 1000),
+	};
+	cfg->lever.http = http;
+	cfg->refty.http = http;
 	cfg->overlap = 300;
 	cfg->max_actions = 500;
 }
@@ -909,7 +1039,7 @@ struct config *conf_load_with(const char *path, unsigned flags)
 			log_error("cannot read config file '%s': %s", path, strerror(errno));
 		} else {
 			const char *file = config_error_file(&lc);
-			log_error("%s:%d: syntax: %s", file ? file : path, config_error_line(&lc),
+			report_problem(file ? file : path, config_error_line(&lc), "syntax", "%s",
 				config_error_text(&lc));
 		}
 		config_destroy(&lc);
@@ -1026,8 +1156,7 @@ static char *read_secret_file(const struct config *cfg, const struct config_secr
 {
 	FILE *f = fopen(s->ref, "r");
 	if (!f) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
-			s->key, s->ref, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot read secret file '%s': %s", s->ref, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
@@ -1045,8 +1174,7 @@ static char *read_secret_file(const struct config *cfg, const struct config_secr
 	bool err = ferror(f);
 	fclose(f);
 	if (err || sb.len > SECRET_MAX_BYTES) {
-		log_error("%s:%d: %s: cannot read secret file '%s': %s", secret_where(cfg, s), s->line,
-			s->key, s->ref, err ? "read error" : "file too large");
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot read secret file '%s': %s", s->ref, err ? "read error" : "file too large");
 		strbuf_finish(&sb);
 		return NULL;
 	}
@@ -1059,15 +1187,13 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 {
 	int fds[2];
 	if (pipe(fds) != 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
-			s->key, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot run secret command: %s", strerror(errno));
 		return NULL;
 	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_error("%s:%d: %s: cannot run secret command: %s", secret_where(cfg, s), s->line,
-			s->key, strerror(errno));
+		report_problem(secret_where(cfg, s), s->line, s->key, "cannot run secret command: %s", strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
 		return NULL;
@@ -1105,9 +1231,8 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_error("%s:%d: %s: secret command failed (%s %d): check that '%s' works in this "
+		report_problem(secret_where(cfg, s), s->line, s->key, "secret command failed (%s %d): check that '%s' works in this "
 			  "environment",
-			secret_where(cfg, s), s->line, s->key,
 			WIFEXITED(status) ? "exit status" : "signal",
 			WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), s->ref);
 		strbuf_finish(&sb);
@@ -1115,8 +1240,7 @@ static char *run_secret_command(const struct config *cfg, const struct config_se
 	}
 	char *v = strip_newlines(strbuf_steal(&sb));
 	if (!*v) {
-		log_error("%s:%d: %s: secret command '%s' printed nothing", secret_where(cfg, s), s->line,
-			s->key, s->ref);
+		report_problem(secret_where(cfg, s), s->line, s->key, "secret command '%s' printed nothing", s->ref);
 		free(v);
 		return NULL;
 	}
@@ -1136,8 +1260,7 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_FILE:
 		v = read_secret_file(cfg, s);
 		if (v && !*v) {
-			log_error("%s:%d: %s: secret file '%s' is empty", secret_where(cfg, s), s->line,
-				s->key, s->ref);
+			report_problem(secret_where(cfg, s), s->line, s->key, "secret file '%s' is empty", s->ref);
 			free(v);
 			v = NULL;
 		}
@@ -1145,8 +1268,7 @@ char *conf_secret_read(const struct config *cfg, const struct config_secret *s)
 	case SECRET_ENV: {
 		const char *e = getenv(s->ref);
 		if (!e || !*e) {
-			log_error("%s:%d: %s: environment variable '%s' is not set",
-				secret_where(cfg, s), s->line, s->key, s->ref);
+			report_problem(secret_where(cfg, s), s->line, s->key, "environment variable '%s' is not set", s->ref);
 			return NULL;
 		}
 		v = strip_newlines(xstrdup(e));

@@ -58,6 +58,14 @@ struct config_rule {
 	int line;
 };
 
+/* How long a service may take and how often it is asked again: lever.timeout and friends. */
+struct config_http {
+	long connect_timeout_ms;
+	long timeout_ms;
+	int max_attempts;
+	long max_retry_time_ms;
+};
+
 struct config {
 	char *path; /* the file it was read from */
 	struct {
@@ -69,11 +77,13 @@ struct config {
 		int burst;
 		int max_in_flight;
 		int max_pages; /* a chain of pages longer than this is a broken listing */
+		struct config_http http;
 	} lever;
 	struct {
 		char *url;
 		struct config_secret key;
 		int max_in_flight;
+		struct config_http http;
 	} refty;
 	char *state;     /* database path, defaults applied */
 	long overlap;    /* seconds */
@@ -114,6 +124,31 @@ enum {
 /** conf_load with flags. */
 struct config *conf_load_with(const char *path, unsigned flags);
 void conf_destroy(struct config *cfg);
+
+/* A problem in a configuration, as it is reported: "file:line: key: message". */
+struct conf_problem {
+	char *file;
+	int line;
+	char *key;
+	char *message;
+};
+
+struct conf_problems {
+	struct conf_problem *items;
+	size_t n;
+	size_t cap;
+};
+
+/**
+ * While into is not NULL, every problem reported with a file and line (by conf_load, the
+ * secret checks, and conf_problem_add) is appended to it as well as logged: for 'check
+ * --json'. NULL stops collecting. One collector for the process: loading is single-threaded.
+ */
+void conf_collect_problems(struct conf_problems *into);
+/** Appends a problem found elsewhere (a rule that does not resolve) to the collector, if any;
+ * it is not logged here. */
+void conf_problem_add(const char *file, int line, const char *key, const char *message);
+void conf_problems_finish(struct conf_problems *p);
 
 /**
  * Reads every secret the configuration uses (the Lever API key or OAuth client

@@ -19,11 +19,11 @@
 #include "signals.h"
 #include "timeutil.h"
 
-#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
-#define DEFAULT_TIMEOUT_MS 120000L
+#define DEFAULT_CONNECT_TIMEOUT_MS HTTP_DEFAULT_CONNECT_TIMEOUT_MS
+#define DEFAULT_TIMEOUT_MS HTTP_DEFAULT_TIMEOUT_MS
 #define DEFAULT_MAX_RESPONSE (16u * 1024 * 1024)
-#define DEFAULT_MAX_ATTEMPTS 6
-#define DEFAULT_MAX_RETRY_TIME 120.0
+#define DEFAULT_MAX_ATTEMPTS HTTP_DEFAULT_MAX_ATTEMPTS
+#define DEFAULT_MAX_RETRY_TIME HTTP_DEFAULT_MAX_RETRY_TIME
 #define DEFAULT_BACKOFF_BASE 0.5
 #define DEFAULT_BACKOFF_CAP 30.0
 #define MAX_REDIRECTS 5
@@ -36,6 +36,7 @@ struct http_client {
 	enum http_auth auth;
 	long connect_timeout_ms;
 	long timeout_ms;
+	char *settings_group; /* NULL or the configuration group of the limits, for messages */
 	size_t max_response_size;
 	struct http_retry_policy retry;
 	struct ratelimit *limiter;
@@ -286,6 +287,7 @@ struct http_client *http_client_create(const struct http_options *opts)
 	c->connect_timeout_ms =
 		opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
 	c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->settings_group = opts->settings_group ? xstrdup(opts->settings_group) : NULL;
 	c->max_response_size =
 		opts->max_response_size > 0 ? opts->max_response_size : DEFAULT_MAX_RESPONSE;
 	c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
@@ -328,6 +330,7 @@ void http_client_destroy(struct http_client *c)
 	free(c->base_url);
 	free(c->origin);
 	free(c->basic_header);
+	free(c->settings_group);
 	free(c);
 }
 
@@ -684,6 +687,27 @@ static const char *curl_text(const struct http_client *c, CURLcode cc)
 	return c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
 }
 
+/*
+ * For a request that timed out, the keys that set its limits and their values, so that an
+ * operator whose service is merely slow knows what to raise; "" otherwise. Caller frees.
+ */
+static char *timeout_hint(const struct http_client *c, CURLcode cc, int tries)
+{
+	if (cc != CURLE_OPERATION_TIMEDOUT || !c->settings_group) {
+		return xstrdup("");
+	}
+	char connect[32], whole[32], retry[32];
+	timeutil_format_duration(c->connect_timeout_ms, connect, sizeof(connect));
+	timeutil_format_duration(c->timeout_ms, whole, sizeof(whole));
+	timeutil_format_duration((int64_t)(c->retry.max_retry_time * 1000), retry, sizeof(retry));
+	const char *g = c->settings_group;
+	return xasprintf("; %s.connect_timeout is %s and %s.timeout %s, with %d attempt%s (%s.max_"
+			 "attempts %d, %s.max_retry_time %s): raise them if the service is slow "
+			 "rather than down",
+		g, connect, g, whole, tries, tries == 1 ? "" : "s", g, c->retry.max_attempts, g,
+		retry);
+}
+
 static void trace_attempt(const struct http_client *c, const char *method, const char *url,
 	CURLcode cc, const struct http_response *resp, double elapsed_ms)
 {
@@ -824,8 +848,11 @@ bool http_request(struct http_client *c, const struct http_request *req,
 			if (cc == CURLE_OK) {
 				result = true; // the caller judges the final status
 			} else {
-				fail(resp, HTTP_ERR_TRANSPORT, "cannot %s '%s': %s%s", t.method, short_url,
-					curl_text(c, cc), at.tries > 1 ? " (gave up after retrying)" : "");
+				char *hint = timeout_hint(c, cc, at.tries);
+				fail(resp, HTTP_ERR_TRANSPORT, "cannot %s '%s': %s%s%s", t.method, short_url,
+					curl_text(c, cc), at.tries > 1 ? " (gave up after retrying)" : "",
+					hint);
+				free(hint);
 			}
 			break;
 		}

@@ -38,14 +38,25 @@ enum http_auth {
 	HTTP_AUTH_BEARER, /* token given per request: struct http_request.bearer */
 };
 
+/* The defaults of the options below, which the configuration's keys also start from. */
+#define HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define HTTP_DEFAULT_TIMEOUT_MS 120000L
+#define HTTP_DEFAULT_MAX_ATTEMPTS 6
+#define HTTP_DEFAULT_MAX_RETRY_TIME 120.0
+
 struct http_options {
 	/** https://host[:port][/path]; http:// only for loopback hosts. Required. */
 	const char *base_url;
-	long connect_timeout_ms; /* 0: 10 s */
-	long timeout_ms;         /* whole transfer; 0: 120 s */
+	long connect_timeout_ms; /* 0: HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
+	long timeout_ms;         /* whole transfer; 0: HTTP_DEFAULT_TIMEOUT_MS */
 	size_t max_response_size; /* 0: 16 MiB; a larger body is an error */
-	int max_attempts;        /* 0: 6 (1 means no retries) */
-	double max_retry_time;   /* seconds spent on retries at most; 0: 120 */
+	int max_attempts;        /* 0: HTTP_DEFAULT_MAX_ATTEMPTS (1 means no retries) */
+	double max_retry_time;   /* seconds spent on retries at most; 0: HTTP_DEFAULT_MAX_RETRY_TIME */
+	/**
+	 * The configuration group the timeouts come from ("lever"), or NULL: a request that
+	 * timed out then names the keys that set its limits, for an operator to raise them.
+	 */
+	const char *settings_group;
 	double backoff_base;     /* seconds before the first retry (full jitter); 0: 0.5 */
 	double backoff_cap;      /* longest wait between attempts, Retry-After included; 0: 30 */
 	struct ratelimit *limiter; /* optional, borrowed, may be shared */

@@ -160,6 +160,7 @@ struct lever_client *lever_client_create(const struct lever_options *opts)
 		.max_retry_time = opts->max_retry_time,
 		.backoff_base = opts->backoff_base,
 		.backoff_cap = opts->backoff_cap,
+		.settings_group = opts->settings_group,
 		.limiter = limiter,
 		.dry_run = opts->dry_run,
 		.auth = opts->auth == LEVER_AUTH_API_KEY ? HTTP_AUTH_BASIC : HTTP_AUTH_BEARER,

@@ -120,6 +120,8 @@ struct lever_options {
 	double max_retry_time;
 	double backoff_base;
 	double backoff_cap;
+	const char *settings_group; /* the limits' configuration group, for messages;
+	                              * borrowed for the client's life */
 	int page_size;              /* 1 to LEVER_PAGE_SIZE; otherwise LEVER_PAGE_SIZE */
 	int max_pages;              /* per chain of pages; 0: 100000 (10 million records) */
 };

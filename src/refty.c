@@ -48,6 +48,11 @@ struct refty_client *refty_client_create(const struct refty_options *opts)
 		.base_url = opts->url,
 		.auth = HTTP_AUTH_BEARER,
 		.dry_run = opts->dry_run,
+		.connect_timeout_ms = opts->connect_timeout_ms,
+		.timeout_ms = opts->timeout_ms,
+		.max_attempts = opts->max_attempts,
+		.max_retry_time = opts->max_retry_time,
+		.settings_group = opts->settings_group,
 	};
 	struct http_client *http = http_client_create(&ho);
 	if (!http) {

@@ -28,6 +28,12 @@ struct refty_options {
 	const char *api_key; /* sent as a Bearer token; registered for redaction */
 	const char *key_source; /* where the key was set, for a refusal's message; may be NULL */
 	bool dry_run;        /* GET only */
+	/* Limits, as in struct http_options; 0 keeps the HTTP layer's defaults. */
+	long connect_timeout_ms;
+	long timeout_ms;
+	int max_attempts;
+	double max_retry_time;
+	const char *settings_group; /* the configuration group they come from, for messages */
 };
 
 /** How an operation ended, in the terms the journal needs. */

@@ -162,6 +162,76 @@ class CheckOnline(CommandTestCase):
 				                 + re.escape("'%s'" % value))
 
 
+class CheckJson(CommandTestCase):
+	def test_valid_offline_prints_the_rules_as_written(self):
+		result = self.run_ok("check", "--json")
+		obj = json.loads(result.out)
+		self.assertEqual((obj["config"], obj["valid"], obj["online"], obj["exit_status"],
+		                  obj["errors"]), (self.ws.config_path, True, False, OK, []))
+		[rule] = obj["rules"]
+		self.assertEqual((rule["name"], rule["jobs"], rule["sequence"], rule["language"]),
+		                 ("engineering", [util.COVERED_JOB], "Engineering references", "en"))
+		self.assertEqual([(st["lever"], st["refty"]) for st in rule["stages"]],
+		                 [("Phone screen", "Self-assessment"), ("References", "Reference check")])
+		self.assertEqual(rule["line"], line_of(self.ws.config_path, '"engineering"') - 1)
+		self.assertNotIn("resolved", rule)
+		self.assertNoWrites()
+
+	def test_online_adds_what_lever_and_refty_resolved(self):
+		obj = json.loads(self.run_ok("check", "--online", "--json").out)
+		self.assertTrue(obj["valid"] and obj["online"])
+		resolved = obj["rules"][0]["resolved"]
+		self.assertEqual(resolved["postings"], [{"id": util.POSTINGS[util.COVERED_JOB],
+		                                         "title": util.COVERED_JOB}])
+		self.assertEqual(resolved["sequence"], {"id": SEQUENCE_ID,
+		                                        "name": "Engineering references"})
+		self.assertEqual([(st["lever_stage_id"], st["refty_stage_id"], st["type"])
+		                  for st in resolved["stages"]],
+		                 [(util.STAGES["Phone screen"], SELF_ASSESSMENT, "self_assessment"),
+		                  (util.STAGES["References"], REFERENCE_CHECK, "reference_check")])
+
+	def test_each_error_is_an_object_and_still_on_stderr_with_the_same_status(self):
+		path = self.ws.config_path
+		with open(path, "a", encoding="utf-8") as f:
+			f.write("max_actions_typo = 1;\nlever_extra = 2;\n")
+		plain = self.run_ok("check", expect=USAGE)
+		result = self.run_ok("check", "--json", expect=USAGE)
+		obj = json.loads(result.out)
+		self.assertEqual((obj["valid"], obj["exit_status"], obj["rules"]), (False, USAGE, []))
+		self.assertEqual(obj["errors"], [
+			{"file": path, "line": line_of(path, "max_actions_typo"), "key": "max_actions_typo",
+			 "message": "unknown key"},
+			{"file": path, "line": line_of(path, "lever_extra"), "key": "lever_extra",
+			 "message": "unknown key"},
+		])
+		for e in obj["errors"]:
+			self.assertIn("%s:%d: %s: %s" % (e["file"], e["line"], e["key"], e["message"]),
+			              result.err)
+		self.assertEqual(plain.err, result.err)
+
+	def test_syntax_errors_and_unreadable_secrets_are_errors_too(self):
+		path = self.ws.config_path
+		result = self.run_ok("check", "--json", env={util.REFTY_KEY_ENV: ""}, expect=USAGE)
+		[err] = json.loads(result.out)["errors"]
+		self.assertEqual((err["key"], err["line"]),
+		                 ("refty.api_key_env", line_of(path, util.REFTY_KEY_ENV)))
+		self.assertIn("is not set", err["message"])
+		with open(path, "a", encoding="utf-8") as f:
+			f.write("state = ;\n")
+		[err] = json.loads(self.run_ok("check", "--json", expect=USAGE).out)["errors"]
+		self.assertEqual((err["key"], err["line"]), ("syntax", line_of(path, "state = ;")))
+
+	def test_online_errors_are_listed_with_their_lines(self):
+		self.ws.write_config(rules=[dict(GOOD_RULE, jobs=["No Such Job"], language="xx")])
+		path = self.ws.config_path
+		obj = json.loads(self.run_ok("check", "--online", "--json", expect=USAGE).out)
+		self.assertFalse(obj["valid"])
+		self.assertEqual([(e["key"], e["line"]) for e in obj["errors"]],
+		                 [("rules[0].jobs", line_of(path, '"No Such Job"')),
+		                  ("rules[0].language", line_of(path, '"xx"'))])
+		self.assertIn("'No Such Job'", obj["errors"][0]["message"])
+
+
 # -- 10. lever and refty listings ----------------------------------------------------------------
 
 class Listings(CommandTestCase):
@@ -425,6 +495,54 @@ class Explain(CommandTestCase):
 		self.ws.sync()
 		result = self.run_ok("explain", opp)
 		self.assertIn("none covers job '%s'" % UNCOVERED_JOB, result.out)
+		obj = json.loads(self.run_ok("explain", "--json", opp).out)
+		self.assertEqual((obj["rule"]["verdict"], obj["rule"]["name"], obj["journal"]),
+		                 ("not_covered", None, []))
+		self.assertEqual(obj["snapshot"]["posting_title"], UNCOVERED_JOB)
+
+	def test_json_has_the_row_the_rule_the_quarantine_and_every_journal_entry(self):
+		self.ws.sync("--seed")
+		opp = new_opportunity(LEVER, name="Grace \"Amazing\" Hopper")
+		self.ws.sync()
+		entered = move(LEVER, opp, "Phone screen")
+		self.ws.sync()
+		[cand] = refty_candidates(REFTY)
+		[step] = cand["steps"]
+		result = self.run_ok("explain", "--json", opp)
+		self.assertEqual(result.out.count("\n"), 1, "one object on one line")
+		obj = json.loads(result.out)
+		self.assertEqual(obj["opportunity"], opp)
+		snap = obj["snapshot"]
+		self.assertEqual((snap["name"], snap["stage_id"], snap["stage_name"], snap["posting_id"],
+		                  snap["archived"], snap["has_email"]),
+		                 ('Grace "Amazing" Hopper', util.STAGES["Phone screen"], "Phone screen",
+		                  util.POSTINGS[util.COVERED_JOB], False, True))
+		rule = obj["rule"]
+		self.assertEqual((rule["verdict"], rule["name"], rule["sequence_id"], rule["language"],
+		                  rule["blocked"]), ("covered", "engineering", SEQUENCE_ID, "en", None))
+		self.assertEqual([st["refty_stage_id"] for st in rule["stages"]],
+		                 [SELF_ASSESSMENT, REFERENCE_CHECK])
+		self.assertEqual(obj["quarantine"], {"quarantined": False, "error": None})
+		journal = obj["journal"]
+		self.assertEqual([(a["kind"], a["state"], a["key"], a["refty_id"], a["origin"])
+		                  for a in journal],
+		                 [("create_candidate", "done", candidate_key(opp), cand["id"], "sync"),
+		                  ("send_step", "done", step_key(opp, SELF_ASSESSMENT, entered),
+		                   step["id"], "sync")])
+		ids = [a["id"] for a in self.ws.actions(opportunity_id=opp)]
+		self.assertEqual([a["id"] for a in journal], ids)
+		self.assertEqual((journal[1]["lever_stage_name"], journal[1]["refty_stage_name"],
+		                  journal[1]["attempts"], journal[1]["last_error"]),
+		                 ("Phone screen", "Self-assessment", 1, None))
+		for field in ("created_at", "updated_at", "entered_at"):
+			self.assertRegex(journal[1][field], r"^\d{4}-\d\d-\d\dT")
+
+	def test_json_of_an_unknown_id_is_the_same_error(self):
+		self.ws.sync("--seed")
+		unknown = "00000000-0000-4000-8000-000000000000"
+		result = self.run_ok("explain", "--json", unknown, expect=USAGE)
+		self.assertIn("no opportunity '%s'" % unknown, result.err)
+		self.assertEqual(result.out, "")
 
 
 # -- 13. retry -----------------------------------------------------------------------------------
@@ -531,12 +649,93 @@ class Retry(CommandTestCase):
 				              % ident, result.err)
 		self.assertFalse(os.path.exists(self.ws.state))
 
+	def test_json_names_requeued_unknown_and_not_failed_ids(self):
+		self.ws.write_config(rules=[dict(GOOD_RULE, language="xx")])
+		self.ws.sync("--seed")
+		first = new_opportunity(LEVER)
+		second = new_opportunity(LEVER)
+		self.ws.sync()
+		[a1] = self.ws.actions(opportunity_id=first)
+		[a2] = self.ws.actions(opportunity_id=second)
+		unknown = self.run_ok("retry", "--json", str(a1["id"]), "12345", expect=USAGE)
+		self.assertEqual(json.loads(unknown.out), {"requeued": [], "unknown": [12345],
+		                                           "not_failed": [], "quarantined": []})
+		self.assertIn("no action #12345", unknown.err)
+		self.assertEqual(self.ws.actions(opportunity_id=first), [a1])
+		one = self.run_ok("retry", "--json", str(a1["id"]), str(a1["id"]))
+		self.assertEqual(json.loads(one.out), {"requeued": [a1["id"]], "unknown": [],
+		                                       "not_failed": [], "quarantined": []})
+		again = self.run_ok("retry", "--json", str(a1["id"]))
+		self.assertEqual(json.loads(again.out)["not_failed"], [{"id": a1["id"],
+		                                                        "state": "pending"}])
+		self.assertIn("is pending, not failed", again.err)
+		every = self.run_ok("retry", "--json", "--all")
+		self.assertEqual(json.loads(every.out)["requeued"], [a2["id"]])
+		self.assertEqual(self.ws.actions(opportunity_id=second)[0]["state"], "pending")
+
 	def test_retry_needs_ids_or_all(self):
 		for args in ((), ("--all", "3"), ("abc",), ("0",), ("--bogus",)):
 			with self.subTest(args=args):
 				result = self.run_ok("retry", *args, expect=USAGE)
 				self.assertIn("usage: refty-lever retry", result.err)
 		self.assertFalse(os.path.exists(self.ws.state))
+
+
+# -- timeouts and retries from the configuration --------------------------------------------------
+
+class Timeouts(CommandTestCase):
+	"""lever.timeout and friends reach the clients: a service slower than the configured limit
+	is a remote error that names the keys, and the default limits wait for it."""
+
+	def slow(self, emulator, seconds=3):
+		emulator.settings(latency=seconds)
+		self.addCleanup(emulator.settings, latency=0)
+
+	def test_a_slow_lever_beyond_lever_timeout_is_a_remote_error_naming_the_keys(self):
+		self.ws.write_config(lever_settings={"timeout": '"1s"', "max_attempts": 1})
+		self.slow(LEVER)
+		result = self.run_ok("lever", "stages", expect=REMOTE)
+		self.assertRegex(result.err, r"timed out|Timeout")
+		self.assertIn("lever.connect_timeout is 10s and lever.timeout 1s, with 1 attempt "
+		              "(lever.max_attempts 1, lever.max_retry_time 2m)", result.err)
+		self.assertEqual(result.out, "")
+
+	def test_a_sync_against_a_slow_lever_stops_with_a_remote_error_and_moves_nothing(self):
+		self.ws.sync("--seed")
+		cursor = self.ws.meta("cursor")
+		new_opportunity(LEVER)
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 1})
+		self.slow(LEVER)
+		result = self.ws.sync()
+		self.assertEqual(result.rc, REMOTE, result)
+		self.assertIn("lever.timeout 1s", result.err)
+		self.assertEqual(self.ws.meta("cursor"), cursor)
+		self.assertEqual(writes(REFTY), [])
+
+	def test_max_attempts_is_how_often_lever_is_asked(self):
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 2,
+		                                     "max_retry_time": '"1m"'})
+		self.slow(LEVER)
+		result = self.run_ok("lever", "stages", expect=REMOTE)
+		self.assertIn("gave up after retrying", result.err)
+		self.assertIn("with 2 attempts (lever.max_attempts 2, lever.max_retry_time 1m)",
+		              result.err)
+
+	def test_a_slow_refty_beyond_refty_timeout_is_a_remote_error_naming_the_keys(self):
+		self.ws.write_config(refty_settings={"timeout": 1, "max_attempts": 1})
+		self.slow(REFTY)
+		result = self.run_ok("refty", "sequences", expect=REMOTE)
+		self.assertIn("refty.timeout 1s, with 1 attempt (refty.max_attempts 1", result.err)
+		self.assertNotIn("lever.", result.err)
+
+	def test_the_default_timeout_waits_for_a_slow_service(self):
+		self.slow(LEVER, seconds=2)
+		self.slow(REFTY, seconds=2)
+		self.run_ok("lever", "stages")
+		self.run_ok("refty", "sequences")
+		# The same latency under a limit of 1s fails: the default is what let it through.
+		self.ws.write_config(lever_settings={"timeout": 1, "max_attempts": 1})
+		self.run_ok("lever", "stages", expect=REMOTE)
 
 
 # -- 14. usage -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ first argument). Both emulators run once for the whole file on ephemeral loopbac
 """
 
 import collections
+import json
 import os
 import random
 import sys
@@ -344,7 +345,14 @@ class UnreadableRecords(Base):
 		self.assertIn("unreadable records: 1 (%s)" % self.bad, status.out)
 		status = self.ws.run("status", "--json")
 		self.assertIn('"unreadable":{"count":1', status.out.replace(" ", ""))
-		retry = self.ws.run("retry", "--all")
+		obj = json.loads(self.ws.run("explain", "--json", self.bad).out)
+		self.assertTrue(obj["quarantine"]["quarantined"], obj)
+		self.assertIn(words, obj["quarantine"]["error"])
+		self.assertIn(rows[0]["id"], [a["id"] for a in obj["journal"]])
+		retry = self.ws.run("retry", "--all", "--json")
+		self.assertEqual(retry.rc, OK, retry)
+		self.assertEqual(json.loads(retry.out), {"requeued": [], "unknown": [], "not_failed": [],
+		                                         "quarantined": [rows[0]["id"]]})
 		self.assertEqual(self.ws.actions(opportunity_id=self.bad, kind="unreadable")[0]["state"],
 		                 "failed", "retry leaves quarantine alone: %r" % retry)
 

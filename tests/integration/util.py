@@ -82,22 +82,28 @@ def _rule_text(rule):
 
 def config_text(lever_url, refty_url, state, overlap=300, max_actions=500, rules=None,
                 confidential=None, requests_per_second=50.0, burst=20,
-                lever_key_env=LEVER_KEY_ENV, refty_key_env=REFTY_KEY_ENV, max_pages=None):
-	"""A libconfig configuration for the given emulator base URLs and state database path."""
+                lever_key_env=LEVER_KEY_ENV, refty_key_env=REFTY_KEY_ENV, max_pages=None,
+                lever_settings=None, refty_settings=None):
+	"""A libconfig configuration for the given emulator base URLs and state database path.
+	lever_settings and refty_settings add keys to those groups: {"timeout": '"1s"'} (values
+	as libconfig text)."""
 	lever = ['url = %s;' % _quote(lever_url), 'api_key_env = %s;' % _quote(lever_key_env),
 	         'requests_per_second = %s;' % float(requests_per_second), 'burst = %d;' % burst]
 	if confidential is not None:
 		lever.append("confidential = %s;" % ("true" if confidential else "false"))
 	if max_pages is not None:
 		lever.append("max_pages = %d;" % max_pages)
+	lever += ["%s = %s;" % kv for kv in (lever_settings or {}).items()]
+	refty = ["url = %s;" % _quote(refty_url), "api_key_env = %s;" % _quote(refty_key_env)]
+	refty += ["%s = %s;" % kv for kv in (refty_settings or {}).items()]
 	rules = DEFAULT_RULES if rules is None else rules
 	return ("lever: {\n  %s\n};\n"
-	        "refty: {\n  url = %s;\n  api_key_env = %s;\n};\n"
+	        "refty: {\n  %s\n};\n"
 	        "state = %s;\n"
 	        "overlap = %d;\n"
 	        "max_actions = %d;\n"
 	        "rules = (\n%s\n);\n"
-	        % ("\n  ".join(lever), _quote(refty_url), _quote(refty_key_env), _quote(state),
+	        % ("\n  ".join(lever), "\n  ".join(refty), _quote(state),
 	           overlap, max_actions, ",\n".join(_rule_text(r) for r in rules)))
 
 
