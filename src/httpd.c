@@ -96,6 +96,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	}
 }
 
+static void on_error(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void on_error(void *cls, const char *fmt, va_list ap)
 {
 	char *text = xvasprintf(fmt, ap);

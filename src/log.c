@@ -265,6 +265,9 @@ static void keep_first_error(const char *msg)
 }
 
 static void emit(enum log_level level, const char *module, const char *event,
+	const struct log_fields *f, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void emit(enum log_level level, const char *module, const char *event,
 	const struct log_fields *f, const char *fmt, va_list ap)
 {
 	char *text = xvasprintf(fmt, ap);
