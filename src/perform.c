@@ -231,6 +231,7 @@ static enum outcome from_result(const struct refty_result *res)
 		}
 		break;
 	case REFTY_ERR_DRY_RUN:
+	case REFTY_ERR_INTERRUPTED: // this run's stop, not Refty's failure: pending for the next
 		break;
 	}
 	return OUT_PENDING;

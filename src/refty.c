@@ -184,8 +184,9 @@ static bool call(struct refty_client *c, const char *what, const char *method, c
 	}
 	if (!answered) {
 		// Already logged by the HTTP layer.
-		enum refty_status st =
-			resp.error == HTTP_ERR_DRY_RUN ? REFTY_ERR_DRY_RUN : REFTY_ERR_TRANSIENT;
+		enum refty_status st = resp.error == HTTP_ERR_DRY_RUN       ? REFTY_ERR_DRY_RUN
+				       : resp.error == HTTP_ERR_INTERRUPTED ? REFTY_ERR_INTERRUPTED
+									    : REFTY_ERR_TRANSIENT;
 		result_set(res, st, 0, NULL,
 			xasprintf("%s: %s", what, resp.error_text ? resp.error_text : "no answer"));
 		http_response_finish(&resp);

@@ -43,6 +43,7 @@ enum refty_status {
 	REFTY_ERR_TRANSIENT, /* unreachable, 409 in progress, 429, 5xx after retries: retry later */
 	REFTY_ERR_PERMANENT, /* 400, 404, 422: record as failed with the code */
 	REFTY_ERR_DRY_RUN,   /* refused: would change something */
+	REFTY_ERR_INTERRUPTED, /* not sent, or cut short: a stop was requested (signals.h) */
 };
 
 struct refty_result {
