@@ -129,6 +129,19 @@ char *log_sanitize(const char *s)
 	return out;
 }
 
+char *log_summary_text(const char *s)
+{
+	char *text = log_sanitize(s);
+	if (strlen(text) > 200) {
+		size_t cut = 197;
+		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) {
+			cut--;
+		}
+		memcpy(text + cut, "...", 4);
+	}
+	return text;
+}
+
 static void redact(struct strbuf *msg)
 {
 	for (size_t i = 0; i < n_secrets; i++) {
@@ -252,16 +265,7 @@ static void keep_first_error(const char *msg)
 	if (first_error) {
 		return;
 	}
-	first_error = log_sanitize(msg);
-	// Short enough for a summary line; cut at a character boundary.
-	size_t n = strlen(first_error);
-	if (n > 200) {
-		size_t cut = 197;
-		while (cut > 0 && ((unsigned char)first_error[cut] & 0xc0) == 0x80) {
-			cut--;
-		}
-		memcpy(first_error + cut, "...", 4);
-	}
+	first_error = log_summary_text(msg);
 }
 
 static void emit(enum log_level level, const char *module, const char *event,

@@ -108,4 +108,10 @@ char *log_take_first_error(void);
  */
 char *log_sanitize(const char *s);
 
+/**
+ * log_sanitize(s), cut to fit one line of a run's summary (at most 200 bytes, "..." at the cut,
+ * which falls on a character boundary). Caller frees.
+ */
+char *log_summary_text(const char *s);
+
 #endif

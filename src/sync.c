@@ -20,16 +20,7 @@ void engine_note_error(struct engine *e, const char *why)
 	if (e->error || !why) {
 		return;
 	}
-	e->error = log_sanitize(why);
-	// One line of a summary: the first sentence is enough, the log has the rest.
-	size_t n = strlen(e->error);
-	if (n > 200) {
-		size_t cut = 197;
-		while (cut > 0 && ((unsigned char)e->error[cut] & 0xc0) == 0x80) {
-			cut--;
-		}
-		memcpy(e->error + cut, "...", 4);
-	}
+	e->error = log_summary_text(why); // one line of a summary: the log has the rest
 }
 
 /* Keeps the first error logged so far as the run's, when nothing more precise is known (the
