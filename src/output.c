@@ -218,6 +218,20 @@ static const char *run_outcome(enum exit_code rc)
 	return rc == EXIT_OK ? "done" : rc == EXIT_PARTIAL ? "partial" : "failed";
 }
 
+/* A run's counts by name: the summary's in --json, and the run_summary event's. */
+#define RUN_COUNTS 14
+static void run_counts(const struct engine *e, struct log_count out[RUN_COUNTS])
+{
+	const struct log_count counts[RUN_COUNTS] = {
+		{"seen", e->n.seen}, {"changed", e->n.changed}, {"planned", e->n.planned},
+		{"enrolled", e->n.enrolled}, {"sent", e->n.sent}, {"updated", e->n.updated},
+		{"waiting_email", e->n.waiting}, {"skipped", e->n.skipped}, {"failed", e->n.failed},
+		{"pending", e->n.pending}, {"abandoned", e->n.abandoned}, {"deleted", e->n.deleted},
+		{"unreadable", e->n.unreadable}, {"untrusted", e->n.untrusted},
+	};
+	memcpy(out, counts, sizeof(counts));
+}
+
 static void json_summary(const struct engine *e, enum exit_code rc, const char *stopped_by)
 {
 	struct strbuf out;
@@ -227,20 +241,11 @@ static void json_summary(const struct engine *e, enum exit_code rc, const char *
 	jsonw_kv_string(&w, "command", e->command);
 	jsonw_kv_bool(&w, "dry_run", e->app.dry_run);
 	jsonw_kv_bool(&w, "seeding", e->ctx.seeding);
-	jsonw_kv_int(&w, "seen", e->n.seen);
-	jsonw_kv_int(&w, "changed", e->n.changed);
-	jsonw_kv_int(&w, "planned", e->n.planned);
-	jsonw_kv_int(&w, "enrolled", e->n.enrolled);
-	jsonw_kv_int(&w, "sent", e->n.sent);
-	jsonw_kv_int(&w, "updated", e->n.updated);
-	jsonw_kv_int(&w, "waiting_email", e->n.waiting);
-	jsonw_kv_int(&w, "skipped", e->n.skipped);
-	jsonw_kv_int(&w, "failed", e->n.failed);
-	jsonw_kv_int(&w, "pending", e->n.pending);
-	jsonw_kv_int(&w, "abandoned", e->n.abandoned);
-	jsonw_kv_int(&w, "deleted", e->n.deleted);
-	jsonw_kv_int(&w, "unreadable", e->n.unreadable);
-	jsonw_kv_int(&w, "untrusted", e->n.untrusted);
+	struct log_count counts[RUN_COUNTS];
+	run_counts(e, counts);
+	for (size_t i = 0; i < RUN_COUNTS; i++) {
+		jsonw_kv_int(&w, counts[i].name, counts[i].value);
+	}
 	jsonw_kv_bool(&w, "interrupted", e->interrupted);
 	jsonw_kv_string(&w, "signal", stopped_by);
 	jsonw_kv_int(&w, "exit_status", rc);
@@ -304,20 +309,15 @@ static void log_summary(const struct engine *e, enum exit_code rc, const char *t
 	if (log_get_format() == LOG_FORMAT_JSON && log_enabled(LOG_ERROR) && !log_enabled(level)) {
 		level = LOG_ERROR;
 	}
-	const struct log_count counts[] = {
-		{"seen", e->n.seen}, {"changed", e->n.changed}, {"planned", e->n.planned},
-		{"enrolled", e->n.enrolled}, {"sent", e->n.sent}, {"updated", e->n.updated},
-		{"waiting_email", e->n.waiting}, {"skipped", e->n.skipped}, {"failed", e->n.failed},
-		{"pending", e->n.pending}, {"abandoned", e->n.abandoned}, {"deleted", e->n.deleted},
-		{"unreadable", e->n.unreadable}, {"untrusted", e->n.untrusted},
-	};
+	struct log_count counts[RUN_COUNTS];
+	run_counts(e, counts);
 	struct log_fields f = LOG_FIELDS_NONE;
 	f.status = run_outcome(rc);
 	f.exit_status = rc;
 	f.duration_ms = timeutil_now_ms() - e->began_ms;
 	f.error = rc >= EXIT_USAGE ? e->error : NULL;
 	f.counts = counts;
-	f.n_counts = sizeof(counts) / sizeof(counts[0]);
+	f.n_counts = RUN_COUNTS;
 	log_ev(level, "run_summary", &f, "%s", text);
 }
 
