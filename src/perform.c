@@ -496,9 +496,6 @@ static void perform_group(struct worker *w, const struct group *g)
 		}
 		char *detail = NULL, *refty_id = NULL;
 		enum outcome out = perform_one(w, &a, &detail, &refty_id);
-		if (out == OUT_UNAVAILABLE && signals_requested(SIGNALS_ABORT)) {
-			out = OUT_PENDING; // abandoned by the second stop signal, not by Refty
-		}
 
 		pthread_mutex_lock(&e->db);
 		bool ok = out == OUT_LOCAL || out == OUT_LOCK_LOST ||
