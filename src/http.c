@@ -393,11 +393,6 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
-static double now_seconds(void)
-{
-	return (double)timeutil_monotonic_ns() / 1e9;
-}
-
 /* Uniform in [0, 1): xorshift64*, plenty for jitter and private to the client. */
 static double random_unit(struct http_client *c)
 {
@@ -801,7 +796,7 @@ bool http_request(struct http_client *c, const struct http_request *req,
 			|| has_header(req, "Idempotency-Key"),
 	};
 
-	double start = now_seconds();
+	double start = timeutil_monotonic_seconds();
 	for (;;) {
 		// No new attempt once a stop is requested: none is started, no retry either. The
 		// rate limiter's wait ends early then too.
@@ -815,12 +810,13 @@ bool http_request(struct http_client *c, const struct http_request *req,
 			break;
 		}
 		bool too_large = false;
-		double t0 = now_seconds();
+		double t0 = timeutil_monotonic_seconds();
 		CURLcode cc = perform(c, req, t.method, t.url, t.body, t.body_len, send_auth,
 			at.repeatable, resp, &too_large);
 		at.tries++;
 		resp->attempts++;
-		trace_attempt(c, t.method, t.url, cc, resp, (now_seconds() - t0) * 1000);
+		trace_attempt(c, t.method, t.url, cc, resp,
+			(timeutil_monotonic_seconds() - t0) * 1000);
 		if (cc == CURLE_ABORTED_BY_CALLBACK) {
 			interrupted(resp, t.method, short_url, true);
 			break;
@@ -842,7 +838,7 @@ bool http_request(struct http_client *c, const struct http_request *req,
 		at.outcome = classify(cc);
 		at.status = resp->status;
 		at.retry_after = resp->retry_after;
-		at.elapsed = now_seconds() - start;
+		at.elapsed = timeutil_monotonic_seconds() - start;
 		double wait;
 		if (!http_retry_check(&c->retry, &at, random_unit(c), &wait)) {
 			if (cc == CURLE_OK) {

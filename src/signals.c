@@ -140,11 +140,6 @@ bool signals_requested(enum signals_level level)
 	return n >= (int)level;
 }
 
-static double monotonic_seconds(void)
-{
-	return (double)timeutil_monotonic_ns() / 1e9;
-}
-
 bool signals_sleep(double seconds, enum signals_level level)
 {
 	if (signals_requested(level)) {
@@ -155,9 +150,9 @@ bool signals_sleep(double seconds, enum signals_level level)
 	}
 	// Without the handlers the descriptor is -1, which poll() ignores: a plain sleep.
 	struct pollfd p = {.fd = level_pipe[level - 1][0], .events = POLLIN};
-	double deadline = monotonic_seconds() + seconds;
+	double deadline = timeutil_monotonic_seconds() + seconds;
 	for (;;) {
-		double left = deadline - monotonic_seconds();
+		double left = deadline - timeutil_monotonic_seconds();
 		if (left <= 0) {
 			return true;
 		}

@@ -21,6 +21,11 @@ uint64_t timeutil_monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+double timeutil_monotonic_seconds(void)
+{
+	return (double)timeutil_monotonic_ns() / 1e9;
+}
+
 int64_t timeutil_monotonic_ms(void)
 {
 	return (int64_t)(timeutil_monotonic_ns() / 1000000u);

@@ -21,6 +21,8 @@ int64_t timeutil_now_ms(void);
 /** A clock for measuring intervals, unaffected by changes to the real-time clock. */
 int64_t timeutil_monotonic_ms(void);
 uint64_t timeutil_monotonic_ns(void);
+/** The same clock in seconds, for intervals that are fractions (backoff, timeouts). */
+double timeutil_monotonic_seconds(void);
 
 /**
  * Seconds to milliseconds, for times kept in seconds by others (token files, Lever's
