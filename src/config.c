@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -351,20 +352,19 @@ static void get_duration(struct ctx *c, const config_setting_t *group, const cha
 	if (!s) {
 		return;
 	}
-	char *key = key_join(prefix, name);
-	const char *big = big_literal_at(c, s);
-	int64_t ms = 0;
-	if (big && is_int(s)) {
-		report_at(c, s, key, "value %s is out of range %" PRId64 "..%" PRId64, big,
-			min_ms / 1000, max_ms / 1000);
-	} else if (is_int(s)) {
-		long long v = config_setting_get_int64(s);
-		if (v < min_ms / 1000 || v > max_ms / 1000) {
-			report_at(c, s, key, "value %lld is out of range %" PRId64 "..%" PRId64, v, min_ms / 1000, max_ms / 1000);
-		} else {
-			*out_ms = (long)(v * 1000);
+	if (is_int(s)) {
+		// Whole seconds: an integer like any other, with its range in seconds.
+		long seconds = LONG_MIN;
+		get_long(c, group, prefix, name, (long)(min_ms / 1000), (long)(max_ms / 1000),
+			&seconds);
+		if (seconds != LONG_MIN) {
+			*out_ms = seconds * 1000;
 		}
-	} else if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_STRING,
+		return;
+	}
+	char *key = key_join(prefix, name);
+	int64_t ms = 0;
+	if (expect_type(c, s, key, config_setting_type(s) == CONFIG_TYPE_STRING,
 			   "a duration (seconds, or a string such as \"90s\" or \"2m\")")) {
 		const char *v = config_setting_get_string(s);
 		enum number_status st = timeutil_parse_duration(v, &ms);
