@@ -125,8 +125,11 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	};
 	// What refty-lever gives (or is giving) Refty: the create's body, and the enrolment
 	// that later diffs compare with and an update's PATCH sends.
-	struct contact now;
-	contact_of(o, &now);
+	bool gives = pa->kind == ACTION_CREATE_CANDIDATE || pa->kind == ACTION_UPDATE_CONTACT;
+	struct contact now = {0};
+	if (gives) {
+		contact_of(o, &now);
+	}
 	char *payload = NULL;
 	if (pa->kind == ACTION_CREATE_CANDIDATE) {
 		struct refty_candidate_input in = {
@@ -145,8 +148,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	*id_out = a.id;
 	free(payload);
 	free(a.origin);
-	if (ok && *inserted && !e->app.dry_run &&
-		(pa->kind == ACTION_CREATE_CANDIDATE || pa->kind == ACTION_UPDATE_CONTACT)) {
+	if (ok && *inserted && !e->app.dry_run && gives) {
 		struct enrolment en = {
 			.opportunity_id = o->id,
 			.sequence_id = pa->sequence_id,
