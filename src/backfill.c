@@ -29,9 +29,9 @@ static char *backfill_scope(const struct sync_options *o)
 static void load_checkpoints(struct engine *e)
 {
 	bool err = false;
-	char *scope = snapshot_meta_get(e->app.snap, SCOPE_KEY, &err);
+	char *scope = snapshot_meta_get(e->app->snap, SCOPE_KEY, &err);
 	char *want = backfill_scope(e->opts);
-	char *list = scope && strcmp(scope, want) == 0 ? snapshot_meta_get(e->app.snap, CHECKPOINT_KEY, &err)
+	char *list = scope && strcmp(scope, want) == 0 ? snapshot_meta_get(e->app->snap, CHECKPOINT_KEY, &err)
 						       : NULL;
 	for (char *p = list; p && *p;) {
 		char *end = NULL;
@@ -65,8 +65,8 @@ static bool save_checkpoints(struct engine *e)
 			e->done[i].end);
 	}
 	char *scope = backfill_scope(e->opts);
-	bool ok = snapshot_meta_set(e->app.snap, SCOPE_KEY, scope) &&
-		  snapshot_meta_set(e->app.snap, CHECKPOINT_KEY, out.data ? out.data : "");
+	bool ok = snapshot_meta_set(e->app->snap, SCOPE_KEY, scope) &&
+		  snapshot_meta_set(e->app->snap, CHECKPOINT_KEY, out.data ? out.data : "");
 	free(scope);
 	strbuf_finish(&out);
 	return ok;
@@ -80,7 +80,7 @@ static bool on_window_done(void *ud, const struct partition_interval *w)
 	pthread_mutex_lock(&e->db);
 	e->windows_done++;
 	bool ok = !e->failed_local;
-	if (ok && !e->app.dry_run) {
+	if (ok && !e->app->dry_run) {
 		if (e->n_done == e->cap_done) {
 			e->cap_done = e->cap_done ? e->cap_done * 2 : 16;
 			e->done = xrealloc(e->done, e->cap_done * sizeof(*e->done));
@@ -108,7 +108,7 @@ static void *progress_main(void *arg)
 			break;
 		}
 		struct lever_stats ls;
-		lever_client_stats(e->app.lever, &ls);
+		lever_client_stats(e->app->lever, &ls);
 		double elapsed = (double)(timeutil_now_ms() - e->poll_start) / 1000.0;
 		fprintf(stderr, "\r%s: %" PRId64 " candidates, %" PRIu64 " pages, %.0f/s, %d:%02d elapsed, "
 				"windows %" PRIu64 " of %" PRIu64 " done, %" PRId64 " enrolled   ",
@@ -125,13 +125,13 @@ enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q
 {
 	load_checkpoints(e);
 	struct partition_options po = {
-		.lever = e->app.lever,
+		.lever = e->app->lever,
 		.base = q,
 		// An empty state is seeded whole, whatever --since says.
 		.start = e->opts->since_ms > 0 && !e->full_seed ? e->opts->since_ms : 0,
 		// A minute of margin: later creations are the next sync's business.
 		.end = e->poll_start + 60 * 1000,
-		.workers = e->app.cfg->lever.max_in_flight,
+		.workers = e->app->cfg->lever.max_in_flight,
 		.done = e->done,
 		.n_done = e->n_done,
 		.cb = intake_on_opportunity,
@@ -163,10 +163,10 @@ enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q
 		return engine_lever_exit(e, ls);
 	}
 	// Finished: the checkpoints served their purpose.
-	if (!e->app.dry_run) {
+	if (!e->app->dry_run) {
 		pthread_mutex_lock(&e->db);
-		bool ok = intake_batch_begin(e) && snapshot_meta_delete(e->app.snap, CHECKPOINT_KEY) &&
-			  snapshot_meta_delete(e->app.snap, SCOPE_KEY);
+		bool ok = intake_batch_begin(e) && snapshot_meta_delete(e->app->snap, CHECKPOINT_KEY) &&
+			  snapshot_meta_delete(e->app->snap, SCOPE_KEY);
 		pthread_mutex_unlock(&e->db);
 		if (!ok) {
 			return EXIT_LOCAL;

@@ -68,7 +68,7 @@ struct workq {
 struct worker;
 
 struct engine {
-	struct app app;
+	struct app *app; /* what the run works with: its own, or a watcher's across cycles */
 	const struct sync_options *opts;
 	const char *command; /* "sync" or "backfill" */
 	struct plan_context ctx;

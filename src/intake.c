@@ -25,10 +25,10 @@
 
 bool intake_batch_begin(struct engine *e)
 {
-	if (e->app.dry_run || e->in_batch > 0) {
+	if (e->app->dry_run || e->in_batch > 0) {
 		return true;
 	}
-	if (!snapshot_begin(e->app.snap)) {
+	if (!snapshot_begin(e->app->snap)) {
 		return false;
 	}
 	e->in_batch = 1;
@@ -45,11 +45,11 @@ void intake_fresh_clear(struct engine *e)
 
 bool intake_batch_commit(struct engine *e)
 {
-	if (e->app.dry_run || e->in_batch == 0) {
+	if (e->app->dry_run || e->in_batch == 0) {
 		return true;
 	}
 	e->in_batch = 0;
-	if (!snapshot_commit(e->app.snap)) {
+	if (!snapshot_commit(e->app->snap)) {
 		intake_fresh_clear(e);
 		return false;
 	}
@@ -63,8 +63,8 @@ bool intake_batch_commit(struct engine *e)
 
 void intake_batch_rollback(struct engine *e)
 {
-	if (!e->app.dry_run && e->in_batch) {
-		snapshot_rollback(e->app.snap);
+	if (!e->app->dry_run && e->in_batch) {
+		snapshot_rollback(e->app->snap);
 		e->in_batch = 0;
 	}
 	intake_fresh_clear(e);
@@ -96,12 +96,12 @@ static void fresh_add(struct engine *e, const char *opportunity_id, int64_t id)
 static bool note(struct engine *e, struct action *a, bool *inserted)
 {
 	*inserted = false;
-	if (e->app.dry_run) {
-		int64_t id = snapshot_action_id_by_key(e->app.snap, a->key);
+	if (e->app->dry_run) {
+		int64_t id = snapshot_action_id_by_key(e->app->snap, a->key);
 		*inserted = id == 0;
 		return id >= 0;
 	}
-	return intake_batch_begin(e) && snapshot_action_add(e->app.snap, a, inserted);
+	return intake_batch_begin(e) && snapshot_action_add(e->app->snap, a, inserted);
 }
 
 /* Records one planned action (with the enrolment values it gives Refty). */
@@ -138,7 +138,7 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 			.language = rule ? rule->language : NULL,
 			.contact = &now,
 			.posting_id = o->posting_id,
-			.posting_title = rules_posting_title(e->app.rules, o->posting_id),
+			.posting_title = rules_posting_title(e->app->rules, o->posting_id),
 			.profile_url = o->profile_url,
 		};
 		payload = refty_candidate_body(&in);
@@ -148,13 +148,13 @@ static bool record(struct engine *e, const struct opportunity *o, const struct r
 	*id_out = a.id;
 	free(payload);
 	free(a.origin);
-	if (ok && *inserted && !e->app.dry_run && gives) {
+	if (ok && *inserted && !e->app->dry_run && gives) {
 		struct enrolment en = {
 			.opportunity_id = o->id,
 			.sequence_id = pa->sequence_id,
 			.contact = now,
 		};
-		ok = snapshot_enrolment_put(e->app.snap, &en);
+		ok = snapshot_enrolment_put(e->app->snap, &en);
 	}
 	contact_finish(&now);
 	return ok;
@@ -174,7 +174,7 @@ static bool flag_untrusted(struct engine *e, const struct opportunity *o, const 
 		char *reason = u->stage_id
 			? xasprintf("%s entry into '%s' at %s is %s: not believed, so it sends nothing and "
 				    "does not move what has been handled",
-				  u->field, app_stage_name(&e->app, u->stage_id), when, where)
+				  u->field, app_stage_name(e->app, u->stage_id), when, where)
 			: xasprintf("%s %s is %s: not believed", u->field, when, where);
 		struct action a = {
 			.key = journal_key_untrusted(o->id, u->field, u->stage_id, u->at_ms),
@@ -248,9 +248,9 @@ static bool quarantine(struct engine *e, const struct lever_unreadable *u)
 	free(a.opportunity_id);
 	free(a.origin);
 	free(a.last_error);
-	if (ok && !inserted && !e->app.dry_run) {
+	if (ok && !inserted && !e->app->dry_run) {
 		// Read cleanly once, unreadable again: the same entry is reopened.
-		ok = snapshot_action_update(e->app.snap, a.id, ACTION_FAILED, u->reason, NULL, false);
+		ok = snapshot_action_update(e->app->snap, a.id, ACTION_FAILED, u->reason, NULL, false);
 	}
 	char *id = log_sanitize(u->id);
 	struct log_fields lf = LOG_FIELDS_NONE;
@@ -360,7 +360,7 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 			.opportunity_id = o->id,
 			.candidate = o->name,
 			.from_stage = from_stage,
-			.to_stage = app_stage_name(&e->app, o->stage_id),
+			.to_stage = app_stage_name(e->app, o->stage_id),
 			.rule = pa->rule_name,
 			.action = what,
 			.key = pa->key,
@@ -369,7 +369,7 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 		};
 		// A real run prints what it did, not what it planned; -v says on standard error
 		// what was planned and why.
-		if (e->app.dry_run || pa->kind == ACTION_SKIP) {
+		if (e->app->dry_run || pa->kind == ACTION_SKIP) {
 			output_line(e, &l);
 		}
 		output_decision(e, &l);
@@ -381,10 +381,10 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 /* What the snapshot keeps of o; a dry run keeps it in memory for the opportunities it watches. */
 static bool store_state(struct engine *e, const struct opportunity *o, const struct diff *d)
 {
-	if (!e->app.dry_run) {
+	if (!e->app->dry_run) {
 		struct opportunity_state next;
 		diff_next_state(o, d, &next);
-		bool ok = snapshot_opp_put(e->app.snap, &next, e->run.id);
+		bool ok = snapshot_opp_put(e->app->snap, &next, e->run.id);
 		opportunity_state_finish(&next);
 		return ok;
 	}
@@ -406,7 +406,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		return false;
 	}
 	struct opportunity_state prev;
-	int found = snapshot_opp_get(e->app.snap, o->id, &prev);
+	int found = snapshot_opp_get(e->app->snap, o->id, &prev);
 	if (found < 0) {
 		e->failed_local = true;
 		return false;
@@ -418,9 +418,9 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		d.anonymized_now || d.n_entries > 0) {
 		e->n.changed++;
 	}
-	const struct resolved_rule *rule = rules_match(e->app.rules, o->posting_id);
+	const struct resolved_rule *rule = rules_match(e->app->rules, o->posting_id);
 	struct enrolment en = {0};
-	int enrolled = rule ? snapshot_enrolment_get(e->app.snap, o->id, rule->sequence_id, &en) : 0;
+	int enrolled = rule ? snapshot_enrolment_get(e->app->snap, o->id, rule->sequence_id, &en) : 0;
 	bool ok = enrolled >= 0;
 	struct plan plan;
 	plan_init(&plan);
@@ -429,7 +429,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		plan_opportunity(&ctx, rule, o, &d, enrolled == 1 ? &en : NULL, &plan);
 		ok = flag_untrusted(e, o, &d) &&
 		     record_plan(e, o, rule, &plan,
-			     found ? app_stage_name(&e->app, prev.stage_id) : NULL) &&
+			     found ? app_stage_name(e->app, prev.stage_id) : NULL) &&
 		     store_state(e, o, &d);
 	}
 	plan_finish(&plan);
@@ -440,7 +440,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	if (enrolled == 1) {
 		enrolment_finish(&en);
 	}
-	if (!ok || (!e->app.dry_run && ++e->in_batch > BATCH && !intake_batch_commit(e))) {
+	if (!ok || (!e->app->dry_run && ++e->in_batch > BATCH && !intake_batch_commit(e))) {
 		e->failed_local = true;
 		return false;
 	}
@@ -450,11 +450,11 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 bool intake_on_deleted(void *ud, const struct deleted_opportunity *d)
 {
 	struct engine *e = ud;
-	if (e->app.dry_run) {
+	if (e->app->dry_run) {
 		return true;
 	}
 	pthread_mutex_lock(&e->db);
-	bool ok = intake_batch_begin(e) && snapshot_opp_delete(e->app.snap, d->id);
+	bool ok = intake_batch_begin(e) && snapshot_opp_delete(e->app->snap, d->id);
 	if (ok) {
 		e->n.deleted++;
 	} else {
@@ -486,11 +486,11 @@ static bool collect_quarantined(void *ud, const struct action *a)
 static bool release(struct engine *e, const char *id, const char *why)
 {
 	char *key = journal_key_unreadable(id);
-	int64_t row = snapshot_action_id_by_key(e->app.snap, key);
+	int64_t row = snapshot_action_id_by_key(e->app->snap, key);
 	free(key);
 	bool ok = row >= 0;
-	if (row > 0 && !e->app.dry_run) {
-		ok = intake_batch_begin(e) && snapshot_action_update(e->app.snap, row, ACTION_DONE, NULL, NULL,
+	if (row > 0 && !e->app->dry_run) {
+		ok = intake_batch_begin(e) && snapshot_action_update(e->app->snap, row, ACTION_DONE, NULL, NULL,
 					       false);
 	}
 	char *clean = log_sanitize(id);
@@ -519,7 +519,7 @@ static bool on_refetched(void *ud, const struct opportunity *o)
 enum exit_code intake_refetch_quarantined(struct engine *e)
 {
 	struct quarantined q = {0};
-	if (!snapshot_actions_of_kind(e->app.snap, ACTION_UNREADABLE, ACTION_FAILED,
+	if (!snapshot_actions_of_kind(e->app->snap, ACTION_UNREADABLE, ACTION_FAILED,
 		    collect_quarantined, &q)) {
 		return EXIT_LOCAL;
 	}
@@ -531,7 +531,7 @@ enum exit_code intake_refetch_quarantined(struct engine *e)
 			break;
 		}
 		e->refetch_origin = q.origins[i];
-		enum lever_status ls = lever_get_opportunity(e->app.lever, q.ids[i], &sink);
+		enum lever_status ls = lever_get_opportunity(e->app->lever, q.ids[i], &sink);
 		e->refetch_origin = NULL;
 		if (e->failed_local) {
 			rc = EXIT_LOCAL;
@@ -563,7 +563,7 @@ static bool collect_watch(void *ud, const struct action *a)
 }
 bool intake_load_watch(struct engine *e)
 {
-	if (!snapshot_actions_in_state(e->app.snap, ACTION_WAITING_EMAIL, collect_watch, e)) {
+	if (!snapshot_actions_in_state(e->app->snap, ACTION_WAITING_EMAIL, collect_watch, e)) {
 		return false;
 	}
 	if (e->n_watch) {

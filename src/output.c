@@ -88,8 +88,8 @@ static const char *event_of(const struct engine *e, const char *outcome, enum lo
 	if (strcmp(outcome, "pending") == 0) {
 		// In a dry run a pending action is one that would be performed; in a real one it
 		// failed this time and waits for the next run.
-		*level = e->app.dry_run ? LOG_DEBUG : LOG_WARN;
-		return e->app.dry_run ? "action_planned" : "action_failed";
+		*level = e->app->dry_run ? LOG_DEBUG : LOG_WARN;
+		return e->app->dry_run ? "action_planned" : "action_failed";
 	}
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
 		if (strcmp(events[i].outcome, outcome) == 0) {
@@ -116,7 +116,7 @@ static void log_line(const struct engine *e, const struct line *l, const char *e
 	f.key = l->key;
 	f.status = l->outcome;
 	bool problem = strcmp(l->outcome, "failed") == 0 ||
-		       (strcmp(l->outcome, "pending") == 0 && !e->app.dry_run);
+		       (strcmp(l->outcome, "pending") == 0 && !e->app->dry_run);
 	f.error = problem ? l->detail : NULL;
 	char *text = line_text(l);
 	log_ev(level, event, &f, "%s", text);
@@ -137,7 +137,7 @@ void output_line(const struct engine *e, const struct line *l)
 
 void output_decision(const struct engine *e, const struct line *l)
 {
-	if (e->app.dry_run || strcmp(l->outcome, "skipped") == 0) {
+	if (e->app->dry_run || strcmp(l->outcome, "skipped") == 0) {
 		return; // output_line logged it
 	}
 	log_line(e, l, "action_planned", LOG_DEBUG, false);
@@ -190,12 +190,12 @@ void output_action(const struct engine *e, const struct action *a, const char *o
 	const char *detail)
 {
 	struct opportunity_state st;
-	int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
-	char *what = describe_action(&e->app, a);
+	int found = snapshot_opp_get(e->app->snap, a->opportunity_id, &st);
+	char *what = describe_action(e->app, a);
 	struct line l = {
 		.opportunity_id = a->opportunity_id,
 		.candidate = found == 1 ? st.contact.name : NULL,
-		.at_stage = a->lever_stage_id ? app_stage_name(&e->app, a->lever_stage_id) : NULL,
+		.at_stage = a->lever_stage_id ? app_stage_name(e->app, a->lever_stage_id) : NULL,
 		.rule = a->rule,
 		.action = what,
 		.key = a->key,
@@ -239,7 +239,7 @@ static void json_summary(const struct engine *e, enum exit_code rc, const char *
 	jsonw_line_begin(&w, &out);
 	jsonw_kv_string(&w, "type", "summary");
 	jsonw_kv_string(&w, "command", e->command);
-	jsonw_kv_bool(&w, "dry_run", e->app.dry_run);
+	jsonw_kv_bool(&w, "dry_run", e->app->dry_run);
 	jsonw_kv_bool(&w, "seeding", e->ctx.seeding);
 	struct log_count counts[RUN_COUNTS];
 	run_counts(e, counts);
@@ -261,9 +261,9 @@ static char *summary_counts(const struct engine *e)
 	strbuf_printf(&b,
 		"seen %" PRId64 ", changed %" PRId64 ", enrolled %" PRId64 ", sent %" PRId64
 		", waiting for email %" PRId64 ", skipped %" PRId64 ", failed %" PRId64,
-		e->n.seen, e->n.changed, e->app.dry_run ? 0 : e->n.enrolled,
-		e->app.dry_run ? 0 : e->n.sent, e->n.waiting, e->n.skipped, e->n.failed);
-	if (e->app.dry_run) {
+		e->n.seen, e->n.changed, e->app->dry_run ? 0 : e->n.enrolled,
+		e->app->dry_run ? 0 : e->n.sent, e->n.waiting, e->n.skipped, e->n.failed);
+	if (e->app->dry_run) {
 		strbuf_printf(&b, ", planned %" PRId64, e->n.planned);
 	}
 	if (e->n.pending) {
@@ -284,7 +284,7 @@ static char *summary_text(const struct engine *e, enum exit_code rc, const char 
 	char *counts = summary_counts(e);
 	struct strbuf b;
 	strbuf_init(&b);
-	strbuf_printf(&b, "%s%s: %s (exit %d): ", e->command, e->app.dry_run ? " (dry run)" : "",
+	strbuf_printf(&b, "%s%s: %s (exit %d): ", e->command, e->app->dry_run ? " (dry run)" : "",
 		run_outcome(rc), rc);
 	if (rc >= EXIT_USAGE) {
 		strbuf_printf(&b, "%s; ", e->error ? e->error : "see the errors above");

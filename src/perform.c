@@ -153,7 +153,7 @@ static int current_state(struct engine *e, const char *id, struct opportunity_st
 			return 1;
 		}
 	}
-	return snapshot_opp_get(e->app.snap, id, out);
+	return snapshot_opp_get(e->app->snap, id, out);
 }
 
 /* Re-checks steps parked for want of an email: the candidate left the stage
@@ -161,10 +161,10 @@ static int current_state(struct engine *e, const char *id, struct opportunity_st
 bool perform_recheck_waiting(struct engine *e)
 {
 	struct pending_rows rows = {0};
-	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_WAITING_EMAIL, collect_pending, &rows);
+	bool ok = snapshot_actions_in_state(e->app->snap, ACTION_WAITING_EMAIL, collect_pending, &rows);
 	for (size_t i = 0; ok && i < rows.n; i++) {
 		struct action a;
-		if (snapshot_action_get(e->app.snap, rows.v[i].id, &a) != 1) {
+		if (snapshot_action_get(e->app->snap, rows.v[i].id, &a) != 1) {
 			ok = false;
 			break;
 		}
@@ -177,15 +177,15 @@ bool perform_recheck_waiting(struct engine *e)
 		}
 		bool in_stage = found && opportunity_state_waits_in(&st, a.lever_stage_id);
 		if (!in_stage) {
-			if (!e->app.dry_run) {
-				ok = snapshot_action_update(e->app.snap, a.id, ACTION_ABANDONED,
+			if (!e->app->dry_run) {
+				ok = snapshot_action_update(e->app->snap, a.id, ACTION_ABANDONED,
 					"left the stage before an email was known", NULL, false);
 			}
 			e->n.abandoned++;
 			output_action(e, &a, "abandoned", "left the stage before an email was known");
 		} else if (st.contact.email) {
-			if (!e->app.dry_run) {
-				ok = snapshot_action_update(e->app.snap, a.id, ACTION_PENDING, NULL, NULL,
+			if (!e->app->dry_run) {
+				ok = snapshot_action_update(e->app->snap, a.id, ACTION_PENDING, NULL, NULL,
 					false);
 			} else {
 				output_action(e, &a, "planned", "the email is now known");
@@ -241,13 +241,13 @@ static enum outcome from_result(const struct refty_result *res)
 static enum outcome missing_candidate(struct engine *e, const struct action *a, char **why)
 {
 	char *key = journal_key_candidate(a->opportunity_id, a->sequence_id);
-	int64_t id = snapshot_action_id_by_key(e->app.snap, key);
+	int64_t id = snapshot_action_id_by_key(e->app->snap, key);
 	free(key);
 	if (id < 0) {
 		return OUT_LOCAL;
 	}
 	struct action create;
-	if (id > 0 && snapshot_action_get(e->app.snap, id, &create) == 1) {
+	if (id > 0 && snapshot_action_get(e->app->snap, id, &create) == 1) {
 		enum action_state st = create.state;
 		action_finish(&create);
 		if (st == ACTION_FAILED) {
@@ -281,7 +281,7 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 		return OUT_DONE;
 	}
 	struct opportunity_state st;
-	int found = snapshot_opp_get(e->app.snap, a->opportunity_id, &st);
+	int found = snapshot_opp_get(e->app->snap, a->opportunity_id, &st);
 	if (found < 0) {
 		return OUT_LOCAL;
 	}
@@ -291,7 +291,7 @@ static enum outcome prepare_step(struct engine *e, const struct action *a, struc
 		contact_finish(&en->contact);
 		contact_copy(&en->contact, &st.contact);
 		*patch = true;
-		if (!snapshot_enrolment_put(e->app.snap, en)) {
+		if (!snapshot_enrolment_put(e->app->snap, en)) {
 			out = OUT_LOCAL;
 		}
 	} else {
@@ -322,17 +322,17 @@ static enum outcome prepare(struct engine *e, const struct action *a, struct pre
 	if (a->kind == ACTION_CREATE_CANDIDATE && a->requeued && a->payload && a->rule) {
 		// Failed, so Refty kept nothing under the key: send the language the
 		// rule has now (the usual fix), and journal that body for any retry.
-		const struct resolved_rule *rule = rules_find(e->app.rules, a->rule);
+		const struct resolved_rule *rule = rules_find(e->app->rules, a->rule);
 		p->refreshed = rule && rule->language
 				       ? refty_candidate_body_relanguage(a->payload, rule->language)
 				       : NULL;
-		if (p->refreshed && !snapshot_action_set_payload(e->app.snap, a->id, p->refreshed)) {
+		if (p->refreshed && !snapshot_action_set_payload(e->app->snap, a->id, p->refreshed)) {
 			out = OUT_LOCAL;
 		}
 	}
 	if (a->kind != ACTION_CREATE_CANDIDATE && a->kind != ACTION_SKIP) {
 		int have =
-			snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &p->en);
+			snapshot_enrolment_get(e->app->snap, a->opportunity_id, a->sequence_id, &p->en);
 		if (have < 0) {
 			out = OUT_LOCAL;
 		} else if (have == 0 || !p->en.refty_id) {
@@ -343,7 +343,7 @@ static enum outcome prepare(struct engine *e, const struct action *a, struct pre
 		} else if (a->kind == ACTION_SEND_STEP) {
 			out = prepare_step(e, a, &p->en, &p->patch, detail);
 			const struct resolved_rule *rule =
-				a->rule ? rules_find(e->app.rules, a->rule) : NULL;
+				a->rule ? rules_find(e->app->rules, a->rule) : NULL;
 			p->language = rule ? rule->language : NULL;
 		}
 	}
@@ -390,7 +390,7 @@ static enum outcome settle(struct engine *e, const struct action *a, enum outcom
 	pthread_mutex_lock(&e->db);
 	if (out == OUT_DONE && a->kind == ACTION_CREATE_CANDIDATE) {
 		struct enrolment got;
-		int have = snapshot_enrolment_get(e->app.snap, a->opportunity_id, a->sequence_id, &got);
+		int have = snapshot_enrolment_get(e->app->snap, a->opportunity_id, a->sequence_id, &got);
 		if (have < 0) {
 			out = OUT_LOCAL;
 		} else {
@@ -400,7 +400,7 @@ static enum outcome settle(struct engine *e, const struct action *a, enum outcom
 			}
 			free(got.refty_id);
 			got.refty_id = xstrdup(refty_id);
-			if (!snapshot_enrolment_put(e->app.snap, &got)) {
+			if (!snapshot_enrolment_put(e->app->snap, &got)) {
 				out = OUT_LOCAL;
 			}
 			enrolment_finish(&got);
@@ -430,7 +430,7 @@ static enum outcome perform_one(struct worker *w, const struct action *a, char *
 	struct refty_result res;
 	refty_result_init(&res);
 	enum outcome out = prepare(w->e, a, &p, detail);
-	if (out == OUT_DONE && !state_lock_check(w->e->app.lock)) {
+	if (out == OUT_DONE && !state_lock_check(w->e->app->lock)) {
 		out = OUT_LOCK_LOST;
 	}
 	if (out == OUT_DONE) {
@@ -475,7 +475,7 @@ static void perform_group(struct worker *w, const struct group *g)
 		pthread_mutex_lock(&e->db);
 		bool stop = e->stop || signals_requested(SIGNALS_STOP);
 		struct action a;
-		int got = stop ? 0 : snapshot_action_get(e->app.snap, g->ids[i], &a);
+		int got = stop ? 0 : snapshot_action_get(e->app->snap, g->ids[i], &a);
 		if (got < 0) {
 			e->perform_rc = EXIT_LOCAL;
 			e->stop = true;
@@ -499,7 +499,7 @@ static void perform_group(struct worker *w, const struct group *g)
 
 		pthread_mutex_lock(&e->db);
 		bool ok = out == OUT_LOCAL || out == OUT_LOCK_LOST ||
-			  snapshot_action_update(e->app.snap, a.id, outcomes[out].state,
+			  snapshot_action_update(e->app->snap, a.id, outcomes[out].state,
 				  out == OUT_DONE ? NULL : detail, refty_id, true);
 		output_action(e, &a, outcomes[out].label, detail);
 		switch (out) {
@@ -562,7 +562,7 @@ bool perform_queue_pending(struct engine *e)
 {
 	struct pending_rows rows = {0};
 	pthread_mutex_lock(&e->db);
-	bool ok = snapshot_actions_in_state(e->app.snap, ACTION_PENDING, collect_pending, &rows);
+	bool ok = snapshot_actions_in_state(e->app->snap, ACTION_PENDING, collect_pending, &rows);
 	pthread_mutex_unlock(&e->db);
 	if (ok && rows.n > 0) {
 		qsort(rows.v, rows.n, sizeof(*rows.v), compare_rows);
@@ -588,12 +588,12 @@ bool perform_queue_pending(struct engine *e)
 /* Starts the Refty workers; they take groups from the queue until it closes. */
 enum exit_code perform_start(struct engine *e)
 {
-	int n = e->app.cfg->refty.max_in_flight > 0 ? e->app.cfg->refty.max_in_flight : 1;
+	int n = e->app->cfg->refty.max_in_flight > 0 ? e->app->cfg->refty.max_in_flight : 1;
 	e->workers = xcalloc((size_t)n, sizeof(*e->workers));
 	for (int i = 0; i < n; i++) {
 		struct worker *w = &e->workers[i];
 		w->e = e;
-		enum exit_code rc = app_new_refty(&e->app, &w->refty);
+		enum exit_code rc = app_new_refty(e->app, &w->refty);
 		if (rc != EXIT_OK) {
 			return rc;
 		}
@@ -630,9 +630,9 @@ static bool show_pending(void *ud, const struct action *a)
  * them). With overlap the workers already run (started before paging). */
 enum exit_code perform_run(struct engine *e)
 {
-	if (e->app.dry_run) {
+	if (e->app->dry_run) {
 		pthread_mutex_lock(&e->db);
-		bool ok = snapshot_actions_in_state(e->app.snap, ACTION_PENDING, show_pending, e);
+		bool ok = snapshot_actions_in_state(e->app->snap, ACTION_PENDING, show_pending, e);
 		pthread_mutex_unlock(&e->db);
 		return ok && perform_recheck_waiting(e) ? EXIT_OK : EXIT_LOCAL;
 	}

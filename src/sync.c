@@ -52,7 +52,7 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 	if (e->opts->backfill) {
 		q.archived = LEVER_ARCHIVED_NONE;
 		const struct resolved_rule *only =
-			e->opts->only_rule ? rules_find(e->app.rules, e->opts->only_rule) : NULL;
+			e->opts->only_rule ? rules_find(e->app->rules, e->opts->only_rule) : NULL;
 		if (only && !only->wildcard && only->n_postings > 0 && !e->full_seed) {
 			postings = xcalloc(only->n_postings, sizeof(*postings));
 			for (size_t i = 0; i < only->n_postings; i++) {
@@ -66,14 +66,14 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		return rc;
 	}
 	if (cursor > 0) {
-		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
+		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
 		q.updated_at_start = start > 0 ? start : 1;
 	}
 	struct lever_opportunity_sink sink = {intake_on_opportunity, intake_on_unreadable, e};
-	int ls = lever_list_opportunities(e->app.lever, &q, &sink);
+	int ls = lever_list_opportunities(e->app->lever, &q, &sink);
 	if (ls == LEVER_OK && cursor > 0) {
-		int64_t start = cursor - (int64_t)e->app.cfg->overlap * 1000;
-		ls = lever_list_deleted(e->app.lever, start > 0 ? start : 1, 0, intake_on_deleted, e);
+		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
+		ls = lever_list_deleted(e->app->lever, start > 0 ? start : 1, 0, intake_on_deleted, e);
 	}
 	if (e->failed_local) {
 		return EXIT_LOCAL;
@@ -116,7 +116,7 @@ static enum exit_code check_state_present(const struct config *cfg, const struct
 /* Seeding is explicit: plain sync needs a seeded state, sync --seed an unseeded one. */
 static enum exit_code check_seeded(const struct engine *e, int64_t seeded)
 {
-	const char *path = e->app.cfg->state;
+	const char *path = e->app->cfg->state;
 	if (e->opts->backfill) {
 		return EXIT_OK;
 	}
@@ -141,19 +141,19 @@ static enum exit_code check_seeded(const struct engine *e, int64_t seeded)
  */
 static enum exit_code check_account(struct engine *e)
 {
-	const char *url = e->app.cfg->lever.url;
+	const char *url = e->app->cfg->lever.url;
 	bool err = false;
-	char *had = snapshot_meta_get(e->app.snap, "lever_url", &err);
+	char *had = snapshot_meta_get(e->app->snap, "lever_url", &err);
 	enum exit_code rc = err ? EXIT_LOCAL : EXIT_OK;
 	if (had && strcmp(had, url) != 0) {
 		log_error("state '%s' belongs to the Lever account at '%s', not '%s' (lever.url in "
 			  "'%s'): nothing done. Set lever.url back, or give this account a state of its "
 			  "own (state = \"...\")",
-			e->app.cfg->state, had, url, e->app.cfg->path);
+			e->app->cfg->state, had, url, e->app->cfg->path);
 		rc = EXIT_USAGE;
 	} else if (!had && !err && !e->opts->dry_run) {
-		rc = snapshot_begin(e->app.snap) && snapshot_meta_set(e->app.snap, "lever_url", url) &&
-				snapshot_commit(e->app.snap)
+		rc = snapshot_begin(e->app->snap) && snapshot_meta_set(e->app->snap, "lever_url", url) &&
+				snapshot_commit(e->app->snap)
 			? EXIT_OK
 			: EXIT_LOCAL;
 	}
@@ -175,7 +175,7 @@ static enum exit_code record_run(struct engine *e)
 		.exit_code = -1,
 		.dry_run = e->opts->dry_run,
 	};
-	if (!e->opts->dry_run && !snapshot_run_start(e->app.snap, &e->run)) {
+	if (!e->opts->dry_run && !snapshot_run_start(e->app->snap, &e->run)) {
 		return EXIT_LOCAL;
 	}
 	e->begun = true;
@@ -189,16 +189,16 @@ static enum exit_code record_run(struct engine *e)
  * rules. *seeded receives when the state was seeded (0: never). */
 static enum exit_code open_run(struct engine *e, int64_t *seeded)
 {
-	const struct config *cfg = e->app.cfg;
+	const struct config *cfg = e->app->cfg;
 	const struct sync_options *opts = e->opts;
 	*seeded = 0;
 	enum exit_code rc = check_state_present(cfg, opts);
 	if (rc == EXIT_OK) {
-		rc = app_open_state(&e->app, APP_STATE_WRITE);
+		rc = app_open_state(e->app, APP_STATE_WRITE);
 	}
 	// Under the lock, and before the clients and the name cache touch anything.
 	if (rc == EXIT_OK) {
-		*seeded = snapshot_seeded_at(e->app.snap);
+		*seeded = snapshot_seeded_at(e->app->snap);
 		rc = *seeded < 0 ? EXIT_LOCAL : check_seeded(e, *seeded);
 	}
 	if (rc == EXIT_OK) {
@@ -208,15 +208,15 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 		rc = record_run(e);
 	}
 	if (rc == EXIT_OK) {
-		rc = app_open_lever(&e->app);
+		rc = app_open_lever(e->app);
 	}
 	if (rc == EXIT_OK) {
-		rc = app_open_refty(&e->app);
+		rc = app_open_refty(e->app);
 	}
 	if (rc == EXIT_OK) {
-		rc = app_load_rules(&e->app, APP_NAMES_AUTO);
+		rc = app_load_rules(e->app, APP_NAMES_AUTO);
 	}
-	if (rc == EXIT_OK && opts->only_rule && !rules_find(e->app.rules, opts->only_rule)) {
+	if (rc == EXIT_OK && opts->only_rule && !rules_find(e->app->rules, opts->only_rule)) {
 		log_error("no rule named '%s' in '%s'", opts->only_rule, cfg->path);
 		rc = EXIT_USAGE;
 	}
@@ -227,8 +227,8 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *cursor)
 {
 	const struct sync_options *opts = e->opts;
-	*cursor = snapshot_cursor(e->app.snap);
-	int64_t seeded_at = snapshot_meta_ms(e->app.snap, "seeded_at");
+	*cursor = snapshot_cursor(e->app->snap);
+	int64_t seeded_at = snapshot_meta_ms(e->app->snap, "seeded_at");
 	if (*cursor < 0 || seeded_at < 0) {
 		return EXIT_LOCAL;
 	}
@@ -239,8 +239,8 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 		.seeding = seeded == 0 && !opts->backfill,
 		.backfill = opts->backfill,
 		.trigger_current = opts->trigger_current,
-		.include_confidential = e->app.cfg->lever.confidential,
-		.rules = e->app.rules,
+		.include_confidential = e->app->cfg->lever.confidential,
+		.rules = e->app->rules,
 		.only_rule = opts->only_rule,
 		.watched_since_ms = seeded_at,
 	};
@@ -268,7 +268,7 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 	if (rc != EXIT_OK && e->interrupted && !e->failed_local && !intake_batch_commit(e)) {
 		rc = EXIT_LOCAL;
 	}
-	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app.lock)) {
+	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app->lock)) {
 		rc = EXIT_LOCKED;
 	}
 	if (rc == EXIT_OK && !e->opts->dry_run) {
@@ -278,10 +278,10 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 		// cursor: a seeding run killed between batches leaves the state unseeded.
 		bool ok = intake_batch_begin(e);
 		if (ok && (seeded == 0 || !e->opts->backfill)) {
-			ok = snapshot_meta_set(e->app.snap, "cursor", ms);
+			ok = snapshot_meta_set(e->app->snap, "cursor", ms);
 		}
 		if (ok && seeded == 0) {
-			ok = snapshot_meta_set(e->app.snap, "seeded_at", ms);
+			ok = snapshot_meta_set(e->app->snap, "seeded_at", ms);
 		}
 		ok = ok && intake_batch_commit(e);
 		if (!ok) {
@@ -299,7 +299,7 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 static enum exit_code act(struct engine *e)
 {
 	int64_t pending = 0;
-	if (!snapshot_actions_in_state(e->app.snap, ACTION_PENDING, count_pending, &pending)) {
+	if (!snapshot_actions_in_state(e->app->snap, ACTION_PENDING, count_pending, &pending)) {
 		return EXIT_LOCAL;
 	}
 	// In a dry run nothing was recorded, so the plan adds to the backlog.
@@ -337,7 +337,7 @@ static enum exit_code check_interrupted(struct engine *e, enum exit_code rc)
 	}
 	int64_t left = 0;
 	if (!e->opts->dry_run &&
-		!snapshot_actions_in_state(e->app.snap, ACTION_PENDING, count_pending, &left)) {
+		!snapshot_actions_in_state(e->app->snap, ACTION_PENDING, count_pending, &left)) {
 		return EXIT_LOCAL;
 	}
 	bool cut = e->interrupted;
@@ -379,7 +379,7 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 	}
 	// Storage and the lock outrank a remote failure met on the way: they decided the status.
 	const char *local = rc == EXIT_LOCKED ? "the lock file was removed or replaced during the run"
-			    : rc == EXIT_LOCAL && e->app.snap ? snapshot_last_error(e->app.snap)
+			    : rc == EXIT_LOCAL && e->app->snap ? snapshot_last_error(e->app->snap)
 							      : NULL;
 	if (local) {
 		free(e->error);
@@ -413,7 +413,7 @@ static enum exit_code report_run(struct engine *e, enum exit_code rc)
 			e->run.message = xstrdup(e->error);
 		}
 		e->run.interrupted_by = e->interrupted ? xstrdup(signals_name()) : NULL;
-		if (!snapshot_run_finish(e->app.snap, &e->run) && rc == EXIT_OK) {
+		if (!snapshot_run_finish(e->app->snap, &e->run) && rc == EXIT_OK) {
 			rc = EXIT_LOCAL;
 		}
 	}
@@ -446,19 +446,20 @@ static void engine_finish(struct engine *e)
 	log_set_run(0);
 	pthread_mutex_destroy(&e->db);
 	run_record_finish(&e->run);
-	app_finish(&e->app);
 }
 
 enum exit_code sync_run(const struct config *cfg, const struct sync_options *opts)
 {
+	struct app app;
+	app_init(&app, cfg, opts->dry_run);
 	struct engine e = {
+		.app = &app,
 		.opts = opts,
 		.command = opts->backfill ? "backfill" : "sync",
 		.max_actions = opts->max_actions >= 0 ? opts->max_actions : cfg->max_actions,
 	};
 	e.began_ms = timeutil_now_ms();
 	free(log_take_first_error()); // this run's errors only
-	app_init(&e.app, cfg, opts->dry_run);
 	pthread_mutex_init(&e.db, NULL);
 	workq_init(&e.queue);
 	int64_t seeded = 0, cursor = 0;
@@ -476,6 +477,7 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 			rc = report_run(&e, rc);
 		}
 		engine_finish(&e);
+		app_finish(&app);
 		return rc;
 	}
 	// A backfill without a valve performs while it pages, so that creating
@@ -503,5 +505,6 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	}
 	rc = report_run(&e, rc);
 	engine_finish(&e);
+	app_finish(&app);
 	return rc;
 }
