@@ -5,19 +5,38 @@
 
 #include "cli.h"
 #include "config.h"
+#include "signals.h"
 #include "exitcode.h"
 #include "sync.h"
 #include "timeutil.h"
+#include "watch.h"
+
+/* sync --watch: the watcher takes the configuration over, to swap it at a reload. */
+static int watch(struct cli_ctx *ctx, const struct sync_options *o, int64_t interval_ms)
+{
+	struct watch_options wo = {
+		.config_path = ctx->cfg->path,
+		.interval_ms = interval_ms,
+		.json = o->json,
+		.max_actions = o->max_actions,
+	};
+	struct watch *w = watch_create(ctx->cfg, &wo);
+	ctx->cfg = NULL;
+	int rc = (int)watch_run(w);
+	watch_destroy(w);
+	return rc;
+}
 
 static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 {
 	const struct cli_command *self = ctx->cmd;
-	enum { OPT_JSON = 256, OPT_MAX, OPT_RULE, OPT_SINCE, OPT_TRIGGER, OPT_SEED };
+	enum { OPT_JSON = 256, OPT_MAX, OPT_RULE, OPT_SINCE, OPT_TRIGGER, OPT_SEED, OPT_WATCH };
 	static const struct option sync_options[] = {
 		{"dry-run", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"max-actions", required_argument, NULL, OPT_MAX},
 		{"seed", no_argument, NULL, OPT_SEED},
+		{"watch", required_argument, NULL, OPT_WATCH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -32,6 +51,7 @@ static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 		{NULL, 0, NULL, 0},
 	};
 	struct sync_options o = {.max_actions = -1, .backfill = backfill};
+	int64_t watch_ms = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "+nh", backfill ? backfill_options : sync_options,
 			NULL)) != -1) {
@@ -68,6 +88,13 @@ static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 		case OPT_SEED:
 			o.seed = true;
 			break;
+		case OPT_WATCH: {
+			int rc = cli_parse_duration(self, "--watch", optarg, 1000, 86400000, &watch_ms);
+			if (rc != EXIT_OK) {
+				return rc;
+			}
+			break;
+		}
 		case 'h':
 			cli_print_command_help(self);
 			return EXIT_OK;
@@ -78,8 +105,19 @@ static int run(struct cli_ctx *ctx, int argc, char **argv, bool backfill)
 	if (optind < argc) {
 		return cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
 	}
+	if (watch_ms && (o.dry_run || o.seed)) {
+		return cli_usage_error(self, "--watch cannot be combined with %s: seed once, or try a "
+					     "dry run, then start the watcher",
+			o.dry_run ? "--dry-run" : "--seed");
+	}
+	if (watch_ms) {
+		signals_hup_reloads(); // as early as it is known
+	}
 	int rc = cli_open(ctx);
-	return rc == EXIT_OK ? (int)sync_run(ctx->cfg, &o) : rc;
+	if (rc != EXIT_OK) {
+		return rc;
+	}
+	return watch_ms ? watch(ctx, &o, watch_ms) : (int)sync_run(ctx->cfg, &o);
 }
 
 int cmd_sync(struct cli_ctx *ctx, int argc, char **argv)

@@ -24,7 +24,7 @@ static const struct cli_command commands[] = {
 		.name = "sync",
 		.run = cmd_sync,
 		.needs = CLI_NEEDS_CONFIG | CLI_STOPPABLE, // sync_run opens the state itself
-		.synopsis = "[--dry-run] [--json] [--max-actions N] [--seed]",
+		.synopsis = "[--dry-run] [--json] [--max-actions N] [--seed] [--watch INTERVAL]",
 		.summary = "poll Lever, diff against the snapshot, act in Refty (the cron job)",
 		.help = "Polls Lever for opportunities updated since the last successful poll, compares\n"
 			"each with the snapshot and performs what the rules say: candidates on covered\n"
@@ -40,6 +40,12 @@ static const struct cli_command commands[] = {
 			"      --seed           start a new state: record every opportunity's current\n"
 			"                       state and send nothing (the first run; run it again if\n"
 			"                       it was interrupted). Refused on a seeded state (exit 2)\n"
+			"      --watch INTERVAL  keep running: a sync every INTERVAL (1s..1d, e.g. 15s,\n"
+			"                       5m), each INTERVAL after the previous one started, with\n"
+			"                       the lock held throughout; SIGHUP reloads the\n"
+			"                       configuration (a broken one is logged and the running\n"
+			"                       one kept); SIGTERM or SIGINT ends the sync in progress\n"
+			"                       as below, then it exits 0\n"
 			"\n"
 			"SIGTERM, SIGINT or SIGHUP stops it cleanly: no new request starts, those in\n"
 			"flight finish, everything done is recorded, and it exits 1 if work is left;\n"

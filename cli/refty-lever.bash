@@ -13,7 +13,7 @@ _refty_lever_late_opts='--config --verbose --quiet --log-format'
 _refty_lever_command_opts()
 {
 	case $1 in
-	sync) echo '--dry-run --json --max-actions --seed --help' ;;
+	sync) echo '--dry-run --json --max-actions --seed --watch --help' ;;
 	backfill) echo '--dry-run --json --rule --since --trigger-current --max-actions --help' ;;
 	status) echo '--json --max-age --help' ;;
 	explain) echo '--json --help' ;;
@@ -118,7 +118,7 @@ _refty_lever()
 			continue
 			;;
 		--config=*) config=${w#--config=} ;;
-		--rule | --since | --max-actions | --max-age)
+		--rule | --since | --max-actions | --max-age | --watch)
 			((i++)) # its value is no subcommand
 			;;
 		-*) ;;
@@ -148,7 +148,7 @@ _refty_lever()
 		_refty_lever_offer_lines "$(_refty_lever_rules "$config")" "$cur"
 		return
 		;;
-	--since | --max-actions | --max-age)
+	--since | --max-actions | --max-age | --watch)
 		return # a value only the operator knows
 		;;
 	esac

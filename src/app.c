@@ -50,6 +50,29 @@ void app_finish(struct app *app)
 	memset(app, 0, sizeof(*app));
 }
 
+void app_reconfigure(struct app *app, const struct config *cfg)
+{
+	if (app->catalog) {
+		catalog_finish(app->catalog);
+		free(app->catalog);
+		app->catalog = NULL;
+	}
+	rule_set_destroy(app->rules);
+	refty_client_destroy(app->refty);
+	lever_client_destroy(app->lever);
+	ratelimit_destroy(app->limiter);
+	app->rules = NULL;
+	app->refty = NULL;
+	app->lever = NULL;
+	app->limiter = NULL;
+	if (app->refty_key) {
+		memset(app->refty_key, 0, strlen(app->refty_key));
+		free(app->refty_key);
+		app->refty_key = NULL;
+	}
+	app->cfg = cfg;
+}
+
 enum exit_code app_open_state(struct app *app, enum app_state_mode mode)
 {
 	if (app->snap) {
@@ -548,6 +571,12 @@ enum exit_code app_load_rules(struct app *app, enum app_names source)
 		struct rule_set *set = rules_resolve(app->cfg, cat, &errs);
 		if (set) {
 			rules_errors_finish(&errs);
+			// A long-running process resolves its rules again each cycle.
+			if (app->catalog) {
+				catalog_finish(app->catalog);
+				free(app->catalog);
+			}
+			rule_set_destroy(app->rules);
 			app->rules = set;
 			app->catalog = cat;
 			return EXIT_OK;

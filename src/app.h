@@ -39,6 +39,11 @@ struct app {
 
 void app_init(struct app *app, const struct config *cfg, bool dry_run);
 void app_finish(struct app *app);
+/**
+ * Switches to cfg, which names the same state: the state and its lock stay open, the clients
+ * and the rules are closed, to be opened again from cfg by the next opener.
+ */
+void app_reconfigure(struct app *app, const struct config *cfg);
 
 enum app_state_mode {
 	APP_STATE_READ,  /* read-only, no lock: status, explain, dry runs */

@@ -23,6 +23,11 @@ static atomic_int first;    /* the first one's number */
 static atomic_int reported; /* levels logged so far */
 /* One pipe per level, written once by the handler and never read: [level - 1][0 read, 1 write]. */
 static int level_pipe[2][2] = {{-1, -1}, {-1, -1}};
+/* A watcher's SIGHUP asks for a reload instead (signals_hup_reloads): counted here, and one
+ * byte per signal in a pipe that the watcher drains when it takes the request. */
+static atomic_bool hup_reloads;
+static atomic_int reloads;
+static int reload_pipe[2] = {-1, -1};
 
 static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
 #define N_STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
@@ -30,6 +35,13 @@ static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
 static void on_stop_signal(int signo)
 {
 	int saved = errno;
+	if (signo == SIGHUP && atomic_load(&hup_reloads)) {
+		atomic_fetch_add(&reloads, 1);
+		ssize_t w = write(reload_pipe[1], "", 1);
+		(void)w; // a full pipe already wakes the watcher; the counter is the truth
+		errno = saved;
+		return;
+	}
 	// The name before the count, so that whoever sees the count can name the signal.
 	int none = 0;
 	atomic_compare_exchange_strong(&first, &none, signo);
@@ -72,8 +84,9 @@ static bool open_pipe(int fds[2])
 
 bool signals_install_stop(void)
 {
-	for (int level = 0; level < 2; level++) {
-		if (level_pipe[level][1] < 0 && !open_pipe(level_pipe[level])) {
+	for (int level = 0; level < 3; level++) {
+		int *fds = level < 2 ? level_pipe[level] : reload_pipe;
+		if (fds[1] < 0 && !open_pipe(fds)) {
 			log_error("cannot set up the handling of SIGTERM, SIGINT and SIGHUP: %s; they "
 				  "will end the process at once",
 				strerror(errno));
@@ -163,4 +176,35 @@ bool signals_sleep(double seconds, enum signals_level level)
 			return false;
 		}
 	}
+}
+
+void signals_hup_reloads(void)
+{
+	atomic_store(&hup_reloads, true);
+}
+
+bool signals_take_reload(void)
+{
+	if (atomic_exchange(&reloads, 0) == 0) {
+		return false;
+	}
+	char buf[64];
+	while (reload_pipe[0] >= 0 && read(reload_pipe[0], buf, sizeof(buf)) > 0) {
+	}
+	return true;
+}
+
+void signals_wait(double seconds)
+{
+	if (signals_requested(SIGNALS_STOP) || atomic_load(&reloads) > 0 || !(seconds > 0)) {
+		return;
+	}
+	struct pollfd p[2] = {
+		{.fd = level_pipe[0][0], .events = POLLIN},
+		{.fd = reload_pipe[0], .events = POLLIN},
+	};
+	double ms = ceil(seconds * 1000);
+	int r = poll(p, 2, ms > INT_MAX ? INT_MAX : (int)ms);
+	(void)r; // the caller looks at the clock and the requests, whatever woke it
+	signals_requested(SIGNALS_STOP); // logs a stop that came in the wait
 }

@@ -2,7 +2,8 @@
 #define REFTY_LEVER_SIGNALS_H
 
 /*
- * Stop requests: what SIGTERM, SIGINT and SIGHUP mean to a one-shot run (sync, backfill). The
+ * Stop requests: what SIGTERM, SIGINT and SIGHUP mean to a one-shot run (sync, backfill), and
+ * SIGHUP's reload request to a long-running one (sync --watch, serve). The
  * first asks the run to stop taking new work and to finish what is in flight; a second one
  * asks it to stop at once. This module only keeps that state and lets waits notice it; it
  * knows nothing of runs: what "new work" is, and what gets committed, is its callers' business.
@@ -60,5 +61,20 @@ const char *signals_name(void);
  * it slept the whole time, false when a stop cut it short (or had been requested already).
  */
 bool signals_sleep(double seconds, enum signals_level level);
+
+/**
+ * From now on SIGHUP asks for a reload of the configuration instead of a stop: for the
+ * long-running commands (sync --watch, serve), whose stop is SIGTERM or SIGINT.
+ */
+void signals_hup_reloads(void);
+
+/** Whether a reload was asked for since the last call (each request is taken once). */
+bool signals_take_reload(void);
+
+/**
+ * Sleeps for up to seconds, waking early when a stop or a reload is requested (or was
+ * before). Callers look at what woke them.
+ */
+void signals_wait(double seconds);
 
 #endif

@@ -41,10 +41,36 @@ enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls)
 	return app_lever_exit(ls);
 }
 
+/* A targeted sync: each opportunity asked about, as the poll would have seen it now. One that
+ * Lever no longer has is left to the poll, whose listing of deleted opportunities says when. */
+static enum exit_code poll_only(struct engine *e)
+{
+	struct lever_opportunity_sink sink = {intake_on_opportunity, intake_on_unreadable, e};
+	for (size_t i = 0; i < e->opts->n_only_ids; i++) {
+		if (signals_requested(SIGNALS_STOP)) {
+			return engine_lever_exit(e, LEVER_ERR_INTERRUPTED);
+		}
+		const char *id = e->opts->only_ids[i];
+		enum lever_status ls = lever_get_opportunity(e->app->lever, id, &sink);
+		if (e->failed_local) {
+			return EXIT_LOCAL;
+		}
+		if (ls == LEVER_ERR_NOT_FOUND) {
+			log_debug("opportunity %s is not in Lever (deleted?): the next poll sees it", id);
+		} else if (ls != LEVER_OK) {
+			return engine_lever_exit(e, ls);
+		}
+	}
+	return EXIT_OK;
+}
+
 static enum exit_code poll(struct engine *e, int64_t cursor)
 {
 	struct lever_opportunity_query q = {0};
 	const char **postings = NULL;
+	if (e->opts->n_only_ids > 0) {
+		return poll_only(e);
+	}
 	enum exit_code rc = intake_refetch_quarantined(e);
 	if (rc != EXIT_OK) {
 		return rc;
@@ -213,7 +239,7 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 	if (rc == EXIT_OK) {
 		rc = app_open_refty(e->app);
 	}
-	if (rc == EXIT_OK) {
+	if (rc == EXIT_OK && !(e->app->rules && opts->n_only_ids > 0)) {
 		rc = app_load_rules(e->app, APP_NAMES_AUTO);
 	}
 	if (rc == EXIT_OK && opts->only_rule && !rules_find(e->app->rules, opts->only_rule)) {
@@ -271,7 +297,7 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app->lock)) {
 		rc = EXIT_LOCKED;
 	}
-	if (rc == EXIT_OK && !e->opts->dry_run) {
+	if (rc == EXIT_OK && !e->opts->dry_run && e->opts->n_only_ids == 0) {
 		char ms[32];
 		snprintf(ms, sizeof(ms), "%" PRId64, e->poll_start);
 		// seeded_at marks a completed seeding, so it is written here only, with the
@@ -452,10 +478,18 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 {
 	struct app app;
 	app_init(&app, cfg, opts->dry_run);
+	enum exit_code rc = sync_run_app(&app, opts);
+	app_finish(&app);
+	return rc;
+}
+
+enum exit_code sync_run_app(struct app *app, const struct sync_options *opts)
+{
+	const struct config *cfg = app->cfg;
 	struct engine e = {
-		.app = &app,
+		.app = app,
 		.opts = opts,
-		.command = opts->backfill ? "backfill" : "sync",
+		.command = opts->backfill ? "backfill" : opts->n_only_ids ? "webhook" : "sync",
 		.max_actions = opts->max_actions >= 0 ? opts->max_actions : cfg->max_actions,
 	};
 	e.began_ms = timeutil_now_ms();
@@ -477,7 +511,6 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 			rc = report_run(&e, rc);
 		}
 		engine_finish(&e);
-		app_finish(&app);
 		return rc;
 	}
 	// A backfill without a valve performs while it pages, so that creating
@@ -505,6 +538,5 @@ enum exit_code sync_run(const struct config *cfg, const struct sync_options *opt
 	}
 	rc = report_run(&e, rc);
 	engine_finish(&e);
-	app_finish(&app);
 	return rc;
 }

@@ -165,7 +165,7 @@ class Completion(unittest.TestCase):
         # A value taken by an option is no command or subcommand.
         self.assertEqual(complete("-c", "x.conf", "lever", "--json", ""), ["stages", "postings"])
         self.assertEqual(set(complete("-q", "sync", "--max-actions", "5", "--")),
-                         {"--dry-run", "--json", "--max-actions", "--seed", "--help"}
+                         {"--dry-run", "--json", "--max-actions", "--seed", "--watch", "--help"}
                          | late_global_options())
         # Global options after the command, as main.c takes them.
         self.assertEqual(complete("status", "--log-format", "t"), ["text"])

@@ -125,9 +125,9 @@ class CommandOptions(unittest.TestCase):
 	def test_the_parsers_see_what_is_there(self):
 		"""The parsers above find options at all (else every comparison passes empty)."""
 		self.assertEqual(man_commands()["sync"], ({"--dry-run", "--json", "--max-actions",
-		                                           "--seed"}, {"-n"}))
+		                                           "--seed", "--watch"}, {"-n"}))
 		self.assertEqual(help_options(help_text("sync", "--help")),
-		                 ({"--dry-run", "--json", "--max-actions", "--seed"}, {"-n"}))
+		                 ({"--dry-run", "--json", "--max-actions", "--seed", "--watch"}, {"-n"}))
 
 
 def example_keys():

@@ -22,7 +22,8 @@ SYSTEMD = os.path.join(EXAMPLES, "systemd")
 BINARY = os.environ.get("REFTY_LEVER", "refty-lever")
 
 UNITS = ["refty-lever@.service", "refty-lever@.timer", "refty-lever-status@.service",
-         "refty-lever-status@.timer", "refty-lever-failure@.service"]
+         "refty-lever-status@.timer", "refty-lever-failure@.service",
+         "refty-lever-watch@.service"]
 
 
 # -- parsers --------------------------------------------------------------------------------------
@@ -392,6 +393,20 @@ class Examples(unittest.TestCase):
             "refty-api-key": "/etc/refty-lever/credentials/%i/refty-api-key"})
         self.check_hardened(unit, network=True)
         self.assertEqual(unit_value(unit, "Unit", "OnFailure"), "refty-lever-failure@%n.service")
+
+    def test_watch_service(self):
+        sync = self.unit("refty-lever@.service")
+        unit = self.unit("refty-lever-watch@.service")
+        self.assertEqual(unit_value(unit, "Service", "Type"), "exec")
+        words = self.check_exec(unit, "sync")
+        self.assertEqual(option_value(words, "--watch"), "30s")
+        self.assertEqual(unit_value(unit, "Service", "ExecReload"), "/bin/kill -HUP $MAINPID")
+        self.assertEqual(unit_value(unit, "Service", "Restart"), "on-failure")
+        # The same account's state and keys as the timer's runs.
+        for key in ("StateDirectory", "User", "DynamicUser", "UMask"):
+            self.assertEqual(unit_value(unit, "Service", key), unit_value(sync, "Service", key))
+        self.assertEqual(unit["Service"]["LoadCredential"], sync["Service"]["LoadCredential"])
+        self.check_hardened(unit, network=True)
 
     def test_status_service_reads_the_same_state(self):
         sync = self.unit("refty-lever@.service")

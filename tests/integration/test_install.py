@@ -20,7 +20,8 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD_ROOT = os.environ.get("MESON_BUILD_ROOT", "")
 
 UNITS = ["refty-lever@.service", "refty-lever@.timer", "refty-lever-status@.service",
-         "refty-lever-status@.timer", "refty-lever-failure@.service"]
+         "refty-lever-status@.timer", "refty-lever-failure@.service",
+         "refty-lever-watch@.service"]
 
 
 def meson_info(name):

@@ -83,10 +83,10 @@ def _rule_text(rule):
 def config_text(lever_url, refty_url, state, overlap=300, max_actions=500, rules=None,
                 confidential=None, requests_per_second=50.0, burst=20,
                 lever_key_env=LEVER_KEY_ENV, refty_key_env=REFTY_KEY_ENV, max_pages=None,
-                lever_settings=None, refty_settings=None):
+                lever_settings=None, refty_settings=None, extra=""):
 	"""A libconfig configuration for the given emulator base URLs and state database path.
 	lever_settings and refty_settings add keys to those groups: {"timeout": '"1s"'} (values
-	as libconfig text)."""
+	as libconfig text); extra is appended as it is (a webhooks group, say)."""
 	lever = ['url = %s;' % _quote(lever_url), 'api_key_env = %s;' % _quote(lever_key_env),
 	         'requests_per_second = %s;' % float(requests_per_second), 'burst = %d;' % burst]
 	if confidential is not None:
@@ -102,9 +102,9 @@ def config_text(lever_url, refty_url, state, overlap=300, max_actions=500, rules
 	        "state = %s;\n"
 	        "overlap = %d;\n"
 	        "max_actions = %d;\n"
-	        "rules = (\n%s\n);\n"
+	        "rules = (\n%s\n);\n%s"
 	        % ("\n  ".join(lever), "\n  ".join(refty), _quote(state),
-	           overlap, max_actions, ",\n".join(_rule_text(r) for r in rules)))
+	           overlap, max_actions, ",\n".join(_rule_text(r) for r in rules), extra))
 
 
 # -- running the binary ---------------------------------------------------------------------------
@@ -273,9 +273,13 @@ class Process:
 
 	@staticmethod
 	def _drain(stream, sink):
-		for chunk in iter(lambda: stream.read(4096), ""):
+		# By line, so that a test can watch a long-running process's log as it comes.
+		for chunk in iter(stream.readline, ""):
 			sink.append(chunk)
 		stream.close()
+
+	def err_so_far(self):
+		return "".join(self._err)
 
 	@property
 	def pid(self):
