@@ -73,6 +73,31 @@ static const struct cli_command commands[] = {
 			"Signals stop it as they stop sync; the next backfill resumes where it stopped.\n",
 	},
 	{
+		.name = "serve",
+		.run = cmd_serve,
+		.needs = CLI_NEEDS_CONFIG | CLI_STOPPABLE, // the watch loop opens the state itself
+		.synopsis = "[--listen ADDR:PORT] [--poll-interval INTERVAL] [--json]",
+		.summary = "take Lever's webhooks as hints, with polling underneath (seconds, not minutes)",
+		.help = "Takes Lever's webhook deliveries (see 'webhooks register') on webhooks.path\n"
+			"and syncs the opportunity each one names at once, through the same journal as\n"
+			"a poll, so a duplicate, late or replayed delivery does nothing twice; and polls\n"
+			"every poll interval underneath, which catches what no delivery announced.\n"
+			"Deliveries must be signed by one of the signature tokens; GET /healthz answers\n"
+			"200 while the last poll succeeded within twice the interval, else 503.\n"
+			"Plain HTTP: put a TLS reverse proxy in front (Lever requires HTTPS).\n"
+			"\n"
+			"  --listen ADDR:PORT        where to listen instead of webhooks.listen\n"
+			"                            (127.0.0.1:8722, [::1]:8722; port 0: any free one)\n"
+			"  --poll-interval INTERVAL  the poll underneath instead of\n"
+			"                            webhooks.poll_interval, 1s..1d (default 5m)\n"
+			"  --json                    print JSON Lines on stdout (each sync's actions and\n"
+			"                            summary)\n"
+			"\n"
+			"SIGHUP reloads the configuration (new signature tokens and max_age at once;\n"
+			"listen, path and poll_interval at a restart); SIGTERM or SIGINT ends the sync in\n"
+			"progress as it ends a one-shot sync, then it exits 0.\n",
+	},
+	{
 		.name = "status",
 		.run = cmd_status,
 		.needs = CLI_NEEDS_STATE_READ,

@@ -5,7 +5,7 @@
 # with every command's --help, so a new option must be added here too.
 
 _refty_lever_global_opts='--config --verbose --quiet --log-format --help --version'
-_refty_lever_commands='sync backfill status explain retry check lever refty auth help'
+_refty_lever_commands='sync serve backfill status explain retry check lever refty auth help'
 # The global options that also work after the command.
 _refty_lever_late_opts='--config --verbose --quiet --log-format'
 
@@ -14,6 +14,7 @@ _refty_lever_command_opts()
 {
 	case $1 in
 	sync) echo '--dry-run --json --max-actions --seed --watch --help' ;;
+	serve) echo '--listen --poll-interval --json --help' ;;
 	backfill) echo '--dry-run --json --rule --since --trigger-current --max-actions --help' ;;
 	status) echo '--json --max-age --help' ;;
 	explain) echo '--json --help' ;;
@@ -118,7 +119,7 @@ _refty_lever()
 			continue
 			;;
 		--config=*) config=${w#--config=} ;;
-		--rule | --since | --max-actions | --max-age | --watch)
+		--rule | --since | --max-actions | --max-age | --watch | --listen | --poll-interval)
 			((i++)) # its value is no subcommand
 			;;
 		-*) ;;
@@ -148,7 +149,7 @@ _refty_lever()
 		_refty_lever_offer_lines "$(_refty_lever_rules "$config")" "$cur"
 		return
 		;;
-	--since | --max-actions | --max-age | --watch)
+	--since | --max-actions | --max-age | --watch | --listen | --poll-interval)
 		return # a value only the operator knows
 		;;
 	esac

@@ -611,3 +611,69 @@ const char *app_stage_name(const struct app *app, const char *stage_id)
 	}
 	return stage_id;
 }
+
+char *app_webhook_token_path(const struct app *app)
+{
+	return xasprintf("%s.webhook-tokens", app->cfg->state);
+}
+
+/* Splits text into its tokens: one a line, trimmed; blank lines and comments skipped. */
+static void split_tokens(char *text, char ***tokens, size_t *n)
+{
+	*tokens = NULL;
+	*n = 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		while (*line == ' ' || *line == '\t') {
+			line++;
+		}
+		size_t len = strlen(line);
+		while (len > 0 && strchr(" \t\r", line[len - 1])) {
+			line[--len] = '\0';
+		}
+		if (len == 0 || line[0] == '#') {
+			continue;
+		}
+		*tokens = xrealloc(*tokens, (*n + 1) * sizeof(**tokens));
+		(*tokens)[(*n)++] = xstrdup(line);
+		log_add_secret(line);
+	}
+}
+
+enum exit_code app_webhook_tokens(struct app *app, char ***tokens, size_t *n)
+{
+	const struct config *cfg = app->cfg;
+	*tokens = NULL;
+	*n = 0;
+	char *path = app_webhook_token_path(app);
+	char *text = NULL;
+	if (cfg->webhooks.tokens.source != SECRET_NONE) {
+		text = conf_secret_read(cfg, &cfg->webhooks.tokens);
+	} else if (path_exists(path)) {
+		char key[] = "the signature tokens 'webhooks register' stored";
+		struct config_secret stored = {.source = SECRET_FILE, .ref = path, .key = key};
+		text = conf_secret_read(cfg, &stored);
+	}
+	if (text) {
+		split_tokens(text, tokens, n);
+		memset(text, 0, strlen(text));
+		free(text);
+	}
+	if (*n == 0) {
+		log_error("no webhook signature tokens %s: run 'refty-lever webhooks register --url "
+			  "URL' (it stores them in '%s'), or set webhooks.signature_tokens_file in '%s'",
+			cfg->webhooks.tokens.source != SECRET_NONE ? "in the configured source"
+								   : "stored yet",
+			path, cfg->path);
+	}
+	free(path);
+	return *n ? EXIT_OK : EXIT_USAGE;
+}
+
+void app_webhook_tokens_free(char **tokens, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		memset(tokens[i], 0, strlen(tokens[i]));
+		free(tokens[i]);
+	}
+	free(tokens);
+}

@@ -2,6 +2,7 @@
 #define REFTY_LEVER_APP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "exitcode.h"
 
@@ -94,6 +95,17 @@ const char *app_token_path(struct app *app);
 int app_tokens_load(struct app *app, struct lever_tokens *out);
 /** Removes the stored OAuth tokens: the token file and any copy in the state database. */
 enum exit_code app_tokens_delete(struct app *app);
+
+/** Where 'webhooks register' keeps the signature tokens: "<state>.webhook-tokens". New string. */
+char *app_webhook_token_path(const struct app *app);
+/**
+ * The signature tokens deliveries are verified with: from webhooks.signature_tokens_* when
+ * set, else from the file 'webhooks register' writes. One per line; blank lines and lines
+ * starting with '#' are skipped. EXIT_USAGE (logged, saying how to get some) when there are
+ * none. *tokens is a new array of new strings (app_webhook_tokens_free).
+ */
+enum exit_code app_webhook_tokens(struct app *app, char ***tokens, size_t *n);
+void app_webhook_tokens_free(char **tokens, size_t n);
 
 /** Maps a Lever client status to the exit code of design: remote errors are 3. */
 enum exit_code app_lever_exit(int lever_status);

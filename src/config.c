@@ -20,6 +20,7 @@
 #include "lever.h"
 #include "confscan.h"
 #include "log.h"
+#include "number.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -774,10 +775,54 @@ static char *resolve_path(const char *config_path, const char *p, bool secret)
 	return xasprintf("%.*s/%s", (int)(slash - config_path), config_path, p);
 }
 
+/* ADDR:PORT with a port of 1..65535 (the command line alone may ask for any free port). */
+static bool listen_valid(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	if (!colon || colon == v) {
+		return false;
+	}
+	size_t len = (size_t)(colon - v);
+	bool bracketed = v[0] == '[' && len > 2 && v[len - 1] == ']';
+	if (!bracketed && memchr(v, ':', len)) {
+		return false;
+	}
+	int64_t port = 0;
+	return number_parse(colon + 1, 1, 65535, &port) == NUMBER_OK;
+}
+
+static void parse_webhooks(struct ctx *c, const config_setting_t *s, struct config *cfg)
+{
+	static const char *const keys[] = {"listen", "path", "signature_tokens",
+		"signature_tokens_file", "signature_tokens_env", "signature_tokens_command", "max_age",
+		"poll_interval", NULL};
+	struct config_webhooks *w = &cfg->webhooks;
+	if (!expect_type(c, s, "webhooks", config_setting_is_group(s), "a group")) {
+		return;
+	}
+	w->present = true;
+	check_unknown(c, s, "webhooks", keys);
+	get_string(c, s, "webhooks", "listen", &w->listen, NULL);
+	if (member(s, "listen") && !listen_valid(w->listen)) {
+		report_at(c, member(s, "listen"), "webhooks.listen",
+			"expected ADDR:PORT such as \"127.0.0.1:8722\" or \"[::1]:8722\" (port "
+			"1..65535), got '%s'",
+			w->listen);
+	}
+	get_string(c, s, "webhooks", "path", &w->path, NULL);
+	if (member(s, "path") && (w->path[0] != '/' || strpbrk(w->path, "?# \t"))) {
+		report_at(c, member(s, "path"), "webhooks.path",
+			"expected a path starting with '/' (no query, no spaces), got '%s'", w->path);
+	}
+	get_secret(c, s, "webhooks", "signature_tokens", &w->tokens);
+	get_duration(c, s, "webhooks", "max_age", 10 * 1000, 86400 * 1000, &w->max_age_ms);
+	get_duration(c, s, "webhooks", "poll_interval", 1000, 86400 * 1000, &w->poll_interval_ms);
+}
+
 static void parse_root(struct ctx *c, const config_setting_t *root, struct config *cfg)
 {
 	static const char *const keys[] = {"lever", "refty", "state", "overlap", "max_actions", "rules",
-		NULL};
+		"webhooks", NULL};
 	check_unknown(c, root, "", keys);
 	const config_setting_t *s = member(root, "lever");
 	if (s) {
@@ -796,6 +841,10 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 	if (state) {
 		cfg->state = resolve_path(c->path, state, false);
 		free(state);
+	}
+	s = member(root, "webhooks");
+	if (s) {
+		parse_webhooks(c, s, cfg);
 	}
 	get_long(c, root, "", "overlap", 0, 7L * 24 * 3600, &cfg->overlap);
 	get_long(c, root, "", "max_actions", 0, CONF_MAX_ACTIONS_LIMIT, &cfg->max_actions);
@@ -817,6 +866,12 @@ static void parse_root(struct ctx *c, const config_setting_t *root, struct confi
 	}
 	if (cfg->lever.oauth.client_secret.source == SECRET_FILE) {
 		struct config_secret *cs = &cfg->lever.oauth.client_secret;
+		char *p = resolve_path(c->path, cs->ref, true);
+		free(cs->ref);
+		cs->ref = p;
+	}
+	if (cfg->webhooks.tokens.source == SECRET_FILE) {
+		struct config_secret *cs = &cfg->webhooks.tokens;
 		char *p = resolve_path(c->path, cs->ref, true);
 		free(cs->ref);
 		cs->ref = p;
@@ -991,6 +1046,10 @@ static void set_defaults(struct config *cfg)
 	cfg->refty.http = http;
 	cfg->overlap = 300;
 	cfg->max_actions = 500;
+	cfg->webhooks.listen = xstrdup("127.0.0.1:8722");
+	cfg->webhooks.path = xstrdup("/lever/webhook");
+	cfg->webhooks.max_age_ms = 300 * 1000;
+	cfg->webhooks.poll_interval_ms = 300 * 1000;
 }
 
 static void normalize_url(char **url)
@@ -1082,6 +1141,9 @@ void conf_destroy(struct config *cfg)
 	free(cfg->lever.oauth.auth_url);
 	free(cfg->refty.url);
 	secret_finish(&cfg->refty.key);
+	free(cfg->webhooks.listen);
+	free(cfg->webhooks.path);
+	secret_finish(&cfg->webhooks.tokens);
 	free(cfg->state);
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		struct config_rule *r = &cfg->rules[i];

@@ -66,6 +66,17 @@ struct config_http {
 	long max_retry_time_ms;
 };
 
+/* serve: where it listens for Lever's webhooks, what it verifies them with, the poll under them. */
+struct config_webhooks {
+	bool present;                 /* a webhooks group was given */
+	char *listen;                 /* "ADDR:PORT" */
+	char *path;                   /* the deliveries' path, starting with '/' */
+	struct config_secret tokens;  /* signature_tokens_file/_env/_command; SECRET_NONE: the
+	                                 file 'webhooks register' writes beside the state */
+	long max_age_ms;              /* older deliveries, and tokens seen within it, are refused */
+	long poll_interval_ms;        /* the safety-net poll */
+};
+
 struct config {
 	char *path; /* the file it was read from */
 	struct {
@@ -85,6 +96,7 @@ struct config {
 		int max_in_flight;
 		struct config_http http;
 	} refty;
+	struct config_webhooks webhooks;
 	char *state;     /* database path, defaults applied */
 	long overlap;    /* seconds */
 	long max_actions;

@@ -30,16 +30,32 @@ struct receiver {
 	struct receiver_stats stats;
 };
 
+static void forget_tokens(struct receiver *r)
+{
+	for (size_t i = 0; i < r->n_tokens; i++) {
+		memset(r->tokens[i], 0, strlen(r->tokens[i]));
+		free(r->tokens[i]);
+	}
+	free(r->tokens);
+	r->tokens = NULL;
+	r->n_tokens = 0;
+}
+
+static void keep_tokens(struct receiver *r, const char *const *tokens, size_t n)
+{
+	r->tokens = xcalloc(n ? n : 1, sizeof(*r->tokens));
+	for (size_t i = 0; i < n; i++) {
+		r->tokens[i] = xstrdup(tokens[i]);
+		log_add_secret(r->tokens[i]);
+	}
+	r->n_tokens = n;
+}
+
 struct receiver *receiver_create(const struct receiver_options *o)
 {
 	struct receiver *r = xcalloc(1, sizeof(*r));
 	r->path = xstrdup(o->path);
-	r->tokens = xcalloc(o->n_tokens ? o->n_tokens : 1, sizeof(*r->tokens));
-	for (size_t i = 0; i < o->n_tokens; i++) {
-		r->tokens[i] = xstrdup(o->tokens[i]);
-		log_add_secret(r->tokens[i]);
-	}
-	r->n_tokens = o->n_tokens;
+	keep_tokens(r, o->tokens, o->n_tokens);
 	r->max_age_ms = o->max_age_ms;
 	r->healthy = o->healthy;
 	r->ud = o->ud;
@@ -50,16 +66,22 @@ struct receiver *receiver_create(const struct receiver_options *o)
 	return r;
 }
 
+void receiver_set_tokens(struct receiver *r, const char *const *tokens, size_t n,
+	int64_t max_age_ms)
+{
+	pthread_mutex_lock(&r->lock);
+	forget_tokens(r);
+	keep_tokens(r, tokens, n);
+	r->max_age_ms = max_age_ms;
+	pthread_mutex_unlock(&r->lock);
+}
+
 void receiver_destroy(struct receiver *r)
 {
 	if (!r) {
 		return;
 	}
-	for (size_t i = 0; i < r->n_tokens; i++) {
-		memset(r->tokens[i], 0, strlen(r->tokens[i]));
-		free(r->tokens[i]);
-	}
-	free(r->tokens);
+	forget_tokens(r);
 	receiver_ids_free(r->pending, r->n_pending);
 	webhook_replay_destroy(r->replay);
 	pthread_cond_destroy(&r->arrived);
@@ -94,11 +116,11 @@ static void reply(struct httpd_response *resp, int status, const char *text)
 static void delivery(struct receiver *r, const struct httpd_request *req,
 	struct httpd_response *resp)
 {
-	const char *const *tokens = (const char *const *)r->tokens;
 	struct webhook_delivery d;
 	struct json_error err;
 	err.text[0] = '\0';
 	pthread_mutex_lock(&r->lock);
+	const char *const *tokens = (const char *const *)r->tokens;
 	enum webhook_verdict v = webhook_judge(req->body, req->body_len, tokens, r->n_tokens,
 		r->replay, r->now_ms(), r->max_age_ms, &d, &err);
 	const char *id = v == WEBHOOK_OK ? webhook_opportunity(&d) : NULL;

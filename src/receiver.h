@@ -34,6 +34,10 @@ struct receiver;
 struct receiver *receiver_create(const struct receiver_options *opts);
 void receiver_destroy(struct receiver *r);
 
+/** Replaces the signature tokens and max_age (a reload), for the deliveries from now on. */
+void receiver_set_tokens(struct receiver *r, const char *const *tokens, size_t n,
+	int64_t max_age_ms);
+
 /** The httpd handler; ud is the receiver. */
 void receiver_handle(void *ud, const struct httpd_request *req, struct httpd_response *resp);
 

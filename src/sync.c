@@ -297,13 +297,14 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 	if (rc == EXIT_OK && !e->opts->dry_run && !state_lock_check(e->app->lock)) {
 		rc = EXIT_LOCKED;
 	}
-	if (rc == EXIT_OK && !e->opts->dry_run && e->opts->n_only_ids == 0) {
+	if (rc == EXIT_OK && !e->opts->dry_run) {
 		char ms[32];
 		snprintf(ms, sizeof(ms), "%" PRId64, e->poll_start);
 		// seeded_at marks a completed seeding, so it is written here only, with the
-		// cursor: a seeding run killed between batches leaves the state unseeded.
+		// cursor: a seeding run killed between batches leaves the state unseeded. A
+		// targeted sync looked at a few opportunities, not at the window: no cursor.
 		bool ok = intake_batch_begin(e);
-		if (ok && (seeded == 0 || !e->opts->backfill)) {
+		if (ok && (seeded == 0 || !e->opts->backfill) && e->opts->n_only_ids == 0) {
 			ok = snapshot_meta_set(e->app->snap, "cursor", ms);
 		}
 		if (ok && seeded == 0) {

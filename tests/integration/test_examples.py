@@ -23,7 +23,7 @@ BINARY = os.environ.get("REFTY_LEVER", "refty-lever")
 
 UNITS = ["refty-lever@.service", "refty-lever@.timer", "refty-lever-status@.service",
          "refty-lever-status@.timer", "refty-lever-failure@.service",
-         "refty-lever-watch@.service"]
+         "refty-lever-watch@.service", "refty-lever-serve@.service"]
 
 
 # -- parsers --------------------------------------------------------------------------------------
@@ -403,6 +403,17 @@ class Examples(unittest.TestCase):
         self.assertEqual(unit_value(unit, "Service", "ExecReload"), "/bin/kill -HUP $MAINPID")
         self.assertEqual(unit_value(unit, "Service", "Restart"), "on-failure")
         # The same account's state and keys as the timer's runs.
+        for key in ("StateDirectory", "User", "DynamicUser", "UMask"):
+            self.assertEqual(unit_value(unit, "Service", key), unit_value(sync, "Service", key))
+        self.assertEqual(unit["Service"]["LoadCredential"], sync["Service"]["LoadCredential"])
+        self.check_hardened(unit, network=True)
+
+    def test_serve_service(self):
+        sync = self.unit("refty-lever@.service")
+        unit = self.unit("refty-lever-serve@.service")
+        self.assertEqual(unit_value(unit, "Service", "Type"), "exec")
+        self.check_exec(unit, "serve")
+        self.assertEqual(unit_value(unit, "Service", "ExecReload"), "/bin/kill -HUP $MAINPID")
         for key in ("StateDirectory", "User", "DynamicUser", "UMask"):
             self.assertEqual(unit_value(unit, "Service", key), unit_value(sync, "Service", key))
         self.assertEqual(unit["Service"]["LoadCredential"], sync["Service"]["LoadCredential"])

@@ -21,7 +21,7 @@ BUILD_ROOT = os.environ.get("MESON_BUILD_ROOT", "")
 
 UNITS = ["refty-lever@.service", "refty-lever@.timer", "refty-lever-status@.service",
          "refty-lever-status@.timer", "refty-lever-failure@.service",
-         "refty-lever-watch@.service"]
+         "refty-lever-watch@.service", "refty-lever-serve@.service"]
 
 
 def meson_info(name):
