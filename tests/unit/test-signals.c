@@ -6,6 +6,7 @@
 
 #include "signals.h"
 #include "tap.h"
+#include "timeutil.h"
 
 /* A thread blocked in a long signals_sleep: the test checks that a signal delivered to
  * another thread (raise() targets the caller) ends it. The long sleep is only a hang guard. */
@@ -57,9 +58,30 @@ static void test_write_faults_ignored(void)
 	ok(true, "SIGPIPE and SIGXFSZ do not end the process");
 }
 
-static void test_first_signal_stops_second_aborts(void)
+/* A watcher's SIGHUP: a reload request, taken once, that wakes a wait and stops nothing. */
+static void test_hup_reloads_for_a_watcher(void)
 {
 	ok(signals_install_stop(), "the stop handlers install");
+	ok(!signals_take_reload(), "no reload before a signal");
+	signals_hup_reloads();
+	raise(SIGHUP);
+	ok(!signals_requested(SIGNALS_STOP), "SIGHUP asks no stop of a watcher");
+	double t0 = timeutil_monotonic_seconds();
+	signals_wait(600);
+	ok(timeutil_monotonic_seconds() - t0 < 60, "a pending reload ends a wait at once");
+	ok(signals_take_reload(), "the reload is taken");
+	ok(!signals_take_reload(), "once");
+	t0 = timeutil_monotonic_seconds();
+	signals_wait(0.05);
+	ok(timeutil_monotonic_seconds() - t0 >= 0.05, "a wait without a request runs its time");
+	raise(SIGHUP);
+	raise(SIGHUP);
+	ok(signals_take_reload(), "two SIGHUPs before a take are one reload");
+	ok(!signals_take_reload(), "and no more");
+}
+
+static void test_first_signal_stops_second_aborts(void)
+{
 	struct sleeper stop, abort_;
 	start(&stop, SIGNALS_STOP);
 	start(&abort_, SIGNALS_ABORT);
@@ -81,7 +103,7 @@ static void test_first_signal_stops_second_aborts(void)
 	ok(!abort_.full, "the second signal ends an abort-level sleep in another thread");
 	ok(signals_requested(SIGNALS_ABORT), "an abort is requested after the second signal");
 	is_str(signals_name(), "SIGTERM", "the name stays the first signal's");
-	raise(SIGHUP);
+	raise(SIGINT);
 	ok(signals_requested(SIGNALS_ABORT), "a third signal changes nothing (and kills nothing)");
 }
 
@@ -89,6 +111,7 @@ int main(void)
 {
 	test_before_any_signal();
 	test_write_faults_ignored();
+	test_hup_reloads_for_a_watcher();
 	test_first_signal_stops_second_aborts();
 	return tap_done();
 }
