@@ -1277,8 +1277,13 @@ void run_record_finish(struct run_record *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static bool prune_runs(struct snapshot *snap, int64_t now_ms);
+
 bool snapshot_run_start(struct snapshot *snap, struct run_record *r)
 {
+	if (!prune_runs(snap, r->started_at)) {
+		return false;
+	}
 	sqlite3_stmt *s = prepare(snap, "INSERT INTO runs (command, started_at, poll_started_ms,"
 					" dry_run) VALUES (?1, ?2, ?3, ?4)");
 	if (!s) {
@@ -1335,6 +1340,26 @@ bool snapshot_run_finish(struct snapshot *snap, const struct run_record *r)
 #define RUN_HEALTHY                                                                                \
 	"(finished_at > 0 AND dry_run = 0 AND interrupted_by IS NULL AND"                           \
 	" (exit_code = 0 OR (exit_code = 1 AND pending = 0)))"
+
+ /* How long the runs table remembers a run: a watcher records thousands a day. */
+#define RUN_KEEP_MS (INT64_C(30) * 24 * 3600 * 1000)
+
+/* Forgets runs older than RUN_KEEP_MS, but never the last of a command, nor its last healthy
+ * one (status --max-age names it). */
+static bool prune_runs(struct snapshot *snap, int64_t now_ms)
+{
+	sqlite3_stmt *s = prepare(snap, "DELETE FROM runs WHERE started_at < ?1"
+					" AND id NOT IN (SELECT max(id) FROM runs GROUP BY command)"
+					" AND id NOT IN (SELECT max(id) FROM runs WHERE " RUN_HEALTHY
+					" GROUP BY command)");
+	if (!s) {
+		return false;
+	}
+	sqlite3_bind_int64(s, 1, now_ms - RUN_KEEP_MS);
+	bool ok = run_done(snap, s, "cannot forget old runs");
+	sqlite3_finalize(s);
+	return ok;
+}
 
 #define RUN_COLUMNS                                                                                \
 	"id, command, started_at, finished_at, poll_started_ms, exit_code, dry_run, seen, changed,"  \

@@ -248,6 +248,62 @@ static void test_tokens(const char *dir)
 	free(path);
 }
 
+static int64_t add_run(struct snapshot *snap, const char *command, int64_t at, int exit_code)
+{
+	struct run_record r = {.command = xstrdup(command), .started_at = at, .exit_code = -1};
+	int64_t id = 0;
+	if (snapshot_run_start(snap, &r)) {
+		r.finished_at = at + 1000;
+		r.exit_code = exit_code;
+		id = snapshot_run_finish(snap, &r) ? r.id : 0;
+	}
+	run_record_finish(&r);
+	return id;
+}
+
+struct find_run {
+	int64_t id;
+	int found;
+};
+
+static bool find_run_cb(void *ud, const struct run_record *r)
+{
+	struct find_run *f = ud;
+	f->found += r->id == f->id;
+	return true;
+}
+
+static int run_exists(struct snapshot *snap, int64_t id)
+{
+	struct find_run f = {id, 0};
+	return snapshot_runs_recent(snap, 1000, find_run_cb, &f) ? f.found : -1;
+}
+
+/* A watcher records a run every few seconds: runs older than 30 days go, except the last of a
+ * command and its last healthy one. */
+static void test_old_runs_are_forgotten(const char *dir)
+{
+	char *path = xasprintf("%s/runs.db", dir);
+	struct snapshot *snap = snapshot_open(path, SNAPSHOT_READ_WRITE);
+	ok(snap != NULL, "runs: a new database");
+	if (snap) {
+		int64_t day = 24 * 3600 * 1000LL, now = 1800000000000LL;
+		int64_t old_healthy = add_run(snap, "sync", now - 90 * day, 0);
+		int64_t old_failed = add_run(snap, "sync", now - 80 * day, 3);
+		int64_t recent = add_run(snap, "sync", now - 2 * day, 3);
+		int64_t last_webhook = add_run(snap, "webhook", now - 60 * day, 0);
+		int64_t fresh = add_run(snap, "sync", now, 3);
+		ok(old_healthy && old_failed && recent && last_webhook && fresh, "runs: recorded");
+		ok(run_exists(snap, old_healthy), "runs: the last healthy sync is kept, however old");
+		ok(!run_exists(snap, old_failed), "runs: an old failed run is forgotten");
+		ok(run_exists(snap, recent), "runs: a recent run is kept");
+		ok(run_exists(snap, last_webhook), "runs: the last run of a command is kept");
+		ok(run_exists(snap, fresh), "runs: the new run");
+		snapshot_close(snap);
+	}
+	free(path);
+}
+
 int main(void)
 {
 	log_init(LOG_QUIET, LOG_FORMAT_TEXT);
@@ -262,6 +318,7 @@ int main(void)
 		test_not_a_database(dir);
 		test_migrates_old_file(dir);
 		test_tokens(dir);
+		test_old_runs_are_forgotten(dir);
 		char *cmd = xasprintf("rm -rf '%s'", dir);
 		if (system(cmd) != 0) {
 			printf("# could not remove %s\n", dir);
