@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "exitcode.h"
+#include "http.h"
 #include "serve.h"
 #include "signals.h"
 
@@ -25,7 +26,7 @@ int cmd_serve(struct cli_ctx *ctx, int argc, char **argv)
 		case OPT_LISTEN: {
 			char *addr = NULL;
 			int port = 0;
-			if (!serve_parse_listen(optarg, &addr, &port)) {
+			if (!http_parse_listen(optarg, &addr, &port)) {
 				return cli_usage_error(self,
 					"--listen: expected ADDR:PORT such as 127.0.0.1:8722 or [::1]:8722 "
 					"(port 0..65535, 0: any free one), got '%s'",

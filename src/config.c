@@ -20,7 +20,6 @@
 #include "lever.h"
 #include "confscan.h"
 #include "log.h"
-#include "number.h"
 #include "timeutil.h"
 #include "xalloc.h"
 
@@ -778,17 +777,11 @@ static char *resolve_path(const char *config_path, const char *p, bool secret)
 /* ADDR:PORT with a port of 1..65535 (the command line alone may ask for any free port). */
 static bool listen_valid(const char *v)
 {
-	const char *colon = strrchr(v, ':');
-	if (!colon || colon == v) {
-		return false;
-	}
-	size_t len = (size_t)(colon - v);
-	bool bracketed = v[0] == '[' && len > 2 && v[len - 1] == ']';
-	if (!bracketed && memchr(v, ':', len)) {
-		return false;
-	}
-	int64_t port = 0;
-	return number_parse(colon + 1, 1, 65535, &port) == NUMBER_OK;
+	char *addr = NULL;
+	int port = 0;
+	bool ok = http_parse_listen(v, &addr, &port) && port > 0;
+	free(addr);
+	return ok;
 }
 
 static void parse_webhooks(struct ctx *c, const config_setting_t *s, struct config *cfg)

@@ -2,8 +2,8 @@
 
 /*
  * The text of HTTP that needs no connection: status names, percent-encoding, query strings and
- * forms, URLs made fit for a log, base URLs normalised. Pure; declared in http.h, which alone
- * (with http.c) stands between the tool and libcurl.
+ * forms, URLs made fit for a log, base URLs normalised, a server's listen address. Pure;
+ * declared in http.h, which alone (with http.c) stands between the tool and libcurl.
  */
 
 #include <ctype.h>
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "number.h"
 
 const char *http_status_text(long status)
 {
@@ -197,4 +199,30 @@ char *http_url_normalize(const char *url)
 		len--;
 	}
 	return xstrndup(url, len);
+}
+
+bool http_parse_listen(const char *text, char **addr, int *port)
+{
+	const char *colon = strrchr(text, ':');
+	if (!colon || colon == text) {
+		return false;
+	}
+	const char *host = text;
+	size_t len = (size_t)(colon - text);
+	if (text[0] == '[') { // [::1]:8722
+		if (len < 3 || text[len - 1] != ']') {
+			return false;
+		}
+		host++;
+		len -= 2;
+	} else if (memchr(text, ':', len)) {
+		return false; // an IPv6 address without brackets: where its port starts is unclear
+	}
+	int64_t p = 0;
+	if (number_parse(colon + 1, 0, 65535, &p) != NUMBER_OK) {
+		return false;
+	}
+	*addr = xstrndup(host, len);
+	*port = (int)p;
+	return true;
 }

@@ -229,4 +229,11 @@ bool http_host_is_loopback(const char *host);
  */
 bool http_url_is_loopback(const char *url);
 
+/**
+ * Splits a server's listen address "ADDR:PORT" ("127.0.0.1:8722", "[::1]:8722",
+ * "0.0.0.0:0") into a new *addr and *port (0..65535). False (nothing allocated) when it is
+ * not that; an IPv6 address needs its brackets.
+ */
+bool http_parse_listen(const char *text, char **addr, int *port);
+
 #endif

@@ -6,8 +6,8 @@
 
 #include "app.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
-#include "number.h"
 #include "watch.h"
 #include "xalloc.h"
 
@@ -16,32 +16,6 @@
 #include "receiver.h"
 #include "webhook.h"
 #endif
-
-bool serve_parse_listen(const char *text, char **addr, int *port)
-{
-	const char *colon = strrchr(text, ':');
-	if (!colon || colon == text) {
-		return false;
-	}
-	const char *host = text;
-	size_t len = (size_t)(colon - text);
-	if (text[0] == '[') { // [::1]:8722
-		if (len < 3 || text[len - 1] != ']') {
-			return false;
-		}
-		host++;
-		len -= 2;
-	} else if (memchr(text, ':', len)) {
-		return false; // an IPv6 address without brackets: where its port starts is unclear
-	}
-	int64_t p = 0;
-	if (number_parse(colon + 1, 0, 65535, &p) != NUMBER_OK) {
-		return false;
-	}
-	*addr = xstrndup(host, len);
-	*port = (int)p;
-	return true;
-}
 
 #ifdef HAVE_WEBHOOK_SERVER
 
@@ -103,7 +77,7 @@ enum exit_code serve_run(struct config *cfg, const struct serve_options *o)
 	const char *listen = o->listen ? o->listen : cfg->webhooks.listen;
 	char *addr = NULL;
 	int port = 0;
-	if (!serve_parse_listen(listen, &addr, &port)) {
+	if (!http_parse_listen(listen, &addr, &port)) {
 		log_error("listen address '%s' is not ADDR:PORT (127.0.0.1:8722, [::1]:8722)", listen);
 		conf_destroy(cfg);
 		return EXIT_USAGE;

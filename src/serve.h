@@ -26,10 +26,4 @@ struct serve_options {
 /** Takes over cfg. Runs until a stop is requested (0), or fails to start (logged). */
 enum exit_code serve_run(struct config *cfg, const struct serve_options *o);
 
-/**
- * Splits "ADDR:PORT" ("127.0.0.1:8722", "[::1]:8722", "0.0.0.0:0") into a new *addr and
- * *port (0..65535). False when it is not that.
- */
-bool serve_parse_listen(const char *text, char **addr, int *port);
-
 #endif

@@ -1,14 +1,14 @@
-/* serve's listen address: what --listen and webhooks.listen accept. */
+/* A server's listen address: what serve --listen and webhooks.listen accept. */
 #include <stdlib.h>
 
-#include "serve.h"
+#include "http.h"
 #include "tap.h"
 
 static void accepts(const char *text, const char *addr, int port)
 {
 	char *a = NULL;
 	int p = -1;
-	bool r = serve_parse_listen(text, &a, &p);
+	bool r = http_parse_listen(text, &a, &p);
 	ok(r, text);
 	if (r) {
 		is_str(a, addr, text);
@@ -21,7 +21,7 @@ static void refuses(const char *text)
 {
 	char *a = NULL;
 	int p = -1;
-	ok(!serve_parse_listen(text, &a, &p) && a == NULL, text);
+	ok(!http_parse_listen(text, &a, &p) && a == NULL, text);
 }
 
 int main(void)
