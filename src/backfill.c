@@ -33,7 +33,9 @@ static char *backfill_scope(const struct sync_options *o, size_t batch, size_t b
 static size_t resumed_batch(struct engine *e, size_t batches)
 {
 	bool err = false;
+	pthread_mutex_lock(&e->db);
 	char *scope = snapshot_meta_get(e->app->snap, SCOPE_KEY, &err);
+	pthread_mutex_unlock(&e->db);
 	char *want = backfill_scope(e->opts, 0, batches);
 	size_t at = 0;
 	const char *have_end = scope ? strrchr(scope, '|') : NULL;

@@ -59,6 +59,7 @@ static enum exit_code listing_scope(struct engine *e, int64_t cursor, struct pos
 		pf->all = true;
 	}
 	bool err = false;
+	pthread_mutex_lock(&e->db); // a backfill's workers may be running
 	char *seed = snapshot_meta_get(e->app->snap, "seed_listing", &err);
 	seed_listing_parse(seed, &e->seed);
 	free(seed);
@@ -69,6 +70,7 @@ static enum exit_code listing_scope(struct engine *e, int64_t cursor, struct pos
 		err = !intake_batch_begin(e) || !snapshot_meta_set(e->app->snap, "seed_listing", text);
 		free(text);
 	}
+	pthread_mutex_unlock(&e->db);
 	return err ? EXIT_LOCAL : EXIT_OK;
 }
 
@@ -76,11 +78,11 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 {
 	struct lever_opportunity_query q = {0};
 	struct posting_filter pf;
-	enum exit_code rc = intake_refetch_quarantined(e);
-	if (rc != EXIT_OK) {
-		return rc;
+	// First: a quarantined record fetched again is planned knowing what the seeding listed.
+	enum exit_code rc = listing_scope(e, cursor, &pf);
+	if (rc == EXIT_OK) {
+		rc = intake_refetch_quarantined(e);
 	}
-	rc = listing_scope(e, cursor, &pf);
 	if (rc == EXIT_OK && e->opts->backfill) {
 		q.archived = LEVER_ARCHIVED_NONE;
 		rc = backfill_poll(e, &q, &pf);
