@@ -21,16 +21,43 @@
 #define CHECKPOINT_KEY "backfill_windows"
 #define SCOPE_KEY "backfill_scope"
 
-static char *backfill_scope(const struct sync_options *o)
+/* The scope names the batch of postings being listed (listing.h): a resumed backfill skips
+ * the batches listed whole and resumes inside the one it was in. */
+static char *backfill_scope(const struct sync_options *o, size_t batch, size_t batches)
 {
-	return xasprintf("%" PRId64 "|%s", o->since_ms, o->only_rule ? o->only_rule : "*");
+	return xasprintf("%" PRId64 "|%s|%zu/%zu", o->since_ms, o->only_rule ? o->only_rule : "*",
+		batch, batches);
+}
+
+/* The batch an interrupted backfill of the same scope was in (0: none). */
+static size_t resumed_batch(struct engine *e, size_t batches)
+{
+	bool err = false;
+	pthread_mutex_lock(&e->db);
+	char *scope = snapshot_meta_get(e->app->snap, SCOPE_KEY, &err);
+	pthread_mutex_unlock(&e->db);
+	char *want = backfill_scope(e->opts, 0, batches);
+	size_t at = 0;
+	const char *have_end = scope ? strrchr(scope, '|') : NULL;
+	const char *want_end = strrchr(want, '|');
+	size_t len = (size_t)(want_end - want);
+	if (have_end && (size_t)(have_end - scope) == len && strncmp(scope, want, len) == 0) {
+		size_t i = 0, n = 0;
+		if (sscanf(have_end + 1, "%zu/%zu", &i, &n) == 2 && n == batches && i < batches) {
+			at = i;
+		}
+	}
+	free(scope);
+	free(want);
+	return at;
 }
 
 static void load_checkpoints(struct engine *e)
 {
 	bool err = false;
+	e->n_done = 0;
 	char *scope = snapshot_meta_get(e->app->snap, SCOPE_KEY, &err);
-	char *want = backfill_scope(e->opts);
+	char *want = backfill_scope(e->opts, e->batch, e->batches);
 	char *list = scope && strcmp(scope, want) == 0 ? snapshot_meta_get(e->app->snap, CHECKPOINT_KEY, &err)
 						       : NULL;
 	for (char *p = list; p && *p;) {
@@ -56,7 +83,7 @@ static void load_checkpoints(struct engine *e)
 	free(want);
 }
 
-static bool save_checkpoints(struct engine *e)
+static bool save_checkpoints(struct engine *e, size_t batch)
 {
 	struct strbuf out;
 	strbuf_init(&out);
@@ -64,7 +91,7 @@ static bool save_checkpoints(struct engine *e)
 		strbuf_printf(&out, "%s%" PRId64 "-%" PRId64, i ? "," : "", e->done[i].start,
 			e->done[i].end);
 	}
-	char *scope = backfill_scope(e->opts);
+	char *scope = backfill_scope(e->opts, batch, e->batches);
 	bool ok = snapshot_meta_set(e->app->snap, SCOPE_KEY, scope) &&
 		  snapshot_meta_set(e->app->snap, CHECKPOINT_KEY, out.data ? out.data : "");
 	free(scope);
@@ -86,7 +113,7 @@ static bool on_window_done(void *ud, const struct partition_interval *w)
 			e->done = xrealloc(e->done, e->cap_done * sizeof(*e->done));
 		}
 		e->done[e->n_done++] = *w;
-		ok = intake_batch_begin(e) && save_checkpoints(e) && intake_batch_commit(e);
+		ok = intake_batch_begin(e) && save_checkpoints(e, e->batch) && intake_batch_commit(e);
 		if (!ok) {
 			e->failed_local = true;
 		}
@@ -121,7 +148,8 @@ static void *progress_main(void *arg)
 	return NULL;
 }
 
-enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q)
+/* One batch of postings, in parallel creation-time windows. */
+static enum exit_code backfill_batch(struct engine *e, struct lever_opportunity_query *q)
 {
 	load_checkpoints(e);
 	struct partition_options po = {
@@ -162,15 +190,72 @@ enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q
 		// A stop keeps the checkpoints of the windows listed whole, for the next run.
 		return engine_lever_exit(e, ls);
 	}
-	// Finished: the checkpoints served their purpose.
+	// Finished: the checkpoints served their purpose; the next batch starts with none.
 	if (!e->app->dry_run) {
 		pthread_mutex_lock(&e->db);
-		bool ok = intake_batch_begin(e) && snapshot_meta_delete(e->app->snap, CHECKPOINT_KEY) &&
-			  snapshot_meta_delete(e->app->snap, SCOPE_KEY);
+		bool ok = intake_batch_begin(e);
+		if (ok && e->batch + 1 < e->batches) {
+			e->n_done = 0;
+			ok = save_checkpoints(e, e->batch + 1);
+		} else if (ok) {
+			ok = snapshot_meta_delete(e->app->snap, CHECKPOINT_KEY) &&
+			     snapshot_meta_delete(e->app->snap, SCOPE_KEY);
+		}
 		pthread_mutex_unlock(&e->db);
 		if (!ok) {
 			return EXIT_LOCAL;
 		}
 	}
 	return EXIT_OK;
+}
+
+enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q,
+	const struct posting_filter *pf)
+{
+	e->batches = posting_filter_batches(pf);
+	enum exit_code rc = EXIT_OK;
+	for (e->batch = resumed_batch(e, e->batches); rc == EXIT_OK && e->batch < e->batches;
+		e->batch++) {
+		posting_filter_apply(pf, e->batch, q);
+		rc = backfill_batch(e, q);
+	}
+	q->posting_ids = NULL;
+	q->n_posting_ids = 0;
+	return rc;
+}
+
+struct changed_listing {
+	struct engine *e;
+	const struct posting_filter *pf;
+};
+
+static bool on_changed(void *ud, const struct opportunity *o)
+{
+	struct changed_listing *c = ud;
+	return posting_filter_has(c->pf, o->posting_id) || intake_on_opportunity(c->e, o);
+}
+
+static bool on_changed_unreadable(void *ud, const struct lever_unreadable *u)
+{
+	return intake_on_unreadable(((struct changed_listing *)ud)->e, u);
+}
+
+enum exit_code backfill_poll_changed(struct engine *e, const struct lever_opportunity_query *q,
+	const struct posting_filter *pf, int64_t cursor)
+{
+	struct lever_opportunity_query w = *q;
+	int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
+	w.updated_at_start = start > 0 ? start : 1;
+	// The creation times the windows covered: a backfill listing every job sees no others.
+	w.created_at_start = e->opts->since_ms > 0 ? e->opts->since_ms : 0;
+	w.created_at_end = e->poll_start + 60 * 1000;
+	w.posting_ids = NULL;
+	w.n_posting_ids = 0;
+	struct changed_listing c = {e, pf};
+	struct lever_opportunity_sink sink = {on_changed, on_changed_unreadable, &c};
+	enum lever_status ls = lever_list_opportunities(e->app->lever, &w, &sink);
+	if (e->failed_local) {
+		return EXIT_LOCAL;
+	}
+	return engine_lever_exit(e, ls);
 }

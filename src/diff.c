@@ -214,3 +214,49 @@ void diff_next_state(const struct opportunity *cur, const struct diff *d,
 	contact_of(cur, &out->contact);
 	out->updated_at = d->updated_at;
 }
+
+void diff_state_at(const struct opportunity *cur, int64_t at_ms, const struct diff_trust *trust,
+	bool elsewhere, struct opportunity_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = xstrdup(cur->id);
+	int64_t applied = cur->applied_at != OPP_TIME_NONE ? cur->applied_at : cur->created_at;
+	if (!elsewhere && applied != OPP_TIME_NONE && applied <= at_ms) {
+		out->posting_id = xstrdup(cur->posting_id);
+	}
+	out->seen_until_ms = OPP_TIME_NONE;
+	const char *stage = NULL;
+	int64_t stage_at = OPP_TIME_NONE;
+	if (has_usable_changes(cur)) {
+		for (size_t i = 0; i < cur->n_changes; i++) {
+			const struct stage_entry *e = &cur->changes[i];
+			if (!usable(e) || e->at_ms > at_ms) {
+				continue;
+			}
+			// Lever's order breaks ties, as sort_entries keeps it.
+			if (e->at_ms >= stage_at) {
+				stage = e->stage_id;
+				stage_at = e->at_ms;
+			}
+			bool believed = !trust ||
+					(e->at_ms >= trust->not_before_ms && e->at_ms <= trust->not_after_ms);
+			if (believed) {
+				out->seen_until_ms = max_time(out->seen_until_ms, e->at_ms);
+			}
+		}
+	} else {
+		int64_t at = cur->last_advanced_at != OPP_TIME_NONE ? cur->last_advanced_at
+								    : cur->created_at;
+		bool believed = !trust || (at >= trust->not_before_ms && at <= trust->not_after_ms);
+		if (at != OPP_TIME_NONE && at <= at_ms) {
+			stage = cur->stage_id;
+			out->seen_until_ms = believed ? at : OPP_TIME_NONE;
+		}
+	}
+	out->stage_id = xstrdup(stage);
+	out->archived = cur->archived;
+	out->confidential = cur->confidential;
+	out->anonymized = cur->anonymized;
+	contact_of(cur, &out->contact);
+	out->updated_at = OPP_TIME_NONE;
+}

@@ -96,4 +96,18 @@ void diff_compute(const struct opportunity_state *prev, const struct opportunity
 void diff_next_state(const struct opportunity *cur, const struct diff *d,
 	struct opportunity_state *out);
 
+/**
+ * Fills out (overwritten, not freed) with the row a snapshot would hold had its last look at
+ * cur been at at_ms, with cur unchanged since until a change after at_ms: told from cur
+ * alone, for an opportunity a listing filtered by job did not return. The stage then is the
+ * newest stageChanges element not after at_ms, seen_until_ms the newest trusted one (trust:
+ * the times that look believed; NULL: all); without stageChanges, the current stage at
+ * last_advanced_at (created_at if null) when that is not after at_ms, else neither is known
+ * (NULL, OPP_TIME_NONE). The job then is cur's when its application (applied_at, else
+ * created_at) is not after at_ms and elsewhere is false, else NULL (another job, or none).
+ * Contact, flags and updated_at are cur's (they decide no action).
+ */
+void diff_state_at(const struct opportunity *cur, int64_t at_ms, const struct diff_trust *trust,
+	bool elsewhere, struct opportunity_state *out);
+
 #endif

@@ -36,6 +36,7 @@
 #include "diff.h"
 #include "exitcode.h"
 #include "lever.h"
+#include "listing.h"
 #include "partition.h"
 #include "plan.h"
 #include "snapshot.h"
@@ -110,8 +111,12 @@ struct engine {
 	 * its summary and its record; under db once workers run. */
 	char *error;
 	/* Backfill: windows listed (checkpoints), and the progress line. */
+	/* What the seeding of this state listed: opportunities it never saw are told apart from
+	 * new ones by intake (listing.c). */
+	struct seed_listing seed;
 	struct partition_interval *done;
 	size_t n_done, cap_done;
+	size_t batch, batches; /* the batch of postings being listed, of how many (listing.h) */
 	uint64_t windows_done;
 	_Atomic uint64_t windows_known;
 	bool progress_stop;
@@ -182,8 +187,17 @@ enum exit_code intake_refetch_quarantined(struct engine *e);
 bool intake_load_watch(struct engine *e);
 
 /* backfill.c */
-/** Lists q in parallel creation-time windows with checkpoints. */
-enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q);
+/** Lists q for each batch of pf, in parallel creation-time windows with checkpoints. */
+enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q,
+	const struct posting_filter *pf);
+/**
+ * After a backfill that asked for the covered postings only: the active opportunities that
+ * changed on any job since the last sync (cursor), recorded as a backfill listing every job
+ * would have, so that the snapshot holds what it would hold then. Those on pf's postings are
+ * left to the listing of those.
+ */
+enum exit_code backfill_poll_changed(struct engine *e, const struct lever_opportunity_query *q,
+	const struct posting_filter *pf, int64_t cursor);
 
 /* output.c */
 /** Prints l (unless -q) and logs it as its outcome's event (action_done, ...). */

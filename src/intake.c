@@ -398,6 +398,28 @@ static bool store_state(struct engine *e, const struct opportunity *o, const str
 	return true;
 }
 
+/*
+ * An opportunity the snapshot lacks because its seeding asked for the covered jobs only, and it
+ * was on another one then (or archived, for a seeding backfill, which lists active ones only).
+ * A sync lists every change since, so it has not changed from then until the window being
+ * listed now: a seeding that listed every job would have recorded what it was then, and that
+ * is told from its own history (diff_state_at), so that it is planned as it would have been
+ * (not new, its old stage entries handled, its job then another if the seeding asked for this
+ * one). Not a candidate created since.
+ */
+static bool unlisted_by_seed(const struct engine *e, const struct opportunity *o,
+	struct opportunity_state *out)
+{
+	int64_t seeded = e->ctx.watched_since_ms;
+	if (!e->seed.filtered || seeded <= 0 || o->created_at == OPP_TIME_NONE ||
+		o->created_at >= seeded || (e->seed.active_only && o->archived)) {
+		return false;
+	}
+	struct diff_trust then = diff_trust_for_poll(seeded);
+	diff_state_at(o, seeded, &then, seed_listing_has(&e->seed, o->posting_id), out);
+	return true;
+}
+
 static bool plan_one(struct engine *e, const struct opportunity *o)
 {
 	e->n.seen++;
@@ -410,6 +432,9 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	if (found < 0) {
 		e->failed_local = true;
 		return false;
+	}
+	if (found == 0 && unlisted_by_seed(e, o, &prev)) {
+		found = 1;
 	}
 	struct diff d;
 	diff_init(&d);

@@ -108,6 +108,7 @@ bool lever_parse_opportunity(const struct json_node *node, struct opportunity *o
 {
 	const char *s;
 	bool present;
+	o->applied_at = OPP_TIME_NONE;
 	o->created_at = OPP_TIME_NONE;
 	o->updated_at = OPP_TIME_NONE;
 	o->last_advanced_at = OPP_TIME_NONE;
@@ -148,7 +149,8 @@ bool lever_parse_opportunity(const struct json_node *node, struct opportunity *o
 		// Lever attaches at most one application; its posting is the opportunity's job.
 		struct json_node app;
 		if (!json_array_object(&apps, 0, &app, err)
-			|| !parse_id_ref(&app, "posting", false, &o->posting_id, err)) {
+			|| !parse_id_ref(&app, "posting", false, &o->posting_id, err)
+			|| !json_opt_int64(&app, "createdAt", OPP_TIME_NONE, &o->applied_at, err)) {
 			return false;
 		}
 	}

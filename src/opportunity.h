@@ -34,6 +34,7 @@ struct opportunity {
 	size_t n_changes;
 	bool has_changes;      /* false when Lever sent no stageChanges field */
 	char *posting_id;      /* NULL: no application, so no job */
+	int64_t applied_at;    /* the application's createdAt: on this job since; OPP_TIME_NONE */
 	bool archived;
 	bool confidential;
 	bool anonymized;

@@ -812,6 +812,44 @@ const struct resolved_rule *rules_match(const struct rule_set *set, const char *
 	return wildcard;
 }
 
+static int cmp_borrowed(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool rules_covered_postings(const struct rule_set *set, const char ***ids, size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	size_t total = 0;
+	for (size_t i = 0; set && i < set->n_rules; i++) {
+		if (set->rules[i].wildcard) {
+			return false;
+		}
+		total += set->rules[i].n_postings;
+	}
+	if (!set) {
+		return false;
+	}
+	const char **out = xcalloc(total ? total : 1, sizeof(*out));
+	size_t k = 0;
+	for (size_t i = 0; i < set->n_rules; i++) {
+		for (size_t j = 0; j < set->rules[i].n_postings; j++) {
+			out[k++] = set->rules[i].posting_ids[j];
+		}
+	}
+	qsort(out, k, sizeof(*out), cmp_borrowed);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (m == 0 || strcmp(out[m - 1], out[i]) != 0) {
+			out[m++] = out[i];
+		}
+	}
+	*ids = out;
+	*n = m;
+	return true;
+}
+
 const struct resolved_link *rules_link_for_stage(const struct resolved_rule *rule,
 	const char *lever_stage_id)
 {

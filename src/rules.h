@@ -166,6 +166,13 @@ bool rules_check_languages(const struct config *cfg, const char *const *langs, s
  */
 const struct resolved_rule *rules_match(const struct rule_set *set, const char *posting_id);
 
+/**
+ * The postings the rules cover, sorted and each once, for listings that ask Lever for them
+ * alone. False when a "*" rule covers every job (or set is NULL): *ids is then NULL. The
+ * strings are borrowed from set; the caller frees the array only.
+ */
+bool rules_covered_postings(const struct rule_set *set, const char ***ids, size_t *n);
+
 /** The link that lever_stage_id triggers in rule, or NULL. Borrowed from rule. */
 const struct resolved_link *rules_link_for_stage(const struct resolved_rule *rule,
 	const char *lever_stage_id);

@@ -64,31 +64,61 @@ static enum exit_code poll_only(struct engine *e)
 	return EXIT_OK;
 }
 
+/*
+ * Which jobs this run lists, from the rules (listing.h), and what its seeding listed. A seeding
+ * and a backfill ask for the covered postings only, unless a rule covers "*"; an incremental
+ * sync lists every job that changed, since that is how it learns of a candidate leaving a
+ * covered job, and what it pages is the change since the last run, not the account.
+ */
+static enum exit_code listing_scope(struct engine *e, int64_t cursor, struct posting_filter *pf)
+{
+	const struct resolved_rule *only =
+		e->opts->only_rule && !e->full_seed ? rules_find(e->app->rules, e->opts->only_rule)
+						    : NULL;
+	// Tests compare a filtered run with the listing as it was before filtering.
+	const char *full = getenv("REFTY_LEVER_TEST_FULL_LISTING");
+	posting_filter_init(pf, e->app->rules, only, full && *full);
+	if (!e->opts->backfill && cursor > 0) {
+		pf->all = true;
+	}
+	bool err = false;
+	pthread_mutex_lock(&e->db); // a backfill's workers may be running
+	char *seed = snapshot_meta_get(e->app->snap, "seed_listing", &err);
+	seed_listing_parse(seed, &e->seed);
+	free(seed);
+	bool seeding = e->ctx.seeding || e->full_seed;
+	if (!err && seeding && !e->opts->dry_run) {
+		// In the first batch of the seeding, so that it is there once seeded_at is.
+		char *text = posting_filter_seed_text(pf, e->opts->backfill);
+		err = !intake_batch_begin(e) || !snapshot_meta_set(e->app->snap, "seed_listing", text);
+		free(text);
+	}
+	pthread_mutex_unlock(&e->db);
+	return err ? EXIT_LOCAL : EXIT_OK;
+}
+
 static enum exit_code poll(struct engine *e, int64_t cursor)
 {
 	struct lever_opportunity_query q = {0};
-	const char **postings = NULL;
-	if (e->opts->n_only_ids > 0) {
+	struct posting_filter pf;
+	// First: a record fetched again, or by a hint, is planned knowing what the seeding listed.
+	enum exit_code rc = listing_scope(e, cursor, &pf);
+	if (rc == EXIT_OK && e->opts->n_only_ids > 0) {
+		posting_filter_finish(&pf);
 		return poll_only(e);
 	}
-	enum exit_code rc = intake_refetch_quarantined(e);
-	if (rc != EXIT_OK) {
-		return rc;
+	if (rc == EXIT_OK) {
+		rc = intake_refetch_quarantined(e);
 	}
-	if (e->opts->backfill) {
+	if (rc == EXIT_OK && e->opts->backfill) {
 		q.archived = LEVER_ARCHIVED_NONE;
-		const struct resolved_rule *only =
-			e->opts->only_rule ? rules_find(e->app->rules, e->opts->only_rule) : NULL;
-		if (only && !only->wildcard && only->n_postings > 0 && !e->full_seed) {
-			postings = xcalloc(only->n_postings, sizeof(*postings));
-			for (size_t i = 0; i < only->n_postings; i++) {
-				postings[i] = only->posting_ids[i];
-			}
-			q.posting_ids = postings;
-			q.n_posting_ids = only->n_postings;
+		rc = backfill_poll(e, &q, &pf);
+		if (rc == EXIT_OK && !pf.all && !e->full_seed && !e->opts->only_rule && cursor > 0) {
+			rc = backfill_poll_changed(e, &q, &pf, cursor);
 		}
-		rc = backfill_poll(e, &q);
-		free(postings);
+	}
+	if (rc != EXIT_OK || e->opts->backfill) {
+		posting_filter_finish(&pf);
 		return rc;
 	}
 	if (cursor > 0) {
@@ -96,7 +126,12 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		q.updated_at_start = start > 0 ? start : 1;
 	}
 	struct lever_opportunity_sink sink = {intake_on_opportunity, intake_on_unreadable, e};
-	int ls = lever_list_opportunities(e->app->lever, &q, &sink);
+	int ls = LEVER_OK;
+	for (size_t i = 0; ls == LEVER_OK && i < posting_filter_batches(&pf); i++) {
+		posting_filter_apply(&pf, i, &q);
+		ls = lever_list_opportunities(e->app->lever, &q, &sink);
+	}
+	posting_filter_finish(&pf);
 	if (ls == LEVER_OK && cursor > 0) {
 		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
 		ls = lever_list_deleted(e->app->lever, start > 0 ? start : 1, 0, intake_on_deleted, e);
@@ -470,6 +505,7 @@ static void engine_finish(struct engine *e)
 	free_strings(e->unreadable, e->n_unreadable);
 	free(e->untrusted_example);
 	free(e->error);
+	seed_listing_finish(&e->seed);
 	log_set_run(0);
 	pthread_mutex_destroy(&e->db);
 	run_record_finish(&e->run);
@@ -528,7 +564,7 @@ enum exit_code sync_run_app(struct app *app, const struct sync_options *opts)
 		}
 	}
 	if (rc == EXIT_OK) {
-		rc = poll(&e, opts->backfill ? 0 : cursor);
+		rc = poll(&e, cursor);
 	}
 	rc = finish_poll(&e, rc, seeded);
 	if (e.overlap) {

@@ -8,7 +8,8 @@ Not part of the test suites (machines are noisy): run it by hand,
 or through meson: meson test -C build --benchmark --verbose
 
 It measures, for a backfill from an emulated Lever whose pages take --latency
-seconds, limited to 10 requests/s with bursts of 20, and an emulated Refty
+seconds (once listing every job, as before backfills asked for the covered postings
+only, and once filtered: Lever requests per covered opportunity against the floors), limited to 10 requests/s with bursts of 20, and an emulated Refty
 answering in 50 ms:
   - wall time, the rate-limit floor max(0, pages - 20) / 10 and wall/floor;
   - client CPU (user+sys) per opportunity and peak RSS of the client;
@@ -128,17 +129,27 @@ def naive_pager(lever, n_pages_max):
     return pages, time.monotonic() - start
 
 
-def backfill_case(args, n, env, tmp):
-    print(f"\n== backfill of {n:,} opportunities, pages of {args.latency:g} s, "
+def backfill_case(args, n, env, tmp, filtered=False):
+    """A backfill of n opportunities, 10% (--covered) on the job the rule names. By default the
+    listing of every job, as before backfills asked Lever for the covered postings only (the
+    variable REFTY_LEVER_TEST_FULL_LISTING); filtered: the listing refty-lever makes."""
+    how = "covered postings only" if filtered else "every job (full listing)"
+    print(f"\n== backfill of {n:,} opportunities listing {how}, pages of {args.latency:g} s, "
           f"{RATE:g} req/s burst {BURST}", flush=True)
+    env = dict(env)
+    if filtered:
+        env.pop("REFTY_LEVER_TEST_FULL_LISTING", None)
+    else:
+        env["REFTY_LEVER_TEST_FULL_LISTING"] = "1"
     lever = Emulator("lever", "--opportunities", str(n), "--covered-fraction",
                      str(args.covered), "--seed", "11", "--rate", str(RATE), "--burst", str(BURST),
                      "--latency", str(args.latency), "--log-limit", "1000",
                      startup_timeout=120.0)
     refty = Emulator("refty", "--latency", "0.05", "--log-limit", "1000")
     with lever, refty:
-        state = os.path.join(tmp, f"state-{n}.db")
-        conf = os.path.join(tmp, f"bench-{n}.conf")
+        tag = "filtered" if filtered else "full"
+        state = os.path.join(tmp, f"state-{n}-{tag}.db")
+        conf = os.path.join(tmp, f"bench-{n}-{tag}.conf")
         write_config(conf, lever, refty, state, args.lever_in_flight, args.refty_in_flight)
         lever.control("DELETE", "/_control/requests")
         rc, wall, cpu, rss, out, err = run_measured(
@@ -151,19 +162,43 @@ def backfill_case(args, n, env, tmp):
         if rc != 0:
             print(err[-2000:])
         print(f"wall time              {wall:.1f} s")
-        print(f"rate-limit floor       {floor:.1f} s  ({pages} pages)")
-        if floor > 0:
-            print(f"wall / floor           {wall / floor:.3f}  (target <= 1.15)")
-        print(f"client CPU             {cpu:.2f} s = {cpu / n * 1e6:.1f} us per opportunity "
-              f"(target < 30)")
+        if not filtered:
+            print(f"rate-limit floor       {floor:.1f} s  ({pages} pages)")
+            if floor > 0:
+                print(f"wall / floor           {wall / floor:.3f}  (target <= 1.15)")
+            print(f"client CPU             {cpu:.2f} s = {cpu / n * 1e6:.1f} us per opportunity "
+                  f"(target < 30)")
+        else:
+            print(f"client CPU             {cpu:.2f} s")
         print(f"client peak RSS        {rss / 1024:.1f} MiB (target < 32)")
         print(f"Lever requests         {stats['total']}  (429s: {stats['status_429']}, "
               f"max in any second: {stats['max_requests_1s']})")
         print(f"Refty candidates       {summary['candidates_created']} created, "
               f"{summary['candidates_existing']} existing")
-        result = {"n": n, "exit": rc, "wall": wall, "floor": floor, "cpu": cpu, "rss_kib": rss,
-                  "requests": stats["total"], "status_429": stats["status_429"],
-                  "created": summary["candidates_created"]}
+        result = {"n": n, "filtered": filtered, "exit": rc, "wall": wall, "floor": floor,
+                  "cpu": cpu, "rss_kib": rss, "requests": stats["total"],
+                  "status_429": stats["status_429"], "created": summary["candidates_created"]}
+        if filtered:
+            # Design §7: Lever work in proportion to what the rules cover. Every covered,
+            # active candidate is created, so that is how many were covered.
+            covered = summary["candidates_created"] + summary["candidates_existing"]
+            covered_pages = math.ceil(covered / 100)
+            lever_floor = max(0, covered_pages - BURST) / RATE + args.latency
+            refty_floor = covered * 0.05 / args.refty_in_flight
+            larger = max(lever_floor, refty_floor)
+            allowed = 1.05 * covered_pages + 10
+            print(f"covered opportunities  {covered:,} ({covered_pages} pages)")
+            print(f"Lever requests / covered opportunity  {stats['total'] / max(covered, 1):.4f} "
+                  f"({stats['total']} requests, target <= {allowed:.0f})")
+            print(f"Lever floor            {lever_floor:.1f} s = max(0, {covered_pages} - {BURST}) "
+                  f"/ {RATE:g} + {args.latency:g}")
+            print(f"Refty floor            {refty_floor:.1f} s = {covered:,} x 0.05 / "
+                  f"{args.refty_in_flight}")
+            print(f"wall / larger floor    {wall / larger:.3f}  (target <= 1.10)")
+            print(f"client CPU             {cpu / max(covered, 1) * 1e6:.1f} us per covered "
+                  f"opportunity (paged and created)")
+            result.update({"covered": covered, "lever_floor": lever_floor,
+                           "refty_floor": refty_floor, "allowed_requests": allowed})
 
         if args.sync_check:
             # The first sync after a backfill may see what changed meanwhile;
@@ -179,7 +214,7 @@ def backfill_case(args, n, env, tmp):
             print(f"client CPU             {cpu2 * 1000:.1f} ms (target < 50)")
             result.update({"sync_requests": stats2["total"], "sync_cpu_ms": cpu2 * 1000})
 
-        if args.naive_pages:
+        if args.naive_pages and not filtered:
             lever.control("DELETE", "/_control/requests")
             npages, nwall = naive_pager(lever, args.naive_pages)
             rate = npages / nwall
@@ -205,6 +240,8 @@ def main():
     ap.add_argument("--naive-pages", type=int, default=20,
                     help="pages the naive pager reads to measure its rate (0: skip)")
     ap.add_argument("--no-sync-check", dest="sync_check", action="store_false")
+    ap.add_argument("--cases", default="full,filtered",
+                    help="full: the backfill listing every job; filtered: the covered postings")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--launcher", help="bench-launch (default: tests/bench-launch of the "
                     "binary's build directory)")
@@ -220,8 +257,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="refty-lever-bench-")
     results = []
     try:
+        cases = [c for c in args.cases.split(",") if c]
         for n in [int(x) for x in args.sizes.split(",") if x]:
-            results.append(backfill_case(args, n, env, tmp))
+            for case in cases:
+                if case not in ("full", "filtered"):
+                    sys.exit(f"bench: unknown case '{case}' (full, filtered)")
+                results.append(backfill_case(args, n, env, tmp, filtered=case == "filtered"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:

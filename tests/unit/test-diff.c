@@ -34,6 +34,7 @@ struct opp_spec {
 	bool archived, confidential, anonymized;
 	const char *name, *email, *phone;
 	int64_t created, last_advanced, updated;
+	int64_t applied; /* the application's createdAt; 0: none sent */
 };
 
 struct state_spec {
@@ -76,6 +77,7 @@ static void make_opp(const struct opp_spec *s, struct opportunity *o)
 	o->created_at = s->created ? s->created : T(0);
 	o->last_advanced_at = s->last_advanced ? s->last_advanced : NONE;
 	o->updated_at = s->updated ? s->updated : NONE;
+	o->applied_at = s->applied ? s->applied : NONE;
 }
 
 static void make_state(const struct state_spec *s, struct opportunity_state *st)
@@ -581,6 +583,87 @@ static void test_untrusted(void)
 	opportunity_finish(&cur);
 }
 
+/* diff_state_at: the row a seeding at T(30) would have written, told from the record now. */
+struct state_at_case {
+	const char *what;
+	struct opp_spec cur;
+	bool elsewhere;
+	const char *posting; /* expected; NULL: another job or none */
+	const char *stage;   /* expected; NULL: not known */
+	int64_t seen;
+};
+
+static const struct state_at_case state_at_cases[] = {
+	{"on the job since before, a stage entry since: the stage and entries then",
+		{.posting = "p1", .stage = "st-refs", .applied = T(1),
+			.changes = {{"st-new", T(1)}, {"st-phone", T(10)}, {"st-refs", T(40)}}},
+		false, "p1", "st-phone", T(10)},
+	{"moved onto the job since: another job then",
+		{.posting = "p1", .stage = "st-phone", .applied = T(35),
+			.changes = {{"st-new", T(1)}, {"st-phone", T(10)}}},
+		false, NULL, "st-phone", T(10)},
+	{"a job the seeding asked for: it was not on it then",
+		{.posting = "p1", .stage = "st-phone", .applied = T(1),
+			.changes = {{"st-new", T(1)}, {"st-phone", T(10)}}},
+		true, NULL, "st-phone", T(10)},
+	{"no application time: since the opportunity's creation",
+		{.posting = "p1", .stage = "st-new", .created = T(2), .changes = {{"st-new", T(2)}}},
+		false, "p1", "st-new", T(2)},
+	{"an entry before 2000 is not handled, though it is the stage then",
+		{.posting = "p1", .stage = "st-phone", .applied = T(1),
+			.changes = {{"st-old", 1000}, {"st-phone", T(50)}}},
+		false, "p1", "st-old", NONE},
+	{"no stageChanges, advanced before: the current stage then",
+		{.posting = "p1", .stage = "st-refs", .no_changes = true, .last_advanced = T(20),
+			.applied = T(1)},
+		false, "p1", "st-refs", T(20)},
+	{"no stageChanges, advanced since: the stage then is not known",
+		{.posting = "p1", .stage = "st-refs", .no_changes = true, .last_advanced = T(40),
+			.applied = T(1)},
+		false, "p1", NULL, NONE},
+};
+
+static bool same_str(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static void test_state_at(void)
+{
+	struct diff_trust then = diff_trust_for_poll(T(30));
+	for (size_t i = 0; i < sizeof(state_at_cases) / sizeof(state_at_cases[0]); i++) {
+		const struct state_at_case *c = &state_at_cases[i];
+		struct opportunity cur;
+		make_opp(&c->cur, &cur);
+		struct opportunity_state st;
+		diff_state_at(&cur, T(30), &then, c->elsewhere, &st);
+		char what[240];
+		snprintf(what, sizeof(what), "state at: %s: job", c->what);
+		ok(same_str(st.posting_id, c->posting), what);
+		snprintf(what, sizeof(what), "state at: %s: stage", c->what);
+		ok(same_str(st.stage_id, c->stage), what);
+		snprintf(what, sizeof(what), "state at: %s: handled up to", c->what);
+		is_int(st.seen_until_ms, c->seen, what);
+		// Diffed against it, only what came after fires.
+		struct diff d;
+		diff_init(&d);
+		diff_compute(&st, &cur, &trust, &d);
+		size_t later = 0;
+		for (size_t k = 0; k < cur.n_changes; k++) {
+			later += cur.has_changes && cur.changes[k].at_ms > T(30);
+		}
+		if (cur.has_changes) {
+			snprintf(what, sizeof(what), "state at: %s: entries since fire", c->what);
+			is_int(d.n_entries, later, what);
+		}
+		snprintf(what, sizeof(what), "state at: %s: a move onto the job", c->what);
+		ok(d.posting_changed == (c->posting == NULL), what);
+		diff_finish(&d);
+		opportunity_state_finish(&st);
+		opportunity_finish(&cur);
+	}
+}
+
 int main(void)
 {
 	trust = diff_trust_for_poll(T(60));
@@ -590,5 +673,6 @@ int main(void)
 	test_next_state();
 	test_current_entry();
 	test_untrusted();
+	test_state_at();
 	return tap_done();
 }
