@@ -232,6 +232,35 @@ enum lever_status lever_list_postings(struct lever_client *c,
 	bool (*cb)(void *ud, const struct lever_posting *p), void *ud);
 
 /*
+ * Webhooks: what 'webhooks register' sets up. The signature tokens are secrets: every one the
+ * client sees is registered with log_add_secret(), and no body is ever logged.
+ */
+
+/** A webhook as Lever describes it; the strings are borrowed for the callback or the call. */
+struct lever_webhook {
+	const char *id;
+	const char *event;           /* candidateStageChange, ... */
+	const char *url;             /* where Lever delivers it */
+	const char *signature_token; /* configuration.signatureToken; NULL when not sent */
+};
+
+/** GET /webhooks, every page. */
+enum lever_status lever_list_webhooks(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_webhook *w), void *ud);
+
+/**
+ * POST /webhooks {"event", "url"}; cb receives the created webhook (its signature token, which
+ * only this answer is documented to carry, must be there). Sent once: a request that may have
+ * reached Lever without an answer is not repeated (it would create a second webhook), and
+ * LEVER_ERR_REMOTE is then logged with what to do. Refused in a dry run (LEVER_ERR_DRY_RUN).
+ */
+enum lever_status lever_create_webhook(struct lever_client *c, const char *event, const char *url,
+	void (*cb)(void *ud, const struct lever_webhook *w), void *ud);
+
+/** DELETE /webhooks/:id. LEVER_ERR_NOT_FOUND (not logged) when Lever has no such webhook. */
+enum lever_status lever_delete_webhook(struct lever_client *c, const char *id);
+
+/*
  * OAuth login (see oauth.h for the receiver and the pieces in between).
  */
 
@@ -269,6 +298,7 @@ enum lever_listing {
 	LEVER_LISTING_DELETED,
 	LEVER_LISTING_STAGES,
 	LEVER_LISTING_POSTINGS,
+	LEVER_LISTING_WEBHOOKS,
 };
 
 /** What lever_parse_list_page found on a page. */
