@@ -393,12 +393,11 @@ static enum lever_status access_token(struct lever_client *c, struct http_client
 	return status;
 }
 
-const char *lever_oauth_scope(bool confidential)
+char *lever_oauth_scope(bool confidential, bool webhooks)
 {
-	return confidential ? "offline_access opportunities:read:admin stages:read:admin "
-			      "postings:read:admin confidential:access:admin"
-			    : "offline_access opportunities:read:admin stages:read:admin "
-			      "postings:read:admin";
+	return xasprintf("offline_access opportunities:read:admin stages:read:admin "
+			 "postings:read:admin%s%s",
+		confidential ? " confidential:access:admin" : "", webhooks ? " webhooks:write:admin" : "");
 }
 
 char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
@@ -412,9 +411,11 @@ char *lever_oauth_authorize_url(const struct lever_options *opts, const char *re
 		.redirect_uri = redirect_uri,
 		.state = state,
 		.audience = audience,
-		.scope = lever_oauth_scope(opts->confidential),
 	};
+	char *scope = lever_oauth_scope(opts->confidential, opts->webhooks);
+	p.scope = scope;
 	char *result = oauth_authorize_url(&p);
+	free(scope);
 	free(audience);
 	free(url);
 	return result;
@@ -625,7 +626,14 @@ static enum lever_status method_error(struct lever_client *c, const char *what,
 		}
 	} else if (resp->status == 403) {
 		status = LEVER_ERR_AUTH;
-		if (c->auth == LEVER_AUTH_API_KEY) {
+		if (strncmp(path, "/webhooks", 9) == 0) {
+			hint = c->auth == LEVER_AUTH_API_KEY
+				? "; managing webhooks needs an API key with access to the webhooks "
+				  "endpoints"
+				: "; managing webhooks needs the scope webhooks:write:admin: add a "
+				  "webhooks group to the configuration and run 'refty-lever auth login' "
+				  "again";
+		} else if (c->auth == LEVER_AUTH_API_KEY) {
 			hint = c->confidential
 				? "; check the API key's permissions for this endpoint, and that it was "
 				  "created with access to confidential data (lever.confidential = true)"

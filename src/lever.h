@@ -109,6 +109,7 @@ struct lever_options {
 	const char *auth_url;       /* NULL: LEVER_DEFAULT_AUTH_URL */
 	struct lever_token_store token_store;
 	bool confidential;          /* list confidential records too (confidentiality=all) */
+	bool webhooks;              /* OAuth login: ask to manage webhooks too (webhooks register) */
 	double requests_per_second; /* <= 0: unlimited; ignored when limiter is set */
 	int burst;
 	bool dry_run;               /* GET only; a token refresh is refused too */
@@ -264,8 +265,13 @@ enum lever_status lever_delete_webhook(struct lever_client *c, const char *id);
  * OAuth login (see oauth.h for the receiver and the pieces in between).
  */
 
-/** The scopes we ask for: read access to opportunities, stages and postings, offline. */
-const char *lever_oauth_scope(bool confidential);
+/**
+ * The scopes we ask for: read access to opportunities, stages and postings, offline; with
+ * confidential, confidential:access:admin; with webhooks, webhooks:write:admin (which
+ * implies reading them), for 'webhooks register', asked only of those who configure
+ * webhooks. New string.
+ */
+char *lever_oauth_scope(bool confidential, bool webhooks);
 
 /** The authorize URL for opts (auth_url, client_id, url as audience). Caller frees. */
 char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
