@@ -133,18 +133,27 @@ struct hook {
 struct hooks {
 	struct hook *v;
 	size_t n;
-	const struct webhook_store *store;
+	struct webhook_store *store;
 };
 
 static bool on_hook(void *ud, const struct lever_webhook *w)
 {
 	struct hooks *h = ud;
+	long at = webhook_store_find(h->store, w->id, w->signature_token);
+	// A token written by hand that Lever's listing shows to be this webhook's is named after
+	// it from now on, so that delete can take it away with the webhook.
+	if (at >= 0 && !h->store->tokens[at].id) {
+		struct webhook_token *t = &h->store->tokens[at];
+		t->id = xstrdup(w->id);
+		t->event = xstrdup(w->event);
+		t->url = xstrdup(w->url);
+	}
 	h->v = xrealloc(h->v, (h->n + 1) * sizeof(*h->v));
 	h->v[h->n++] = (struct hook){
 		.id = xstrdup(w->id),
 		.event = xstrdup(w->event),
 		.url = xstrdup(w->url),
-		.stored = webhook_store_find(h->store, w->id, w->signature_token) >= 0,
+		.stored = at >= 0,
 	};
 	return true;
 }

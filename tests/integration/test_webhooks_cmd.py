@@ -166,6 +166,23 @@ class WebhooksTestCase(unittest.TestCase):
 		self.assertEqual(by_url.rc, OK, by_url)
 		self.assertEqual(hooks(), [])
 
+	def test_tokens_written_by_hand_are_recognised_by_their_value(self):
+		self.assertEqual(self.register().rc, OK)
+		tokens = self.stored()
+		with open(self.tokens_path, "w") as f:
+			f.write("\n".join(tokens) + "\n")  # no comments naming the webhooks
+		listed = self.ws.run("webhooks", "list", "--json")
+		self.assertEqual([json.loads(line)["token_stored"] for line in listed.out.splitlines()],
+		                 [True] * 4, listed)
+		LEVER.control("DELETE", "/requests")
+		again = self.register()
+		self.assertEqual(again.rc, OK, again)
+		self.assertEqual(webhook_writes(), [])
+		deleted = self.ws.run("webhooks", "delete")
+		self.assertEqual(deleted.rc, OK, deleted)
+		self.assertEqual(hooks(), [])
+		self.assertEqual(self.stored(), [])
+
 	def test_a_token_source_it_cannot_write_is_refused_before_anything_is_created(self):
 		for key, value in (("signature_tokens_env", '"WEBHOOK_TOKENS"'),
 		                   ("signature_tokens_command", '"cat /dev/null"')):
