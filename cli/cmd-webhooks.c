@@ -39,7 +39,7 @@ static void print_step(const struct webhooks_step *s, bool done)
 }
 
 /* Prints the steps, and what the operator must still do once something changed. */
-static void print_report(const struct webhooks_report *r, bool dry_run, bool reg)
+static void print_report(const struct webhooks_report *r, bool dry_run, bool reg, int rc)
 {
 	size_t changed = 0, pending = 0;
 	for (size_t i = 0; i < r->n; i++) {
@@ -49,6 +49,9 @@ static void print_report(const struct webhooks_report *r, bool dry_run, bool reg
 		}
 		changed += s->kind != WEBHOOKS_KEEP && s->done;
 		pending += s->kind != WEBHOOKS_KEEP && !s->done;
+	}
+	if (rc != EXIT_OK && changed == 0 && !r->written) {
+		return; // nothing happened: the error says why
 	}
 	if (!reg && r->n == 0) {
 		printf("no webhooks to delete\n");
@@ -65,7 +68,13 @@ static void print_report(const struct webhooks_report *r, bool dry_run, bool reg
 		printf("nothing to change: %zu signature token%s stored in '%s'\n", r->stored,
 			r->stored == 1 ? "" : "s", r->token_path);
 	}
-	if (reg && pending == 0) {
+	if (pending > 0) {
+		printf("%zu change%s not made, after the error above: run the same command again "
+		       "once it is fixed\n",
+			pending, pending == 1 ? "" : "s");
+		return;
+	}
+	if (reg) {
 		printf("\nStill to do in Lever, once, by a Super Admin (Settings > Integrations and API >\n"
 		       "Webhooks): switch these webhooks on, with the signature token option; Lever\n"
 		       "delivers nothing until then.\n");
@@ -173,7 +182,7 @@ int cmd_webhooks(struct cli_ctx *ctx, int argc, char **argv)
 	rc = reg ? webhooks_register(&ctx->app, url, dry_run, &report)
 		 : webhooks_delete(&ctx->app, url, dry_run, &report);
 	if (report.token_path) {
-		print_report(&report, dry_run, reg);
+		print_report(&report, dry_run, reg, rc);
 	}
 	webhooks_report_finish(&report);
 	return rc;

@@ -537,7 +537,7 @@ static char *path_only(const char *path)
  * status in resp (the caller judges it), or an error already logged. The HTTP layer retries
  * a POST only when it certainly did not reach Lever: a create is never sent twice.
  */
-static enum lever_status send(struct lever_client *c, const char *method, const char *path,
+static enum lever_status send_request(struct lever_client *c, const char *method, const char *path,
 	const char *json_body, struct http_response *resp)
 {
 	struct http_client *http = take_http(c);
@@ -602,7 +602,7 @@ static enum lever_status send(struct lever_client *c, const char *method, const 
 
 static enum lever_status get(struct lever_client *c, const char *path, struct http_response *resp)
 {
-	return send(c, "GET", path, NULL, resp);
+	return send_request(c, "GET", path, NULL, resp);
 }
 
 /* Logs a non-2xx answer to method on path and maps it to a status. */
@@ -1188,7 +1188,7 @@ enum lever_status lever_create_webhook(struct lever_client *c, const char *event
 	free(clean_event);
 	struct http_response resp;
 	http_response_init(&resp);
-	enum lever_status status = send(c, "POST", "/webhooks", body.data, &resp);
+	enum lever_status status = send_request(c, "POST", "/webhooks", body.data, &resp);
 	if (status == LEVER_ERR_REMOTE) {
 		log_error("cannot %s: Lever may have created it without answering; run 'refty-lever "
 			  "webhooks register' again, which replaces a webhook whose signature token "
@@ -1241,7 +1241,7 @@ enum lever_status lever_delete_webhook(struct lever_client *c, const char *id)
 	char *what = xasprintf("delete webhook '%s'", clean);
 	struct http_response resp;
 	http_response_init(&resp);
-	enum lever_status status = send(c, "DELETE", path, NULL, &resp);
+	enum lever_status status = send_request(c, "DELETE", path, NULL, &resp);
 	if (status == LEVER_OK && resp.status == 404) {
 		log_debug("webhook '%s' is no longer in Lever", clean);
 		status = LEVER_ERR_NOT_FOUND;

@@ -105,6 +105,28 @@ class WebhooksTestCase(unittest.TestCase):
 		self.assertEqual(again.out.count("kept "), 4, again.out)
 		self.assertIn("nothing to change", again.out)
 
+	def test_a_create_that_lost_its_answer_is_not_sent_again_and_the_next_run_mends_it(self):
+		# The third POST reaches Lever, which creates the webhook, but its answer is lost.
+		LEVER.fault(path="/v1/webhooks", kind="reset", process=True, methods=["POST"], after=2,
+		            count=1)
+		self.addCleanup(LEVER.control, "DELETE", "/faults")
+		result = self.register()
+		self.assertEqual(result.rc, REMOTE, result)
+		posts = [e for e in webhook_writes() if e["method"] == "POST"]
+		self.assertEqual(len(posts), 3, posts)  # not repeated: it would make a second webhook
+		self.assertIn("may have created it", result.err)
+		self.assertIn("webhooks register' again", result.err)
+		self.assertIn("2 signature tokens stored", result.out)
+		self.assertIn("not made", result.out)
+		self.assertEqual(len(self.stored()), 2)
+		self.assertEqual(len(hooks()), 3)
+		again = self.register()
+		self.assertEqual(again.rc, OK, again)
+		self.assertIn("replaced  candidateArchiveChange", again.out)
+		self.assertEqual(sorted(h["event"] for h in hooks()), sorted(EVENTS))
+		self.assertEqual(sorted(self.stored()),
+		                 sorted(h["configuration"]["signatureToken"] for h in hooks()))
+
 	def test_a_webhook_whose_token_is_not_stored_is_replaced(self):
 		self.assertEqual(self.register().rc, OK)
 		by_event = {h["event"]: h for h in hooks()}
