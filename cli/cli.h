@@ -50,5 +50,6 @@ int cmd_lever(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_refty(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_auth(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_serve(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_webhooks(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif

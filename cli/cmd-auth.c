@@ -33,13 +33,15 @@ static int login(struct app *app, bool paste)
 	char *redirect_uri = oauth_redirect_uri(cfg->lever.oauth.redirect_port);
 	char *state = oauth_random_state();
 	char *audience = xasprintf("%s/", cfg->lever.url);
+	// With a webhooks group, 'webhooks register' will need to manage them.
+	char *scope = lever_oauth_scope(cfg->lever.confidential, cfg->webhooks.present);
 	struct oauth_authorize_params p = {
 		.auth_url = cfg->lever.oauth.auth_url,
 		.client_id = cfg->lever.oauth.client_id,
 		.redirect_uri = redirect_uri,
 		.state = state,
 		.audience = audience,
-		.scope = lever_oauth_scope(cfg->lever.confidential),
+		.scope = scope,
 	};
 	char *url = state ? oauth_authorize_url(&p) : NULL;
 	struct oauth_callback cb = {0};
@@ -81,6 +83,7 @@ static int login(struct app *app, bool paste)
 	oauth_callback_finish(&cb);
 	free(url);
 	free(audience);
+	free(scope);
 	free(state);
 	free(redirect_uri);
 	oauth_receiver_destroy(receiver);

@@ -98,6 +98,33 @@ static const struct cli_command commands[] = {
 			"progress as it ends a one-shot sync, then it exits 0.\n",
 	},
 	{
+		.name = "webhooks",
+		.run = cmd_webhooks,
+		// Register and delete open Lever themselves, once the token file is known to be
+		// writable; list is a dry run.
+		.needs = CLI_NEEDS_CONFIG | CLI_ONLY_LEVER | CLI_STOPPABLE,
+		.synopsis = "register --url URL [--dry-run] | list [--json] | delete [--url URL] [--dry-run]",
+		.summary = "set up Lever's webhooks for serve through Lever's API",
+		.help = "  register  create the webhooks serve acts on (candidateStageChange,\n"
+			"            applicationCreated, candidateArchiveChange, candidateDeleted) at\n"
+			"            URL, and store their signature tokens where serve reads them:\n"
+			"            webhooks.signature_tokens_file, else <state>.webhook-tokens (mode\n"
+			"            0600). Idempotent: a webhook already at URL is kept when its token\n"
+			"            is stored, replaced when it is not (it could not be verified)\n"
+			"  list      Lever's webhooks: id, event, URL, whether the token is stored\n"
+			"  delete    delete the webhooks at URL (default: those whose token is stored)\n"
+			"            and their tokens\n"
+			"\n"
+			"  --url URL  https://, or plain http:// to 127.0.0.1 or localhost only\n"
+			"  --dry-run  list and say what would change; change nothing\n"
+			"  --json     list: print JSON Lines\n"
+			"\n"
+			"Needs the directory of the token file (the state's) to exist, and an API key\n"
+			"or OAuth grant allowed to manage webhooks (scope webhooks:write:admin).\n"
+			"Tokens are never printed. A Super Admin must still switch the webhooks and\n"
+			"their signature token option on in Lever; then start or reload serve.\n",
+	},
+	{
 		.name = "status",
 		.run = cmd_status,
 		.needs = CLI_NEEDS_STATE_READ,

@@ -5,11 +5,11 @@
 # with every command's --help, so a new option must be added here too.
 
 _refty_lever_global_opts='--config --verbose --quiet --log-format --help --version'
-_refty_lever_commands='sync serve backfill status explain retry check lever refty auth help'
+_refty_lever_commands='sync serve webhooks backfill status explain retry check lever refty auth help'
 # The global options that also work after the command.
 _refty_lever_late_opts='--config --verbose --quiet --log-format'
 
-# The options of one command (and, for lever, refty and auth, of its subcommand).
+# The options of one command (and, for lever, refty, auth and webhooks, of its subcommand).
 _refty_lever_command_opts()
 {
 	case $1 in
@@ -23,6 +23,13 @@ _refty_lever_command_opts()
 	lever | refty) echo '--json --help' ;;
 	help) echo '--help' ;;
 	auth) [[ $2 == login ]] && echo '--paste --help' || echo '--help' ;;
+	webhooks)
+		case $2 in
+		register | delete) echo '--url --dry-run --help' ;;
+		list) echo '--json --help' ;;
+		*) echo '--url --dry-run --json --help' ;;
+		esac
+		;;
 	esac
 }
 
@@ -32,6 +39,7 @@ _refty_lever_subcommands()
 	lever) echo 'stages postings' ;;
 	refty) echo 'sequences languages' ;;
 	auth) echo 'login status logout' ;;
+	webhooks) echo 'register list delete' ;;
 	help) echo "$_refty_lever_commands" ;;
 	esac
 }
@@ -119,7 +127,7 @@ _refty_lever()
 			continue
 			;;
 		--config=*) config=${w#--config=} ;;
-		--rule | --since | --max-actions | --max-age | --watch | --listen | --poll-interval)
+		--rule | --since | --max-actions | --max-age | --watch | --listen | --poll-interval | --url)
 			((i++)) # its value is no subcommand
 			;;
 		-*) ;;
@@ -149,7 +157,7 @@ _refty_lever()
 		_refty_lever_offer_lines "$(_refty_lever_rules "$config")" "$cur"
 		return
 		;;
-	--since | --max-actions | --max-age | --watch | --listen | --poll-interval)
+	--since | --max-actions | --max-age | --watch | --listen | --poll-interval | --url)
 		return # a value only the operator knows
 		;;
 	esac

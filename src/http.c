@@ -584,6 +584,11 @@ static CURLcode perform(struct http_client *c, const struct http_request *req, c
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+	// libcurl sends a request again by itself when a reused connection dies before the first
+	// byte of an answer, although the server may have acted on it. It does so only on reused
+	// connections, so one that must not be sent twice (a create, a token exchange) gets a
+	// fresh one.
+	curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, abortable ? 0L : 1L);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);

@@ -375,6 +375,44 @@ const struct record_kind lever_posting_kind = {
 };
 
 
+bool lever_parse_webhook(const struct json_node *node, struct lever_webhook *w,
+	struct json_error *err)
+{
+	memset(w, 0, sizeof(*w));
+	struct json_node conf;
+	bool has_conf = false;
+	if (!json_expect_object(node, err) || !json_req_string(node, "id", &w->id, err)
+		|| !json_req_string(node, "event", &w->event, err)
+		|| !json_req_string(node, "url", &w->url, err)
+		|| !json_opt_object(node, "configuration", &conf, &has_conf, err)) {
+		return false;
+	}
+	return !has_conf || json_opt_string(&conf, "signatureToken", &w->signature_token, err);
+}
+
+static bool parse_webhook_rec(const struct json_node *node, void *rec, struct json_error *err)
+{
+	return lever_parse_webhook(node, rec, err);
+}
+
+static const char *webhook_id(const void *rec)
+{
+	return ((const struct lever_webhook *)rec)->id;
+}
+
+static bool deliver_webhook(void *cb, void *ud, const void *rec)
+{
+	return ((struct webhook_cb *)cb)->fn(ud, rec);
+}
+
+const struct record_kind lever_webhook_kind = {
+	.name = "webhook",
+	.size = sizeof(struct lever_webhook),
+	.parse = parse_webhook_rec,
+	.finish = finish_borrowed,
+	.id = webhook_id,
+	.deliver = deliver_webhook,
+};
 
 void lever_page_finish(struct page *p, const struct record_kind *kind)
 {
@@ -528,6 +566,7 @@ bool lever_parse_list_page(enum lever_listing listing, const char *body, size_t 
 		[LEVER_LISTING_DELETED] = &lever_deleted_kind,
 		[LEVER_LISTING_STAGES] = &lever_stage_kind,
 		[LEVER_LISTING_POSTINGS] = &lever_posting_kind,
+		[LEVER_LISTING_WEBHOOKS] = &lever_webhook_kind,
 	};
 	memset(out, 0, sizeof(*out));
 	const struct record_kind *kind = kinds[listing];

@@ -3,7 +3,7 @@
 
 /*
  * What Lever's list pages hold, private to the Lever client: each kind of record (opportunity,
- * deleted opportunity, stage, posting) with how it is parsed and validated, identified, checked
+ * deleted opportunity, stage, posting, webhook) with how it is parsed and validated, identified, checked
  * against the query that listed it and handed to its callback; and the page parser, which
  * quarantines a record it cannot read where the caller asks it to. Pure: it never does I/O and
  * never logs (lever.c, which pages, reports what goes wrong).
@@ -46,6 +46,9 @@ struct stage_cb {
 struct posting_cb {
 	bool (*fn)(void *ud, const struct lever_posting *p);
 };
+struct webhook_cb {
+	bool (*fn)(void *ud, const struct lever_webhook *w);
+};
 
 /* The window of a deleted listing, in ms (0: unset). */
 struct deleted_query {
@@ -72,6 +75,14 @@ extern const struct record_kind lever_opportunity_kind;
 extern const struct record_kind lever_deleted_kind;
 extern const struct record_kind lever_stage_kind;
 extern const struct record_kind lever_posting_kind;
+extern const struct record_kind lever_webhook_kind;
+
+/**
+ * One webhook (an element of GET /webhooks' "data", or the "data" of the answer to POST
+ * /webhooks); its strings are borrowed from node.
+ */
+bool lever_parse_webhook(const struct json_node *node, struct lever_webhook *w,
+	struct json_error *err);
 
 /** One opportunity (an element of "data", or the "data" of GET /opportunities/:id). */
 bool lever_parse_opportunity(const struct json_node *node, struct opportunity *o,

@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "json.h"
+#include "jsonw.h"
 #include "lever-records.h"
 #include "log.h"
 #include "oauth.h"
@@ -392,12 +393,11 @@ static enum lever_status access_token(struct lever_client *c, struct http_client
 	return status;
 }
 
-const char *lever_oauth_scope(bool confidential)
+char *lever_oauth_scope(bool confidential, bool webhooks)
 {
-	return confidential ? "offline_access opportunities:read:admin stages:read:admin "
-			      "postings:read:admin confidential:access:admin"
-			    : "offline_access opportunities:read:admin stages:read:admin "
-			      "postings:read:admin";
+	return xasprintf("offline_access opportunities:read:admin stages:read:admin "
+			 "postings:read:admin%s%s",
+		confidential ? " confidential:access:admin" : "", webhooks ? " webhooks:write:admin" : "");
 }
 
 char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
@@ -411,9 +411,11 @@ char *lever_oauth_authorize_url(const struct lever_options *opts, const char *re
 		.redirect_uri = redirect_uri,
 		.state = state,
 		.audience = audience,
-		.scope = lever_oauth_scope(opts->confidential),
 	};
+	char *scope = lever_oauth_scope(opts->confidential, opts->webhooks);
+	p.scope = scope;
 	char *result = oauth_authorize_url(&p);
+	free(scope);
 	free(audience);
 	free(url);
 	return result;
@@ -530,10 +532,13 @@ static char *path_only(const char *path)
 }
 
 /*
- * GETs path with authentication, refreshing the OAuth token once on a 401. Returns LEVER_OK
- * with any HTTP status in resp (the caller judges it), or an error already logged.
+ * Sends method to path (with a JSON body, or none) with authentication, refreshing the OAuth
+ * token once on a 401, which Lever answers before it acts. Returns LEVER_OK with any HTTP
+ * status in resp (the caller judges it), or an error already logged. The HTTP layer retries
+ * a POST only when it certainly did not reach Lever: a create is never sent twice.
  */
-static enum lever_status get(struct lever_client *c, const char *path, struct http_response *resp)
+static enum lever_status send_request(struct lever_client *c, const char *method, const char *path,
+	const char *json_body, struct http_response *resp)
 {
 	struct http_client *http = take_http(c);
 	if (!http) {
@@ -556,10 +561,17 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 				break;
 			}
 		}
+		static const struct http_header json_type[] = {
+			{"Content-Type", "application/json"},
+		};
 		struct http_request req = {
-			.method = "GET",
+			.method = method,
 			.path = path,
 			.bearer = token,
+			.headers = json_body ? json_type : NULL,
+			.n_headers = json_body ? 1 : 0,
+			.body = json_body,
+			.body_len = json_body ? strlen(json_body) : 0,
 		};
 		bool ok = http_request(http, &req, resp);
 		pthread_mutex_lock(&c->lock);
@@ -588,9 +600,14 @@ static enum lever_status get(struct lever_client *c, const char *path, struct ht
 	return status;
 }
 
-/* Logs a non-2xx answer and maps it to a status. */
-static enum lever_status status_error(struct lever_client *c, const char *what, const char *path,
-	const struct http_response *resp)
+static enum lever_status get(struct lever_client *c, const char *path, struct http_response *resp)
+{
+	return send_request(c, "GET", path, NULL, resp);
+}
+
+/* Logs a non-2xx answer to method on path and maps it to a status. */
+static enum lever_status method_error(struct lever_client *c, const char *what,
+	const char *method, const char *path, const struct http_response *resp)
 {
 	char *detail = error_detail(resp, NULL);
 	char *where = path_only(path);
@@ -609,7 +626,14 @@ static enum lever_status status_error(struct lever_client *c, const char *what, 
 		}
 	} else if (resp->status == 403) {
 		status = LEVER_ERR_AUTH;
-		if (c->auth == LEVER_AUTH_API_KEY) {
+		if (strncmp(path, "/webhooks", 9) == 0) {
+			hint = c->auth == LEVER_AUTH_API_KEY
+				? "; managing webhooks needs an API key with access to the webhooks "
+				  "endpoints"
+				: "; managing webhooks needs the scope webhooks:write:admin: add a "
+				  "webhooks group to the configuration and run 'refty-lever auth login' "
+				  "again";
+		} else if (c->auth == LEVER_AUTH_API_KEY) {
 			hint = c->confidential
 				? "; check the API key's permissions for this endpoint, and that it was "
 				  "created with access to confidential data (lever.confidential = true)"
@@ -621,12 +645,19 @@ static enum lever_status status_error(struct lever_client *c, const char *what, 
 				: "; check the scopes granted to the app";
 		}
 	}
-	log_error("cannot %s: GET '%s%s' answered %s%s%s", what, c->url, where,
+	log_error("cannot %s: %s '%s%s' answered %s%s%s", what, method, c->url, where,
 		http_status_text(resp->status), detail, hint);
 	free(key_hint);
 	free(where);
 	free(detail);
 	return status;
+}
+
+/* Logs a non-2xx answer to a GET and maps it to a status. */
+static enum lever_status status_error(struct lever_client *c, const char *what, const char *path,
+	const struct http_response *resp)
+{
+	return method_error(c, what, "GET", path, resp);
 }
 
 /*
@@ -1116,5 +1147,110 @@ enum lever_status lever_list_postings(struct lever_client *c,
 	struct sink out = {&fn, NULL, ud};
 	enum lever_status status = list(c, "list postings", path.data, &lever_posting_kind, &out, NULL);
 	strbuf_finish(&path);
+	return status;
+}
+
+/* Registers each signature token as a secret before the caller sees it. */
+struct webhook_relay {
+	bool (*cb)(void *ud, const struct lever_webhook *w);
+	void *ud;
+};
+
+static bool relay_webhook(void *ud, const struct lever_webhook *w)
+{
+	struct webhook_relay *r = ud;
+	log_add_secret(w->signature_token);
+	return r->cb(r->ud, w);
+}
+
+enum lever_status lever_list_webhooks(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_webhook *w), void *ud)
+{
+	struct webhook_relay relay = {cb, ud};
+	struct webhook_cb fn = {relay_webhook};
+	struct sink out = {&fn, NULL, &relay};
+	return list(c, "list webhooks", "/webhooks", &lever_webhook_kind, &out, NULL);
+}
+
+enum lever_status lever_create_webhook(struct lever_client *c, const char *event, const char *url,
+	void (*cb)(void *ud, const struct lever_webhook *w), void *ud)
+{
+	struct strbuf body;
+	strbuf_init(&body);
+	struct jsonw w;
+	jsonw_init(&w, &body);
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "event", event);
+	jsonw_kv_string(&w, "url", url);
+	jsonw_object_end(&w);
+	char *clean_event = log_sanitize(event);
+	char *what = xasprintf("create the %s webhook", clean_event);
+	free(clean_event);
+	struct http_response resp;
+	http_response_init(&resp);
+	enum lever_status status = send_request(c, "POST", "/webhooks", body.data, &resp);
+	if (status == LEVER_ERR_REMOTE) {
+		log_error("cannot %s: Lever may have created it without answering; run 'refty-lever "
+			  "webhooks register' again, which replaces a webhook whose signature token "
+			  "was not stored",
+			what);
+	} else if (status == LEVER_OK && (resp.status < 200 || resp.status > 299)) {
+		status = method_error(c, what, "POST", "/webhooks", &resp);
+	} else if (status == LEVER_OK) {
+		struct json_error err;
+		struct json_object *root = json_parse(resp.body.data, resp.body.len, &err);
+		struct json_node node, data;
+		struct lever_webhook hook;
+		bool ok = root != NULL;
+		if (ok) {
+			json_root(&node, root);
+			ok = json_req_object(&node, "data", &data, &err)
+			     && lever_parse_webhook(&data, &hook, &err);
+		}
+		if (ok && (!hook.signature_token || !hook.signature_token[0])) {
+			ok = json_fail(&err, &data, "configuration.signatureToken is missing");
+		}
+		if (ok) {
+			log_add_secret(hook.signature_token);
+			cb(ud, &hook);
+		} else {
+			// Created, most likely, but unusable: the next register replaces it.
+			log_error("cannot %s: malformed answer from '%s/webhooks': %s; run "
+				  "'refty-lever webhooks register' again",
+				what, c->url, err.text);
+			status = LEVER_ERR_DATA;
+		}
+		json_free(root);
+	}
+	// The answer holds the signature token.
+	if (resp.body.data) {
+		memset(resp.body.data, 0, resp.body.len);
+	}
+	http_response_finish(&resp);
+	free(what);
+	strbuf_finish(&body);
+	return status;
+}
+
+enum lever_status lever_delete_webhook(struct lever_client *c, const char *id)
+{
+	char *escaped = http_url_escape(id);
+	char *path = xasprintf("/webhooks/%s", escaped);
+	free(escaped);
+	char *clean = log_sanitize(id);
+	char *what = xasprintf("delete webhook '%s'", clean);
+	struct http_response resp;
+	http_response_init(&resp);
+	enum lever_status status = send_request(c, "DELETE", path, NULL, &resp);
+	if (status == LEVER_OK && resp.status == 404) {
+		log_debug("webhook '%s' is no longer in Lever", clean);
+		status = LEVER_ERR_NOT_FOUND;
+	} else if (status == LEVER_OK && (resp.status < 200 || resp.status > 299)) {
+		status = method_error(c, what, "DELETE", path, &resp);
+	}
+	http_response_finish(&resp);
+	free(what);
+	free(clean);
+	free(path);
 	return status;
 }

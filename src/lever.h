@@ -109,6 +109,7 @@ struct lever_options {
 	const char *auth_url;       /* NULL: LEVER_DEFAULT_AUTH_URL */
 	struct lever_token_store token_store;
 	bool confidential;          /* list confidential records too (confidentiality=all) */
+	bool webhooks;              /* OAuth login: ask to manage webhooks too (webhooks register) */
 	double requests_per_second; /* <= 0: unlimited; ignored when limiter is set */
 	int burst;
 	bool dry_run;               /* GET only; a token refresh is refused too */
@@ -232,11 +233,45 @@ enum lever_status lever_list_postings(struct lever_client *c,
 	bool (*cb)(void *ud, const struct lever_posting *p), void *ud);
 
 /*
+ * Webhooks: what 'webhooks register' sets up. The signature tokens are secrets: every one the
+ * client sees is registered with log_add_secret(), and no body is ever logged.
+ */
+
+/** A webhook as Lever describes it; the strings are borrowed for the callback or the call. */
+struct lever_webhook {
+	const char *id;
+	const char *event;           /* candidateStageChange, ... */
+	const char *url;             /* where Lever delivers it */
+	const char *signature_token; /* configuration.signatureToken; NULL when not sent */
+};
+
+/** GET /webhooks, every page. */
+enum lever_status lever_list_webhooks(struct lever_client *c,
+	bool (*cb)(void *ud, const struct lever_webhook *w), void *ud);
+
+/**
+ * POST /webhooks {"event", "url"}; cb receives the created webhook (its signature token, which
+ * only this answer is documented to carry, must be there). Sent once: a request that may have
+ * reached Lever without an answer is not repeated (it would create a second webhook), and
+ * LEVER_ERR_REMOTE is then logged with what to do. Refused in a dry run (LEVER_ERR_DRY_RUN).
+ */
+enum lever_status lever_create_webhook(struct lever_client *c, const char *event, const char *url,
+	void (*cb)(void *ud, const struct lever_webhook *w), void *ud);
+
+/** DELETE /webhooks/:id. LEVER_ERR_NOT_FOUND (not logged) when Lever has no such webhook. */
+enum lever_status lever_delete_webhook(struct lever_client *c, const char *id);
+
+/*
  * OAuth login (see oauth.h for the receiver and the pieces in between).
  */
 
-/** The scopes we ask for: read access to opportunities, stages and postings, offline. */
-const char *lever_oauth_scope(bool confidential);
+/**
+ * The scopes we ask for: read access to opportunities, stages and postings, offline; with
+ * confidential, confidential:access:admin; with webhooks, webhooks:write:admin (which
+ * implies reading them), for 'webhooks register', asked only of those who configure
+ * webhooks. New string.
+ */
+char *lever_oauth_scope(bool confidential, bool webhooks);
 
 /** The authorize URL for opts (auth_url, client_id, url as audience). Caller frees. */
 char *lever_oauth_authorize_url(const struct lever_options *opts, const char *redirect_uri,
@@ -269,6 +304,7 @@ enum lever_listing {
 	LEVER_LISTING_DELETED,
 	LEVER_LISTING_STAGES,
 	LEVER_LISTING_POSTINGS,
+	LEVER_LISTING_WEBHOOKS,
 };
 
 /** What lever_parse_list_page found on a page. */

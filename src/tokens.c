@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "json.h"
 #include "jsonw.h"
 #include "lever.h"
@@ -36,49 +37,6 @@ static void wipe(char *buf, size_t len)
 	if (buf) {
 		memset(buf, 0, len);
 	}
-}
-
-/* Reads the whole file into a new buffer; false with errno set, or EFBIG when too large. */
-static bool read_all(int fd, char **out, size_t *out_len)
-{
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		return false;
-	}
-	if (st.st_size > MAX_FILE_SIZE) {
-		errno = EFBIG;
-		return false;
-	}
-	size_t cap = (size_t)st.st_size + 1;
-	char *buf = xmalloc(cap);
-	size_t len = 0;
-	for (;;) {
-		if (len == cap) {
-			// Grew since fstat: whatever it is now, it is not a file we wrote.
-			wipe(buf, cap);
-			free(buf);
-			errno = EFBIG;
-			return false;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n < 0) {
-			int saved = errno;
-			wipe(buf, cap);
-			free(buf);
-			errno = saved;
-			return false;
-		}
-		if (n == 0) {
-			break;
-		}
-		len += (size_t)n;
-	}
-	*out = buf;
-	*out_len = len;
-	return true;
 }
 
 static bool parse(const char *buf, size_t len, struct lever_tokens *out, struct json_error *err)
@@ -121,22 +79,11 @@ static bool parse(const char *buf, size_t len, struct lever_tokens *out, struct 
 int token_file_load(const char *path, struct lever_tokens *out)
 {
 	memset(out, 0, sizeof(*out));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			return 0;
-		}
-		log_error("cannot open '%s': %s", path, strerror(errno));
-		return -1;
-	}
 	char *buf = NULL;
 	size_t len = 0;
-	bool got = read_all(fd, &buf, &len);
-	int saved = errno;
-	close(fd);
-	if (!got) {
-		log_error("cannot read '%s': %s", path, strerror(saved));
-		return -1;
+	int got = file_read_whole(path, MAX_FILE_SIZE, &buf, &len);
+	if (got <= 0) {
+		return got;
 	}
 	struct json_error err;
 	bool ok = parse(buf, len, out, &err);
@@ -190,90 +137,17 @@ static void format(const struct lever_tokens *t, int64_t now_ms, struct strbuf *
 	strbuf_puts(out, "\n");
 }
 
-static bool write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n < 0) {
-			return false;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* The directory part of path ("." when it has none). Caller frees. */
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash) {
-		return xstrdup(".");
-	}
-	if (slash == path) {
-		return xstrdup("/");
-	}
-	return xstrndup(path, (size_t)(slash - path));
-}
-
-/* Makes a rename in dir durable. */
-static bool sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		log_error("cannot open directory '%s': %s", dir, strerror(errno));
-		return false;
-	}
-	// Some file systems cannot sync a directory (EINVAL); they order renames themselves.
-	bool ok = fsync(fd) == 0 || errno == EINVAL;
-	if (!ok) {
-		log_error("cannot sync directory '%s': %s", dir, strerror(errno));
-	}
-	close(fd);
-	return ok;
-}
-
 bool token_file_save(const char *path, const struct lever_tokens *t)
 {
 	if (!t->access_token) {
 		log_error("cannot write '%s': no access token to store", path);
 		return false;
 	}
-	char *tmp = xasprintf("%s.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		log_error("cannot create '%s': %s", tmp, strerror(errno));
-		free(tmp);
-		return false;
-	}
 	struct strbuf text;
 	format(t, timeutil_now_ms(), &text);
-	// mkstemp() creates 0600 already; fchmod() says so whatever the umask or the libc.
-	bool ok = fchmod(fd, 0600) == 0 && write_all(fd, text.data, text.len) && fsync(fd) == 0;
-	int saved = errno;
+	bool ok = file_replace_private(path, text.data, text.len);
 	wipe(text.data, text.cap);
 	strbuf_finish(&text);
-	if (close(fd) != 0 && ok) {
-		ok = false;
-		saved = errno;
-	}
-	if (ok && rename(tmp, path) != 0) {
-		ok = false;
-		saved = errno;
-	}
-	if (!ok) {
-		log_error("cannot write '%s': %s", path, strerror(saved));
-		unlink(tmp);
-		free(tmp);
-		return false;
-	}
-	free(tmp);
-	char *dir = dir_of(path);
-	ok = sync_dir(dir);
-	free(dir);
 	return ok;
 }
 

@@ -123,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	listing(LEVER_LISTING_DELETED, body, size);
 	listing(LEVER_LISTING_STAGES, body, size);
 	listing(LEVER_LISTING_POSTINGS, body, size);
+	listing(LEVER_LISTING_WEBHOOKS, body, size);
 
 	answer(body, size);
 	return 0;

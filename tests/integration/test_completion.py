@@ -120,12 +120,17 @@ class Completion(unittest.TestCase):
         self.assertEqual(set(complete("-")), long_options(run_help()))
 
     def test_each_command_offers_exactly_the_options_of_its_help(self):
+        # Where options belong to subcommands (webhooks), each offers its own, and together
+        # they offer exactly those of the command's help.
         for command in help_commands():
             with self.subTest(command=command):
                 subs = subcommands(command)
-                words = [command] + subs[:1]
-                want = long_options(run_help(*words)) | {"--help"} | late_global_options()
-                self.assertEqual(set(complete(*words, "--")), want)
+                want = long_options(run_help(command, *subs[:1])) | {"--help"} \
+                    | late_global_options()
+                offered = set(complete(command, *subs[:1], "--"))
+                for sub in subs[1:]:
+                    offered |= set(complete(command, sub, "--"))
+                self.assertEqual(offered, want)
 
     def test_every_subcommand_option_is_offered_after_it(self):
         for command in help_commands():
@@ -135,6 +140,8 @@ class Completion(unittest.TestCase):
                     # The synopsis names the options of each alternative.
                     alt = next(a for a in synopsis(command).split("|") if a.split()[0] == sub)
                     self.assertLessEqual(long_options(alt), offered)
+                    self.assertLessEqual(offered, long_options(run_help(command))
+                                         | {"--help"} | late_global_options())
 
     def test_subcommands_are_those_of_the_synopsis(self):
         for command in help_commands():
@@ -171,6 +178,10 @@ class Completion(unittest.TestCase):
         self.assertEqual(complete("status", "--log-format", "t"), ["text"])
         self.assertEqual(complete("lever", "-v", "--config", "x.conf", ""), ["stages", "postings"])
         self.assertEqual(complete("help", "ch"), ["check"])
+        self.assertEqual(complete("webhooks", "register", "--url", ""), [])
+        self.assertEqual(complete("webhooks", "--url", "https://x/h", "re"), ["register"])
+        self.assertEqual(set(complete("webhooks", "list", "--")),
+                         {"--json", "--help"} | late_global_options())
 
 
 class FromConfiguration(unittest.TestCase):

@@ -85,8 +85,8 @@ class ServeTestCase(unittest.TestCase):
 		self.proc = None
 
 	def start_serving(self, *args):
-		"""Starts serve on a free port, registers the four webhooks at it in the emulator and
-		stores their tokens; returns the delivery URL."""
+		"""Starts serve on a free port, registers the four webhooks at it with 'webhooks
+		register' (which stores their tokens) and reloads serve; returns the delivery URL."""
 		with open(self.tokens_file, "w") as f:
 			f.write("# placeholder until the webhooks exist\nnot-yet-a-token\n")
 		os.chmod(self.tokens_file, 0o600)
@@ -97,14 +97,13 @@ class ServeTestCase(unittest.TestCase):
 		                                     self.proc.err_so_far()), what="serve listening")
 		self.root, path = found.group(1), found.group(2)
 		self.url = self.root + path
-		self.tokens = []
-		for event in EVENTS:
-			res = http_request("POST", LEVER.base_url + "/webhooks", {"event": event, "url": self.url},
-			                   headers=basic_auth(LEVER_KEY))
-			self.assertEqual(res.status, 201, res)
-			self.tokens.append(res.json()["data"]["configuration"]["signatureToken"])
-		with open(self.tokens_file, "w") as f:
-			f.write("\n".join(self.tokens) + "\n")
+		registered = self.ws.run("webhooks", "register", "--url", self.url)
+		self.assertEqual(registered.rc, OK, registered)
+		hooks = http_request("GET", LEVER.base_url + "/webhooks",
+		                     headers=basic_auth(LEVER_KEY)).json()["data"]
+		by_event = {h["event"]: h["configuration"]["signatureToken"] for h in hooks}
+		self.assertEqual(sorted(by_event), sorted(EVENTS))
+		self.tokens = [by_event[event] for event in EVENTS]
 		self.reload("configuration reloaded")
 		wait_until(lambda: self.healthz().status == 200, what="the first poll")
 		LEVER.control("DELETE", "/requests")

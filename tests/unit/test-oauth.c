@@ -51,6 +51,12 @@ static void test_authorize_url(void)
 	ok(strstr(url, "https://auth.lever.co/authorize?") == url, "default auth server");
 	ok(strstr(url, "audience=https%3A%2F%2Fapi.lever.co%2Fv1%2F") != NULL, "default audience");
 	ok(strstr(url, "confidential") == NULL, "no confidential scope unless asked");
+	ok(strstr(url, "webhooks") == NULL, "no webhooks scope unless asked");
+	free(url);
+	opts.webhooks = true;
+	url = lever_oauth_authorize_url(&opts, "http://127.0.0.1:1/callback", "s");
+	ok(strstr(url, "postings%3Aread%3Aadmin%20webhooks%3Awrite%3Aadmin") != NULL,
+		"webhooks:write:admin when webhooks are configured, for 'webhooks register'");
 	free(url);
 
 	char *redirect = oauth_redirect_uri(8721);
