@@ -11,11 +11,12 @@
 /* A record already delivered by an ancestor window's first page. */
 struct seen {
 	char *id;
-	int64_t created_at;
+	int64_t at; /* the time partitioned by */
 };
 
 struct window {
 	struct partition_interval range;
+	bool open; /* also every record after range.end: the last window of an open range */
 	struct seen *skip; /* delivered already: not again */
 	size_t n_skip;
 };
@@ -100,6 +101,21 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 #define MIN_SPLIT_MS 2000
 #define MAX_PARTS 16
 
+int64_t partition_time(enum partition_field field, const struct opportunity *o)
+{
+	return field == PARTITION_UPDATED ? o->updated_at : o->created_at;
+}
+
+/* Whether a window's listing may return a record with time t: a time not sent may be any,
+ * and a start of 0 is no lower filter at all. */
+static bool window_holds(const struct partition_interval *range, bool open, int64_t t)
+{
+	if (t == OPP_TIME_NONE) {
+		return true;
+	}
+	return (range->start == 0 || t >= range->start) && (open || t <= range->end);
+}
+
 static int compare_times(const void *pa, const void *pb)
 {
 	int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
@@ -171,10 +187,16 @@ struct listing {
 static bool plan_split(struct listing *l, size_t want)
 {
 	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
+	size_t n_sample = 0;
 	for (size_t i = 0; i < l->n_first; i++) {
-		sample[i] = l->first[i].created_at;
+		// Only the times inside the window say where its records are: an update time
+		// may be missing, or have moved past the window while it was listed.
+		if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= l->w->range.start &&
+			l->first[i].at <= l->w->range.end) {
+			sample[n_sample++] = l->first[i].at;
+		}
 	}
-	l->n_parts = partition_split(&l->w->range, sample, l->n_first, want, l->parts);
+	l->n_parts = partition_split(&l->w->range, sample, n_sample, want, l->parts);
 	free(sample);
 	return l->n_parts > 1;
 }
@@ -217,7 +239,8 @@ static bool on_record(void *ud, const struct opportunity *o)
 	}
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	if (l->delivered < page) {
-		l->first[l->n_first++] = (struct seen){xstrdup(o->id), o->created_at};
+		l->first[l->n_first++] =
+			(struct seen){xstrdup(o->id), partition_time(p->opts->field, o)};
 	}
 	l->delivered++;
 	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
@@ -261,7 +284,7 @@ static void split_window(struct partition *p, struct listing *l)
 	}
 	for (size_t i = 0; i < l->n_parts; i++) {
 		const struct partition_interval *part = &l->parts[i];
-		struct window child = {.range = *part};
+		struct window child = {.range = *part, .open = l->w->open && i + 1 == l->n_parts};
 		size_t cap = l->n_first + l->w->n_skip;
 		child.skip = xcalloc(cap, sizeof(*child.skip));
 		const struct seen *sources[2] = {l->first, l->w->skip};
@@ -269,8 +292,8 @@ static void split_window(struct partition *p, struct listing *l)
 		for (size_t src = 0; src < 2; src++) {
 			for (size_t j = 0; j < counts[src]; j++) {
 				const struct seen *x = &sources[src][j];
-				if (x->created_at >= part->start && x->created_at <= part->end) {
-					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->created_at};
+				if (window_holds(part, child.open, x->at)) {
+					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->at};
 				}
 			}
 		}
@@ -284,8 +307,14 @@ static void list_window(struct partition *p, struct window *w)
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	struct listing l = {.p = p, .w = w, .first = xcalloc(page, sizeof(struct seen))};
 	struct lever_opportunity_query q = *p->opts->base;
-	q.created_at_start = w->range.start;
-	q.created_at_end = w->range.end;
+	int64_t end = w->open ? 0 : w->range.end; // 0: no upper filter
+	if (p->opts->field == PARTITION_UPDATED) {
+		q.updated_at_start = w->range.start;
+		q.updated_at_end = end;
+	} else {
+		q.created_at_start = w->range.start;
+		q.created_at_end = end;
+	}
 	struct lever_opportunity_sink sink = {
 		.record = on_record,
 		.unreadable = p->opts->unreadable ? on_unreadable : NULL,
@@ -354,7 +383,7 @@ enum lever_status partition_list(const struct partition_options *opts,
 	size_t n = partition_gaps(opts->start, opts->end, opts->done, opts->n_done, &gaps);
 	// Oldest last, so that the newest window (usually the densest) starts first.
 	for (size_t i = 0; i < n; i++) {
-		struct window w = {.range = gaps[i]};
+		struct window w = {.range = gaps[i], .open = opts->open_end && gaps[i].end == opts->end};
 		push(&p, &w);
 	}
 	free(gaps);

@@ -69,8 +69,7 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
 		q.updated_at_start = start > 0 ? start : 1;
 	}
-	struct lever_opportunity_sink sink = {intake_on_opportunity, intake_on_unreadable, e};
-	int ls = lever_list_opportunities(e->app->lever, &q, &sink);
+	int ls = listing_opportunities(e, &q);
 	if (ls == LEVER_OK && cursor > 0) {
 		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
 		ls = lever_list_deleted(e->app->lever, start > 0 ? start : 1, 0, intake_on_deleted, e);
