@@ -28,6 +28,7 @@ struct partition {
 	struct window *queue;
 	size_t n_queue, cap_queue;
 	int busy;   /* workers listing a window now */
+	int promised; /* parts of splits decided but not queued yet */
 	atomic_bool abort; /* read by listing threads without the lock */
 	enum lever_status status;
 	struct partition_stats stats;
@@ -201,14 +202,20 @@ static bool plan_split(struct listing *l, size_t want)
 	return l->n_parts > 1;
 }
 
+static int compare_seen(const void *pa, const void *pb)
+{
+	return strcmp(((const struct seen *)pa)->id, ((const struct seen *)pb)->id);
+}
+
+static int compare_id_seen(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct seen *)elem)->id);
+}
+
+/* Whether w's ancestors delivered id already (w->skip is sorted by id). */
 static bool skipped(const struct window *w, const char *id)
 {
-	for (size_t i = 0; i < w->n_skip; i++) {
-		if (strcmp(w->skip[i].id, id) == 0) {
-			return true;
-		}
-	}
-	return false;
+	return w->n_skip > 0 && bsearch(id, w->skip, w->n_skip, sizeof(*w->skip), compare_id_seen);
 }
 
 /* A callback refused a record: every listing stops. Returns false for the caller to pass on. */
@@ -246,11 +253,16 @@ static bool on_record(void *ud, const struct opportunity *o)
 	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
 		// A full page delivered: more may follow. Split while workers would
 		// otherwise sit idle; else keep paging this window to its end.
+		// The parts are counted as soon as they are decided: windows whose first pages
+		// come back together would otherwise each split as if the others had not.
 		pthread_mutex_lock(&p->lock);
-		int windows = (int)p->n_queue + p->busy;
+		int windows = (int)p->n_queue + p->busy + p->promised;
 		int want = 2 * p->opts->workers - windows + 1;
-		pthread_mutex_unlock(&p->lock);
 		l->split = want >= 2 && plan_split(l, (size_t)want);
+		if (l->split) {
+			p->promised += (int)l->n_parts;
+		}
+		pthread_mutex_unlock(&p->lock);
 		if (l->split) {
 			return false;
 		}
@@ -277,6 +289,7 @@ static bool on_unreadable(void *ud, const struct lever_unreadable *u)
 static void split_window(struct partition *p, struct listing *l)
 {
 	pthread_mutex_lock(&p->lock);
+	p->promised -= (int)l->n_parts;
 	p->stats.splits++;
 	if (p->opts->windows_known) {
 		// The split window is replaced by its parts.
@@ -296,6 +309,9 @@ static void split_window(struct partition *p, struct listing *l)
 					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->at};
 				}
 			}
+		}
+		if (child.n_skip > 1) {
+			qsort(child.skip, child.n_skip, sizeof(*child.skip), compare_seen);
 		}
 		push(p, &child);
 	}
@@ -333,6 +349,9 @@ static void list_window(struct partition *p, struct window *w)
 	}
 	if (st != LEVER_OK && !(l.split && st == LEVER_ERR_CANCELLED)) {
 		pthread_mutex_lock(&p->lock);
+		if (l.split) {
+			p->promised -= (int)l.n_parts; // decided, never queued
+		}
 		if (p->status == LEVER_OK || p->status == LEVER_ERR_CANCELLED) {
 			p->status = st;
 		}
