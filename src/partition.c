@@ -50,8 +50,7 @@ static void push(struct partition *p, struct window *w)
 		p->cap_queue = p->cap_queue ? p->cap_queue * 2 : 32;
 		p->queue = xrealloc(p->queue, p->cap_queue * sizeof(*p->queue));
 	}
-	// Newest first: a split's parts are listed soon, while the earlier
-	// windows still keep the other workers busy.
+	// Taken oldest first (worker_main).
 	p->queue[p->n_queue++] = *w;
 	memset(w, 0, sizeof(*w));
 	p->stats.queued++;
@@ -376,7 +375,12 @@ static void *worker_main(void *arg)
 		if (p->abort || p->n_queue == 0) {
 			break;
 		}
-		struct window w = p->queue[--p->n_queue];
+		// Oldest first: the windows of the earliest splits are the widest and
+		// likely the longest to page, and started last they would page alone at
+		// the end. The queue holds a few dozen windows at most.
+		struct window w = p->queue[0];
+		p->n_queue--;
+		memmove(p->queue, p->queue + 1, p->n_queue * sizeof(*p->queue));
 		p->busy++;
 		p->stats.windows++;
 		pthread_mutex_unlock(&p->lock);
@@ -400,8 +404,8 @@ enum lever_status partition_list(const struct partition_options *opts,
 	pthread_cond_init(&p.cond, NULL);
 	struct partition_interval *gaps = NULL;
 	size_t n = partition_gaps(opts->start, opts->end, opts->done, opts->n_done, &gaps);
-	// Oldest last, so that the newest window (usually the densest) starts first.
-	for (size_t i = 0; i < n; i++) {
+	// Newest first, so that the newest window (usually the densest) starts first.
+	for (size_t i = n; i-- > 0;) {
 		struct window w = {.range = gaps[i], .open = opts->open_end && gaps[i].end == opts->end};
 		push(&p, &w);
 	}
