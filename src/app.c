@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -395,7 +396,27 @@ static bool on_posting(void *ud, const struct lever_posting *p)
 	return true;
 }
 
-/* Fetches the remote names into cat and, when writable, into the cache. */
+/* One of Lever's name listings, fetched in a thread of its own. */
+struct lever_names {
+	struct lever_client *lever;
+	bool postings; /* else stages */
+	struct names names;
+	enum lever_status status;
+};
+
+static void *lever_names_main(void *arg)
+{
+	struct lever_names *n = arg;
+	n->status = n->postings ? lever_list_postings(n->lever, on_posting, &n->names)
+				: lever_list_stages(n->lever, on_stage, &n->names);
+	return NULL;
+}
+
+/*
+ * Fetches the remote names into cat and, when writable, into the cache. The three listings
+ * (Lever's stages and postings, Refty's sequences) go out together: each is a round trip
+ * that the others need not wait for, and the run plans nothing before all three are in.
+ */
 static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
 {
 	enum exit_code rc = app_open_lever(app);
@@ -405,20 +426,37 @@ static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
 	if (rc != EXIT_OK) {
 		return rc;
 	}
-	struct names stages = {0}, postings = {0}, seqs = {0}, seq_stages = {0};
-	int ls = lever_list_stages(app->lever, on_stage, &stages);
-	if (ls == LEVER_OK) {
-		ls = lever_list_postings(app->lever, on_posting, &postings);
-	}
-	if (ls != LEVER_OK) {
-		rc = app_lever_exit(ls);
-		goto out;
+	struct names seqs = {0}, seq_stages = {0};
+	struct lever_names lists[2] = {
+		{.lever = app->lever, .postings = false},
+		{.lever = app->lever, .postings = true},
+	};
+	pthread_t threads[2];
+	bool started[2] = {false, false};
+	for (size_t i = 0; i < 2; i++) {
+		started[i] = pthread_create(&threads[i], NULL, lever_names_main, &lists[i]) == 0;
 	}
 	struct refty_result res;
 	refty_result_init(&res);
 	struct catalog remote;
 	catalog_init(&remote);
 	bool ok = refty_list_sequences(app->refty, &remote, &res);
+	for (size_t i = 0; i < 2; i++) {
+		if (started[i]) {
+			pthread_join(threads[i], NULL);
+		} else {
+			lever_names_main(&lists[i]); // no thread to spare: in turn, as before
+		}
+	}
+	struct names stages = lists[0].names, postings = lists[1].names;
+	int ls = lists[0].status != LEVER_OK ? lists[0].status : lists[1].status;
+	if (ls != LEVER_OK) {
+		// Lever's failure decides, as when it was asked first.
+		rc = app_lever_exit(ls);
+		refty_result_finish(&res);
+		catalog_finish(&remote);
+		goto out;
+	}
 	if (!ok) {
 		// Logged by the Refty client.
 		rc = EXIT_REMOTE;

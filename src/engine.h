@@ -12,6 +12,7 @@
  *   perform.c   the Refty worker pool: the journal's pending actions, performed in order per
  *               opportunity, and their outcomes
  *   backfill.c  backfill's creation-time partitions, checkpoints and progress line
+ *   paging.c    a sync's listing: parallel windows for a seeding or a long incremental poll
  *   output.c    the lines (or JSON objects) printed on standard output
  *
  * Threads and locks: the listing threads (intake's callbacks, from the Lever client or the
@@ -198,6 +199,14 @@ enum exit_code backfill_poll(struct engine *e, struct lever_opportunity_query *q
  */
 enum exit_code backfill_poll_changed(struct engine *e, const struct lever_opportunity_query *q,
 	const struct posting_filter *pf, int64_t cursor);
+
+/* paging.c */
+/**
+ * Lists q's opportunities into intake: a seeding in parallel creation-time windows, an
+ * incremental poll (q->updated_at_start set) in update-time windows split once it proves
+ * long, anything else as one chain.
+ */
+enum lever_status listing_opportunities(struct engine *e, const struct lever_opportunity_query *q);
 
 /* output.c */
 /** Prints l (unless -q) and logs it as its outcome's event (action_done, ...). */

@@ -11,11 +11,12 @@
 /* A record already delivered by an ancestor window's first page. */
 struct seen {
 	char *id;
-	int64_t created_at;
+	int64_t at; /* the time partitioned by */
 };
 
 struct window {
 	struct partition_interval range;
+	bool open; /* also every record after range.end: the last window of an open range */
 	struct seen *skip; /* delivered already: not again */
 	size_t n_skip;
 };
@@ -27,6 +28,7 @@ struct partition {
 	struct window *queue;
 	size_t n_queue, cap_queue;
 	int busy;   /* workers listing a window now */
+	int promised; /* parts of splits decided but not queued yet */
 	atomic_bool abort; /* read by listing threads without the lock */
 	enum lever_status status;
 	struct partition_stats stats;
@@ -48,8 +50,7 @@ static void push(struct partition *p, struct window *w)
 		p->cap_queue = p->cap_queue ? p->cap_queue * 2 : 32;
 		p->queue = xrealloc(p->queue, p->cap_queue * sizeof(*p->queue));
 	}
-	// Newest first: a split's parts are listed soon, while the earlier
-	// windows still keep the other workers busy.
+	// Taken oldest first (worker_main).
 	p->queue[p->n_queue++] = *w;
 	memset(w, 0, sizeof(*w));
 	p->stats.queued++;
@@ -99,6 +100,21 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
 /* Windows narrower than this are listed whole: splitting them gains nothing. */
 #define MIN_SPLIT_MS 2000
 #define MAX_PARTS 16
+
+int64_t partition_time(enum partition_field field, const struct opportunity *o)
+{
+	return field == PARTITION_UPDATED ? o->updated_at : o->created_at;
+}
+
+/* Whether a window's listing may return a record with time t: a time not sent may be any,
+ * and a start of 0 is no lower filter at all. */
+static bool window_holds(const struct partition_interval *range, bool open, int64_t t)
+{
+	if (t == OPP_TIME_NONE) {
+		return true;
+	}
+	return (range->start == 0 || t >= range->start) && (open || t <= range->end);
+}
 
 static int compare_times(const void *pa, const void *pb)
 {
@@ -171,22 +187,34 @@ struct listing {
 static bool plan_split(struct listing *l, size_t want)
 {
 	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
+	size_t n_sample = 0;
 	for (size_t i = 0; i < l->n_first; i++) {
-		sample[i] = l->first[i].created_at;
+		// Only the times inside the window say where its records are: an update time
+		// may be missing, or have moved past the window while it was listed.
+		if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= l->w->range.start &&
+			l->first[i].at <= l->w->range.end) {
+			sample[n_sample++] = l->first[i].at;
+		}
 	}
-	l->n_parts = partition_split(&l->w->range, sample, l->n_first, want, l->parts);
+	l->n_parts = partition_split(&l->w->range, sample, n_sample, want, l->parts);
 	free(sample);
 	return l->n_parts > 1;
 }
 
+static int compare_seen(const void *pa, const void *pb)
+{
+	return strcmp(((const struct seen *)pa)->id, ((const struct seen *)pb)->id);
+}
+
+static int compare_id_seen(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct seen *)elem)->id);
+}
+
+/* Whether w's ancestors delivered id already (w->skip is sorted by id). */
 static bool skipped(const struct window *w, const char *id)
 {
-	for (size_t i = 0; i < w->n_skip; i++) {
-		if (strcmp(w->skip[i].id, id) == 0) {
-			return true;
-		}
-	}
-	return false;
+	return w->n_skip > 0 && bsearch(id, w->skip, w->n_skip, sizeof(*w->skip), compare_id_seen);
 }
 
 /* A callback refused a record: every listing stops. Returns false for the caller to pass on. */
@@ -217,17 +245,23 @@ static bool on_record(void *ud, const struct opportunity *o)
 	}
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	if (l->delivered < page) {
-		l->first[l->n_first++] = (struct seen){xstrdup(o->id), o->created_at};
+		l->first[l->n_first++] =
+			(struct seen){xstrdup(o->id), partition_time(p->opts->field, o)};
 	}
 	l->delivered++;
 	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
 		// A full page delivered: more may follow. Split while workers would
 		// otherwise sit idle; else keep paging this window to its end.
+		// The parts are counted as soon as they are decided: windows whose first pages
+		// come back together would otherwise each split as if the others had not.
 		pthread_mutex_lock(&p->lock);
-		int windows = (int)p->n_queue + p->busy;
+		int windows = (int)p->n_queue + p->busy + p->promised;
 		int want = 2 * p->opts->workers - windows + 1;
-		pthread_mutex_unlock(&p->lock);
 		l->split = want >= 2 && plan_split(l, (size_t)want);
+		if (l->split) {
+			p->promised += (int)l->n_parts;
+		}
+		pthread_mutex_unlock(&p->lock);
 		if (l->split) {
 			return false;
 		}
@@ -254,6 +288,7 @@ static bool on_unreadable(void *ud, const struct lever_unreadable *u)
 static void split_window(struct partition *p, struct listing *l)
 {
 	pthread_mutex_lock(&p->lock);
+	p->promised -= (int)l->n_parts;
 	p->stats.splits++;
 	if (p->opts->windows_known) {
 		// The split window is replaced by its parts.
@@ -261,7 +296,7 @@ static void split_window(struct partition *p, struct listing *l)
 	}
 	for (size_t i = 0; i < l->n_parts; i++) {
 		const struct partition_interval *part = &l->parts[i];
-		struct window child = {.range = *part};
+		struct window child = {.range = *part, .open = l->w->open && i + 1 == l->n_parts};
 		size_t cap = l->n_first + l->w->n_skip;
 		child.skip = xcalloc(cap, sizeof(*child.skip));
 		const struct seen *sources[2] = {l->first, l->w->skip};
@@ -269,10 +304,13 @@ static void split_window(struct partition *p, struct listing *l)
 		for (size_t src = 0; src < 2; src++) {
 			for (size_t j = 0; j < counts[src]; j++) {
 				const struct seen *x = &sources[src][j];
-				if (x->created_at >= part->start && x->created_at <= part->end) {
-					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->created_at};
+				if (window_holds(part, child.open, x->at)) {
+					child.skip[child.n_skip++] = (struct seen){xstrdup(x->id), x->at};
 				}
 			}
+		}
+		if (child.n_skip > 1) {
+			qsort(child.skip, child.n_skip, sizeof(*child.skip), compare_seen);
 		}
 		push(p, &child);
 	}
@@ -284,8 +322,14 @@ static void list_window(struct partition *p, struct window *w)
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	struct listing l = {.p = p, .w = w, .first = xcalloc(page, sizeof(struct seen))};
 	struct lever_opportunity_query q = *p->opts->base;
-	q.created_at_start = w->range.start;
-	q.created_at_end = w->range.end;
+	int64_t end = w->open ? 0 : w->range.end; // 0: no upper filter
+	if (p->opts->field == PARTITION_UPDATED) {
+		q.updated_at_start = w->range.start;
+		q.updated_at_end = end;
+	} else {
+		q.created_at_start = w->range.start;
+		q.created_at_end = end;
+	}
 	struct lever_opportunity_sink sink = {
 		.record = on_record,
 		.unreadable = p->opts->unreadable ? on_unreadable : NULL,
@@ -304,6 +348,9 @@ static void list_window(struct partition *p, struct window *w)
 	}
 	if (st != LEVER_OK && !(l.split && st == LEVER_ERR_CANCELLED)) {
 		pthread_mutex_lock(&p->lock);
+		if (l.split) {
+			p->promised -= (int)l.n_parts; // decided, never queued
+		}
 		if (p->status == LEVER_OK || p->status == LEVER_ERR_CANCELLED) {
 			p->status = st;
 		}
@@ -328,7 +375,12 @@ static void *worker_main(void *arg)
 		if (p->abort || p->n_queue == 0) {
 			break;
 		}
-		struct window w = p->queue[--p->n_queue];
+		// Oldest first: the windows of the earliest splits are the widest and
+		// likely the longest to page, and started last they would page alone at
+		// the end. The queue holds a few dozen windows at most.
+		struct window w = p->queue[0];
+		p->n_queue--;
+		memmove(p->queue, p->queue + 1, p->n_queue * sizeof(*p->queue));
 		p->busy++;
 		p->stats.windows++;
 		pthread_mutex_unlock(&p->lock);
@@ -352,9 +404,9 @@ enum lever_status partition_list(const struct partition_options *opts,
 	pthread_cond_init(&p.cond, NULL);
 	struct partition_interval *gaps = NULL;
 	size_t n = partition_gaps(opts->start, opts->end, opts->done, opts->n_done, &gaps);
-	// Oldest last, so that the newest window (usually the densest) starts first.
-	for (size_t i = 0; i < n; i++) {
-		struct window w = {.range = gaps[i]};
+	// Newest first, so that the newest window (usually the densest) starts first.
+	for (size_t i = n; i-- > 0;) {
+		struct window w = {.range = gaps[i], .open = opts->open_end && gaps[i].end == opts->end};
 		push(&p, &w);
 	}
 	free(gaps);

@@ -8,14 +8,25 @@
 
 #include "lever.h"
 
-/* Lists opportunities in parallel creation-time windows, so that a long
- * listing runs at Lever's rate limit rather than at one page per round trip.
- * Workers share the Lever client (and so its rate limiter). Correctness rests
- * only on what Lever promises: created_at filters are inclusive ranges, and
- * one chain of pages returns each matching record once. Nothing is inferred
- * from the order of a listing, which Lever does not document. A window that
- * delivered a full page is split, while fewer windows wait than workers, into
- * parts that cover all of it; the parts skip what it already delivered. */
+/* Lists opportunities in parallel time windows (of creation or of update time), so that a
+ * long listing runs at Lever's rate limit rather than at one page per round trip. Workers
+ * share the Lever client (and so its rate limiter). Correctness rests only on what Lever
+ * promises: time filters are inclusive ranges, and one chain of pages returns each matching
+ * record once. Nothing is inferred from the order of a listing, which Lever does not
+ * document. A window that delivered a full page is split, while fewer windows wait than
+ * workers, into parts that cover all of it; the parts skip what it already delivered.
+ *
+ * A creation time never changes, so creation windows hand each record over once. An update
+ * time moves forward when a record changes during the listing: the record may then be
+ * handed over twice (from its old window and its new one) or by neither, and the caller's
+ * cursor rule must cover that (sync.c sets its cursor to when the poll began, so the next
+ * poll lists every record updated since). */
+
+/** The time a listing is partitioned by. */
+enum partition_field {
+	PARTITION_CREATED, /* createdAt: created_at_start/_end */
+	PARTITION_UPDATED, /* updatedAt: updated_at_start/_end */
+};
 
 struct partition_interval {
 	int64_t start; /* createdAt, ms, inclusive */
@@ -26,7 +37,11 @@ struct partition_options {
 	struct lever_client *lever;
 	/** Filters applied to every window (created_at_* are set per window). */
 	const struct lever_opportunity_query *base;
-	int64_t start, end; /* the whole range, inclusive */
+	enum partition_field field; /* PARTITION_CREATED unless set */
+	int64_t start, end; /* the whole range, inclusive; start 0: from the earliest */
+	/** The last window also takes every record after end (no upper filter): the range
+	 * [start, end] only tells where to split. */
+	bool open_end;
 	int workers;        /* parallel listings */
 	int page_size;      /* 0: LEVER_PAGE_SIZE, as the Lever client pages */
 	/** Windows already listed by an earlier, interrupted run: skipped. */
@@ -74,5 +89,8 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
  */
 size_t partition_split(const struct partition_interval *w, int64_t *sample, size_t n_sample,
 	size_t want, struct partition_interval *out);
+
+/** The time of o that field partitions by (OPP_TIME_NONE when Lever sent none). */
+int64_t partition_time(enum partition_field field, const struct opportunity *o);
 
 #endif

@@ -125,11 +125,10 @@ static enum exit_code poll(struct engine *e, int64_t cursor)
 		int64_t start = cursor - (int64_t)e->app->cfg->overlap * 1000;
 		q.updated_at_start = start > 0 ? start : 1;
 	}
-	struct lever_opportunity_sink sink = {intake_on_opportunity, intake_on_unreadable, e};
 	int ls = LEVER_OK;
 	for (size_t i = 0; ls == LEVER_OK && i < posting_filter_batches(&pf); i++) {
 		posting_filter_apply(&pf, i, &q);
-		ls = lever_list_opportunities(e->app->lever, &q, &sink);
+		ls = listing_opportunities(e, &q);
 	}
 	posting_filter_finish(&pf);
 	if (ls == LEVER_OK && cursor > 0) {

@@ -16,7 +16,8 @@ answering in 50 ms:
   - requests made and 429s received;
 then a no-change incremental sync over the resulting snapshot (requests and
 CPU), and a naive one-page-at-a-time pager over the same emulator for the
-side-by-side ratio.
+side-by-side ratio; and for a first `sync --seed` with a rule on every job
+(`*`) the same figures of the listing (--cases picks them).
 """
 
 import argparse
@@ -75,7 +76,8 @@ def run_measured(argv, env):
             b"".join(out_chunks).decode(errors="replace"), b"".join(err_chunks).decode(errors="replace"))
 
 
-def write_config(path, lever, refty, state, lever_in_flight, refty_in_flight):
+def write_config(path, lever, refty, state, lever_in_flight, refty_in_flight,
+                 jobs='"Senior Backend Engineer"'):
     with open(path, "w") as f:
         f.write(f"""
 lever: {{
@@ -95,7 +97,7 @@ max_actions = 0;
 rules = (
   {{
     name = "engineering";
-    jobs = [ "Senior Backend Engineer" ];
+    jobs = [ {jobs} ];
     sequence = "Engineering references";
     stages = (
       {{ refty = "Self-assessment"; lever = "Phone screen"; }},
@@ -175,7 +177,7 @@ def backfill_case(args, n, env, tmp, filtered=False):
               f"max in any second: {stats['max_requests_1s']})")
         print(f"Refty candidates       {summary['candidates_created']} created, "
               f"{summary['candidates_existing']} existing")
-        result = {"n": n, "filtered": filtered, "exit": rc, "wall": wall, "floor": floor,
+        result = {"case": "backfill-filtered" if filtered else "backfill", "n": n, "filtered": filtered, "exit": rc, "wall": wall, "floor": floor,
                   "cpu": cpu, "rss_kib": rss, "requests": stats["total"],
                   "status_429": stats["status_429"], "created": summary["candidates_created"]}
         if filtered:
@@ -228,6 +230,43 @@ def backfill_case(args, n, env, tmp, filtered=False):
     return result
 
 
+def seed_case(args, n, env, tmp):
+    """A first `sync --seed` with a rule on every job: every page must be fetched."""
+    print(f"\n== sync --seed of {n:,} opportunities ('*' rule), pages of {args.latency:g} s, "
+          f"{RATE:g} req/s burst {BURST}", flush=True)
+    lever = Emulator("lever", "--opportunities", str(n), "--covered-fraction",
+                     str(args.covered), "--seed", "11", "--rate", str(RATE), "--burst", str(BURST),
+                     "--latency", str(args.latency), "--log-limit", "1000",
+                     startup_timeout=120.0)
+    refty = Emulator("refty", "--latency", "0.05", "--log-limit", "1000")
+    with lever, refty:
+        state = os.path.join(tmp, f"seed-{n}.db")
+        conf = os.path.join(tmp, f"seed-{n}.conf")
+        write_config(conf, lever, refty, state, args.lever_in_flight, args.refty_in_flight,
+                     jobs='"*"')
+        lever.control("DELETE", "/_control/requests")
+        rc, wall, cpu, rss, out, err = run_measured(
+            [args.binary, "-q", "-c", conf, "sync", "--seed"], env)
+        stats = lever.stats()
+        pages = math.ceil(n / 100)
+        floor = max(0, pages - BURST) / RATE
+        print(f"exit status            {rc}")
+        if rc != 0:
+            print(err[-2000:])
+        print(f"wall time              {wall:.1f} s")
+        print(f"rate-limit floor       {floor:.1f} s  ({pages} pages)")
+        if floor > 0:
+            print(f"wall / floor           {wall / floor:.3f}  (target <= 1.15 at 20,000, "
+                  f"1.10 at 100,000)")
+        print(f"client CPU             {cpu:.2f} s = {cpu / n * 1e6:.1f} us per opportunity "
+              f"(target < 30)")
+        print(f"client peak RSS        {rss / 1024:.1f} MiB (target < 32)")
+        print(f"Lever requests         {stats['total']}  (429s: {stats['status_429']}, "
+              f"max in any second: {stats['max_requests_1s']})")
+    return {"case": "seed", "n": n, "exit": rc, "wall": wall, "floor": floor, "cpu": cpu,
+            "rss_kib": rss, "requests": stats["total"], "status_429": stats["status_429"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default=os.environ.get("REFTY_LEVER", "build/cli/refty-lever"))
@@ -240,8 +279,9 @@ def main():
     ap.add_argument("--naive-pages", type=int, default=20,
                     help="pages the naive pager reads to measure its rate (0: skip)")
     ap.add_argument("--no-sync-check", dest="sync_check", action="store_false")
-    ap.add_argument("--cases", default="full,filtered",
-                    help="full: the backfill listing every job; filtered: the covered postings")
+    ap.add_argument("--cases", default="full,filtered,seed",
+                    help="comma-separated cases: full (the backfill listing every job, then the "
+                    "no-change sync), filtered (the backfill of the covered postings), seed")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--launcher", help="bench-launch (default: tests/bench-launch of the "
                     "binary's build directory)")
@@ -257,12 +297,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="refty-lever-bench-")
     results = []
     try:
-        cases = [c for c in args.cases.split(",") if c]
-        for n in [int(x) for x in args.sizes.split(",") if x]:
-            for case in cases:
-                if case not in ("full", "filtered"):
-                    sys.exit(f"bench: unknown case '{case}' (full, filtered)")
-                results.append(backfill_case(args, n, env, tmp, filtered=case == "filtered"))
+        cases = {"full": lambda a, n, e, t: backfill_case(a, n, e, t, filtered=False),
+                 "filtered": lambda a, n, e, t: backfill_case(a, n, e, t, filtered=True),
+                 "seed": seed_case}
+        for name in [x for x in args.cases.split(",") if x]:
+            if name not in cases:
+                sys.exit(f"bench: no case '{name}' (cases: {', '.join(cases)})")
+            for n in [int(x) for x in args.sizes.split(",") if x]:
+                results.append(cases[name](args, n, env, tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
