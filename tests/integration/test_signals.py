@@ -51,7 +51,7 @@ def tearDownModule():
 
 
 def entry_ms(opportunity_id):
-	return opportunity_view(LEVER, opportunity_id)["data"]["stageChanges"][-1]["updatedAt"]
+	return util.stage_entry_ms(LEVER, opportunity_id)
 
 
 def refty_posts():
@@ -71,12 +71,7 @@ def delivered(pid, signo):
 
 
 def effects_per_key():
-	"""{idempotency key: times Refty processed it afresh} (a replay is no new effect)."""
-	out = collections.Counter()
-	for e in writes(REFTY):
-		if e["idempotency_key"] and 200 <= (e["status"] or 0) < 300 and not e.get("replayed"):
-			out[e["idempotency_key"]] += 1
-	return out
+	return collections.Counter(util.effects_per_key(REFTY))
 
 
 class SignalTestCase(unittest.TestCase):

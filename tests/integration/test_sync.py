@@ -44,8 +44,7 @@ def tearDownModule():
 
 
 def entry_ms(opportunity_id):
-	"""When the opportunity entered its current stage, from Lever's stageChanges."""
-	return opportunity_view(LEVER, opportunity_id)["data"]["stageChanges"][-1]["updatedAt"]
+	return util.stage_entry_ms(LEVER, opportunity_id)
 
 
 class SyncTestCase(unittest.TestCase):

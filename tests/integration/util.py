@@ -358,6 +358,11 @@ def opportunity_view(lever, opportunity_id):
 	return lever.control("GET", "/opportunities/%s" % opportunity_id)
 
 
+def stage_entry_ms(lever, opportunity_id):
+	"""When the opportunity entered its current stage, from Lever's stageChanges."""
+	return opportunity_view(lever, opportunity_id)["data"]["stageChanges"][-1]["updatedAt"]
+
+
 def step_key(opportunity_id, refty_stage_id, entry_ms):
 	return "lever:%s:%s:%d" % (opportunity_id, refty_stage_id, entry_ms)
 
@@ -369,6 +374,15 @@ def candidate_key(opportunity_id, sequence_id=SEQUENCE_ID):
 def writes(emulator, since=0):
 	"""Logged API requests other than GET (and HEAD): the ones that change something."""
 	return [e for e in emulator.requests(since) if e["method"] not in ("GET", "HEAD")]
+
+
+def effects_per_key(refty):
+	"""{idempotency key: times Refty processed it afresh} (a replay is no new effect)."""
+	out = {}
+	for e in writes(refty):
+		if e["idempotency_key"] and 200 <= (e["status"] or 0) < 300 and not e.get("replayed"):
+			out[e["idempotency_key"]] = out.get(e["idempotency_key"], 0) + 1
+	return out
 
 
 def refty_candidates(refty):
