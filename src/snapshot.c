@@ -592,6 +592,16 @@ static bool check_read_version(struct snapshot *snap, int v)
 }
 
 /* Read-write: the file is created here, 0600 from its first byte. */
+/*
+ * A sync writes its batches to pages spread over the whole table (ids are random), so with
+ * SQLite's defaults (a 2 MiB cache, a checkpoint every 1,000 log pages) it re-reads pages it
+ * just evicted and copies the same interior pages back into the database at every second
+ * batch. A 4 MiB cache and a checkpoint every 10,000 pages (a log of up to 40 MiB, folded
+ * back when the database is closed) took the kernel's share of a 100,000-opportunity seeding
+ * sync from about 29% to 20% of its CPU, for 2 MiB more memory at most.
+ */
+#define WRITER_TUNING "PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 10000"
+
 static bool open_writer(struct snapshot *snap)
 {
 	const char *path = snap->path;
@@ -607,7 +617,8 @@ static bool open_writer(struct snapshot *snap)
 	return connect_db(snap, path, SQLITE_OPEN_READWRITE) &&
 	       exec(snap, "PRAGMA journal_mode = WAL", "cannot enable WAL") &&
 	       exec(snap, "PRAGMA synchronous = NORMAL", "cannot set synchronous mode") &&
-	       exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") && migrate(snap);
+	       exec(snap, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") &&
+	       exec(snap, WRITER_TUNING, "cannot size the page cache and log") && migrate(snap);
 }
 
 const char *snapshot_library_version(void)
@@ -868,6 +879,17 @@ bool snapshot_opp_put(struct snapshot *snap, const struct opportunity_state *st,
 	bool ok = run_done(snap, s, "cannot write opportunity");
 	sqlite3_reset(s);
 	return ok;
+}
+
+bool snapshot_opp_update(struct snapshot *snap, const struct opportunity_state *prev,
+	const struct opportunity_state *next, int64_t run_id, bool *written)
+{
+	// last_run is never read back, so a row that differs only there need not be written.
+	bool write = !prev || !opportunity_state_equal(prev, next);
+	if (written) {
+		*written = write;
+	}
+	return !write || snapshot_opp_put(snap, next, run_id);
 }
 
 bool snapshot_opp_delete(struct snapshot *snap, const char *id)
