@@ -104,13 +104,18 @@ static bool parse_changes(const struct json_node *node, struct opportunity *o,
 }
 
 /* Every member lever_parse_opportunity reads: a page is parsed for these only. */
+static const struct json_keep phone_members[] = {{"type", NULL}, {"value", NULL}, {NULL, NULL}};
+static const struct json_keep change_members[] = {
+	{"toStageId", NULL}, {"updatedAt", NULL}, {NULL, NULL},
+};
 static const struct json_keep application_members[] = {{"posting", NULL}, {NULL, NULL}};
+static const struct json_keep urls_members[] = {{"show", NULL}, {NULL, NULL}};
 static const struct json_keep opportunity_members[] = {
-	{"id", NULL}, {"name", NULL}, {"emails", NULL}, {"phones", NULL}, {"stage", NULL},
-	{"stageChanges", NULL}, {"applications", application_members}, {"archived", NULL},
-	{"archivedAt", NULL}, {"confidentiality", NULL}, {"isAnonymized", NULL},
-	{"createdAt", NULL}, {"updatedAt", NULL}, {"lastAdvancedAt", NULL}, {"urls", NULL},
-	{NULL, NULL},
+	{"id", NULL}, {"name", NULL}, {"emails", NULL}, {"phones", phone_members},
+	{"stage", NULL}, {"stageChanges", change_members},
+	{"applications", application_members}, {"archived", NULL}, {"archivedAt", NULL},
+	{"confidentiality", NULL}, {"isAnonymized", NULL}, {"createdAt", NULL},
+	{"updatedAt", NULL}, {"lastAdvancedAt", NULL}, {"urls", urls_members}, {NULL, NULL},
 };
 
 bool lever_parse_opportunity(const struct json_node *node, struct opportunity *o,
