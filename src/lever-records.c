@@ -513,6 +513,7 @@ static int parse_split(const char *body, size_t len, const struct record_kind *k
 	if (!json_split(body, len, "data", kind->members, &split)) {
 		return 0;
 	}
+	err->offset = 0; // as json_parse leaves it for a document it read
 	struct json_node root, data;
 	json_root(&root, split.rest);
 	// After a failure the elements are still parsed, for a JSON error only, which the
