@@ -379,12 +379,15 @@ static bool record_plan(struct engine *e, const struct opportunity *o,
 }
 
 /* What the snapshot keeps of o; a dry run keeps it in memory for the opportunities it watches. */
-static bool store_state(struct engine *e, const struct opportunity *o, const struct diff *d)
+/* stored: the row as the snapshot holds it (NULL: none), so that an unchanged one is not
+ * written again. */
+static bool store_state(struct engine *e, const struct opportunity *o, const struct diff *d,
+	const struct opportunity_state *stored)
 {
 	if (!e->app->dry_run) {
 		struct opportunity_state next;
 		diff_next_state(o, d, &next);
-		bool ok = snapshot_opp_put(e->app->snap, &next, e->run.id);
+		bool ok = snapshot_opp_update(e->app->snap, stored, &next, e->run.id, NULL);
 		opportunity_state_finish(&next);
 		return ok;
 	}
@@ -433,6 +436,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		e->failed_local = true;
 		return false;
 	}
+	bool stored = found == 1;
 	if (found == 0 && unlisted_by_seed(e, o, &prev)) {
 		found = 1;
 	}
@@ -455,7 +459,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 		ok = flag_untrusted(e, o, &d) &&
 		     record_plan(e, o, rule, &plan,
 			     found ? app_stage_name(e->app, prev.stage_id) : NULL) &&
-		     store_state(e, o, &d);
+		     store_state(e, o, &d, stored ? &prev : NULL);
 	}
 	plan_finish(&plan);
 	diff_finish(&d);

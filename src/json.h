@@ -16,6 +16,7 @@
  */
 
 struct json_object;
+struct json_tokener;
 
 /** What went wrong; text is a complete message starting with the JSON path. */
 struct json_error {
@@ -43,6 +44,50 @@ struct json_node {
 const char *json_library_version(void);
 
 struct json_object *json_parse(const char *buf, size_t len, struct json_error *err);
+/**
+ * A list page read without building what its caller never reads: the document split around
+ * one top-level array, the rest parsed, each element checked and rewritten with only the
+ * members its caller reads, to be parsed on its own. Building and freeing json-c's tree of
+ * every member of every element was most of a sync's CPU.
+ */
+struct json_split {
+	struct json_object *rest; /* the document with the array emptied */
+	size_t n;                 /* elements */
+	size_t *start;            /* element i, rewritten, is scratch[start[i] .. + len[i]) */
+	size_t *len;
+	char *scratch;
+	size_t scratch_cap;
+	struct json_tokener *tok;
+};
+
+/**
+ * The members of an object to keep, in a list ended by a NULL name; members, when not NULL,
+ * is what to keep of the member's value (of an object, or of each object in an array).
+ */
+struct json_keep {
+	const char *name;
+	const struct json_keep *members;
+};
+
+/**
+ * Splits len bytes of buf around the array under the top-level member key, keeping of each
+ * object element what keep names (NULL: everything), in its order and with its repeats, so
+ * that reading a kept member gives what the whole document would have. Returns false (out
+ * zeroed, nothing to free) unless the document is plainly of that shape and plainly valid
+ * JSON: for anything unusual (the member missing, repeated or not an array, a member name
+ * written with escapes, a NUL byte, a comment, a surrogate escape, a number json-c could read
+ * otherwise) or wrong, the caller parses it whole with json_parse(), which says what is wrong.
+ * A split never reports an error itself.
+ */
+bool json_split(const char *buf, size_t len, const char *key, const struct json_keep *keep,
+	struct json_split *out);
+/**
+ * Element i of a split, parsed, to be released with json_free(); NULL when json-c refuses it
+ * (the caller then parses the document whole).
+ */
+struct json_object *json_split_element(struct json_split *s, size_t i);
+void json_split_finish(struct json_split *s);
+
 /** Releases a root returned by json_parse(). Accepts NULL. */
 void json_free(struct json_object *root);
 

@@ -103,6 +103,22 @@ static bool parse_changes(const struct json_node *node, struct opportunity *o,
 	return true;
 }
 
+/* Every member lever_parse_opportunity reads: a page is parsed for these only. */
+static const struct json_keep phone_members[] = {{"type", NULL}, {"value", NULL}, {NULL, NULL}};
+static const struct json_keep change_members[] = {
+	{"toStageId", NULL}, {"updatedAt", NULL}, {NULL, NULL},
+};
+static const struct json_keep application_members[] = {
+	{"posting", NULL}, {"createdAt", NULL}, {NULL, NULL}};
+static const struct json_keep urls_members[] = {{"show", NULL}, {NULL, NULL}};
+static const struct json_keep opportunity_members[] = {
+	{"id", NULL}, {"name", NULL}, {"emails", NULL}, {"phones", phone_members},
+	{"stage", NULL}, {"stageChanges", change_members},
+	{"applications", application_members}, {"archived", NULL}, {"archivedAt", NULL},
+	{"confidentiality", NULL}, {"isAnonymized", NULL}, {"createdAt", NULL},
+	{"updatedAt", NULL}, {"lastAdvancedAt", NULL}, {"urls", urls_members}, {NULL, NULL},
+};
+
 bool lever_parse_opportunity(const struct json_node *node, struct opportunity *o,
 	struct json_error *err)
 {
@@ -256,7 +272,10 @@ const struct record_kind lever_opportunity_kind = {
 	.deliver = deliver_opportunity,
 	.outside = opportunity_outside,
 	.owns_data = true,
+	.members = opportunity_members,
 };
+
+static const struct json_keep deleted_members[] = {{"id", NULL}, {"deletedAt", NULL}, {NULL, NULL}};
 
 static bool parse_deleted(const struct json_node *node, void *rec, struct json_error *err)
 {
@@ -312,6 +331,7 @@ const struct record_kind lever_deleted_kind = {
 	.deliver = deliver_deleted,
 	.outside = deleted_outside,
 	.owns_data = true,
+	.members = deleted_members,
 };
 
 /* Stages and postings borrow their strings from the page being parsed. */
@@ -474,53 +494,120 @@ static void add_record_context(struct json_error *err, const struct record_kind 
 	free(clean);
 }
 
+/* The page's own members: where it says the next page starts. */
+static bool parse_next(const struct json_node *root, struct json_node *data, struct page *page,
+	struct json_error *err)
+{
+	bool has_next;
+	const char *next = NULL;
+	if (!json_req_array(root, "data", data, err)
+		|| !json_opt_bool(root, "hasNext", false, &has_next, err)
+		|| !json_opt_string(root, "next", &next, err)) {
+		return false;
+	}
+	if (has_next && (!next || !next[0])) {
+		struct json_node node;
+		json_get(root, "next", &node, err);
+		return json_fail(err, &node, "missing while hasNext is true");
+	}
+	page->next = has_next ? xstrdup(next) : NULL;
+	return true;
+}
+
+/*
+ * Reads elem into the next record of the page, or quarantines it. False, with err filled,
+ * when the page fails on it.
+ */
+static bool take_record(const struct record_kind *kind, bool quarantine,
+	const struct json_node *elem, struct page *page, size_t capacity, struct json_error *err)
+{
+	void *rec = page->records + page->n * kind->size;
+	bool ok = kind->parse(elem, rec, err);
+	page->n++; // a partly filled record still needs freeing
+	if (ok) {
+		return true;
+	}
+	const char *id = quarantine ? readable_id(elem) : NULL;
+	if (!id) {
+		add_record_context(err, kind, elem);
+		return false;
+	}
+	page->n--;
+	kind->finish(rec);
+	memset(rec, 0, kind->size);
+	if (page->n_bad == 0) {
+		page->bad = xcalloc(capacity, sizeof(*page->bad));
+	}
+	page->bad[page->n_bad++] = (struct unreadable){xstrdup(id), xstrdup(err->text)};
+	return true;
+}
+
+/*
+ * Reads a page one element at a time, building only the members the kind reads. 1: read;
+ * -1: failed, err filled; 0: the page is not plainly valid, and is to be parsed whole, which
+ * reports what a split would not.
+ */
+static int parse_split(const char *body, size_t len, const struct record_kind *kind,
+	bool quarantine, struct page *page, struct json_error *err)
+{
+	struct json_split split;
+	if (!json_split(body, len, "data", kind->members, &split)) {
+		return 0;
+	}
+	err->offset = 0; // as json_parse leaves it for a document it read
+	struct json_node root, data;
+	json_root(&root, split.rest);
+	// After a failure the elements are still parsed, for a JSON error only, which the
+	// whole document's parse would have reported first.
+	int result = parse_next(&root, &data, page, err) ? 1 : -1;
+	page->records = split.n ? xcalloc(split.n, kind->size) : NULL;
+	for (size_t i = 0; i < split.n; i++) {
+		struct json_object *obj = json_split_element(&split, i);
+		if (!obj) {
+			result = 0;
+			break;
+		}
+		// Named as in the whole document: "data[i]".
+		struct json_node elem = {.obj = obj, .parent = &data, .key = NULL, .index = i};
+		if (result > 0 && !take_record(kind, quarantine, &elem, page, split.n, err)) {
+			result = -1;
+		}
+		json_free(obj);
+	}
+	json_split_finish(&split);
+	if (result <= 0) {
+		lever_page_finish(page, kind);
+	}
+	return result;
+}
+
 bool lever_page_parse(const char *body, size_t len, const struct record_kind *kind,
 	bool quarantine, struct page *page, struct json_error *err)
 {
 	memset(page, 0, sizeof(*page));
+	if (kind->owns_data && kind->members) {
+		int split = parse_split(body, len, kind, quarantine, page, err);
+		if (split != 0) {
+			return split > 0;
+		}
+	}
 	page->root = json_parse(body, len, err);
 	if (!page->root) {
 		return false;
 	}
 	struct json_node root, data;
 	json_root(&root, page->root);
-	bool has_next;
-	const char *next = NULL;
-	if (!json_req_array(&root, "data", &data, err)
-		|| !json_opt_bool(&root, "hasNext", false, &has_next, err)
-		|| !json_opt_string(&root, "next", &next, err)) {
+	if (!parse_next(&root, &data, page, err)) {
 		goto fail;
 	}
-	if (has_next && (!next || !next[0])) {
-		struct json_node node;
-		json_get(&root, "next", &node, err);
-		json_fail(err, &node, "missing while hasNext is true");
-		goto fail;
-	}
-	page->next = has_next ? xstrdup(next) : NULL;
 	size_t n = json_array_len(&data);
 	page->records = n ? xcalloc(n, kind->size) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct json_node elem;
 		json_array_at(&data, i, &elem);
-		void *rec = page->records + page->n * kind->size;
-		bool ok = kind->parse(&elem, rec, err);
-		page->n++; // a partly filled record still needs freeing
-		if (ok) {
-			continue;
-		}
-		const char *id = quarantine ? readable_id(&elem) : NULL;
-		if (!id) {
-			add_record_context(err, kind, &elem);
+		if (!take_record(kind, quarantine, &elem, page, n, err)) {
 			goto fail;
 		}
-		page->n--;
-		kind->finish(rec);
-		memset(rec, 0, kind->size);
-		if (page->n_bad == 0) {
-			page->bad = xcalloc(n, sizeof(*page->bad));
-		}
-		page->bad[page->n_bad++] = (struct unreadable){xstrdup(id), xstrdup(err->text)};
 	}
 	if (kind->owns_data) {
 		// Concurrent listings would otherwise each hold a whole document

@@ -31,6 +31,11 @@ struct record_kind {
 	bool (*outside)(const void *rec, const void *query, char *why, size_t size);
 	/* Records copy what they keep, so the parsed document can go before delivery. */
 	bool owns_data;
+	/*
+	 * With owns_data: every member of an element that parse() reads, so that the others
+	 * are checked but never built. NULL: the page is parsed whole.
+	 */
+	const struct json_keep *members;
 };
 
 /* The callback structs each kind's deliver() is given. */

@@ -60,6 +60,21 @@ void opportunity_state_copy(struct opportunity_state *dst, const struct opportun
 	contact_copy(&dst->contact, &src->contact);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool opportunity_state_equal(const struct opportunity_state *a, const struct opportunity_state *b)
+{
+	return same_text(a->id, b->id) && same_text(a->posting_id, b->posting_id) &&
+	       same_text(a->stage_id, b->stage_id) && a->seen_until_ms == b->seen_until_ms &&
+	       a->archived == b->archived && a->confidential == b->confidential &&
+	       a->anonymized == b->anonymized && same_text(a->contact.name, b->contact.name) &&
+	       same_text(a->contact.email, b->contact.email) &&
+	       same_text(a->contact.phone, b->contact.phone) && a->updated_at == b->updated_at;
+}
+
 void opportunity_state_finish(struct opportunity_state *s)
 {
 	free(s->id);

@@ -86,6 +86,8 @@ struct opportunity_state {
 
 void opportunity_state_copy(struct opportunity_state *dst, const struct opportunity_state *src);
 void opportunity_state_finish(struct opportunity_state *s);
+/** Whether a and b hold the same values, field by field (NULL and "" differ, as stored). */
+bool opportunity_state_equal(const struct opportunity_state *a, const struct opportunity_state *b);
 
 /**
  * A candidate refty-lever enrolled (or is enrolling) in a Refty sequence, with the contact

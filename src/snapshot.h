@@ -100,6 +100,13 @@ int64_t snapshot_meta_ms(struct snapshot *snap, const char *key);
 /** 1 found (out filled, caller finishes it), 0 absent, -1 error (logged). */
 int snapshot_opp_get(struct snapshot *snap, const char *id, struct opportunity_state *out);
 bool snapshot_opp_put(struct snapshot *snap, const struct opportunity_state *s, int64_t run_id);
+/**
+ * snapshot_opp_put for a caller that read the row first: prev is what snapshot_opp_get gave
+ * (NULL when it found none). A row that would not change is not written again, which spares
+ * SQLite the page write and its log frame; *written (may be NULL) says whether it was.
+ */
+bool snapshot_opp_update(struct snapshot *snap, const struct opportunity_state *prev,
+	const struct opportunity_state *next, int64_t run_id, bool *written);
 bool snapshot_opp_delete(struct snapshot *snap, const char *id);
 /** Number of opportunities in the snapshot, or -1 on error. */
 int64_t snapshot_opp_count(struct snapshot *snap);

@@ -7,6 +7,7 @@
 
 #include "fuzz.h"
 #include "json.h"
+#include "lever-records.h"
 #include "lever.h"
 #include "log.h"
 #include "opportunity.h"
@@ -88,6 +89,72 @@ static void listing(enum lever_listing which, const char *body, size_t len)
 	free(lenient.next);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_opportunity(const struct opportunity *a, const struct opportunity *b)
+{
+	bool same = same_text(a->id, b->id) && same_text(a->name, b->name) &&
+		    a->n_emails == b->n_emails && a->n_phones == b->n_phones &&
+		    same_text(a->stage_id, b->stage_id) && a->n_changes == b->n_changes &&
+		    a->has_changes == b->has_changes && same_text(a->posting_id, b->posting_id) &&
+		    a->applied_at == b->applied_at &&
+		    a->archived == b->archived && a->confidential == b->confidential &&
+		    a->anonymized == b->anonymized && a->created_at == b->created_at &&
+		    a->updated_at == b->updated_at && a->last_advanced_at == b->last_advanced_at &&
+		    same_text(a->profile_url, b->profile_url);
+	for (size_t i = 0; same && i < a->n_emails; i++) {
+		same = same_text(a->emails[i], b->emails[i]);
+	}
+	for (size_t i = 0; same && i < a->n_phones; i++) {
+		same = same_text(a->phones[i], b->phones[i]);
+	}
+	for (size_t i = 0; same && i < a->n_changes; i++) {
+		same = same_text(a->changes[i].stage_id, b->changes[i].stage_id) &&
+		       a->changes[i].at_ms == b->changes[i].at_ms;
+	}
+	return same;
+}
+
+/*
+ * A page read element by element, with only the members a record reads, reads as the whole
+ * document does: the same records, the same quarantined ones, the same error.
+ */
+static void split_as_whole(const struct record_kind *kind, const char *body, size_t len,
+	bool quarantine)
+{
+	struct record_kind whole = *kind;
+	whole.members = NULL;
+	struct page a, b;
+	struct json_error ea, eb;
+	bool ok_a = lever_page_parse(body, len, kind, quarantine, &a, &ea);
+	bool ok_b = lever_page_parse(body, len, &whole, quarantine, &b, &eb);
+	FUZZ_CHECK(ok_a == ok_b);
+	if (!ok_a) {
+		FUZZ_CHECK(strcmp(ea.text, eb.text) == 0 && ea.offset == eb.offset);
+		return;
+	}
+	FUZZ_CHECK(a.n == b.n && a.n_bad == b.n_bad && same_text(a.next, b.next));
+	for (size_t i = 0; i < a.n; i++) {
+		const void *ra = a.records + i * kind->size;
+		const void *rb = b.records + i * kind->size;
+		if (kind == &lever_opportunity_kind) {
+			FUZZ_CHECK(same_opportunity(ra, rb));
+		} else {
+			const struct deleted_opportunity *da = ra, *db = rb;
+			FUZZ_CHECK(same_text(da->id, db->id) && da->deleted_at == db->deleted_at);
+		}
+	}
+	for (size_t i = 0; i < a.n_bad; i++) {
+		FUZZ_CHECK(same_text(a.bad[i].id, b.bad[i].id) &&
+			   same_text(a.bad[i].reason, b.bad[i].reason));
+	}
+	lever_page_finish(&a, kind);
+	lever_page_finish(&b, &whole);
+}
+
 /*
  * The answer to GET /opportunities/:id, read first for an id no record has and then for the
  * id the record turned out to carry, so that both the mismatch and the match are reached.
@@ -124,6 +191,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	listing(LEVER_LISTING_STAGES, body, size);
 	listing(LEVER_LISTING_POSTINGS, body, size);
 	listing(LEVER_LISTING_WEBHOOKS, body, size);
+	split_as_whole(&lever_opportunity_kind, body, size, false);
+	split_as_whole(&lever_opportunity_kind, body, size, true);
+	split_as_whole(&lever_deleted_kind, body, size, false);
 
 	answer(body, size);
 	return 0;

@@ -62,7 +62,22 @@ static void test_create_and_reopen(const char *dir)
 	is_str(got.stage_id, "stage-a", "stage kept");
 	is_str(got.contact.phone, NULL, "null phone kept as null");
 	ok(got.updated_at == OPP_TIME_NONE, "null updatedAt kept as null");
+	// An unchanged row is not written again; a changed one is.
+	bool written = true;
+	ok(snapshot_begin(snap) && snapshot_opp_update(snap, &got, &got, 2, &written) && !written,
+		"an unchanged row is not rewritten");
+	struct opportunity_state moved = got;
+	moved.stage_id = (char[]){"stage-b"};
+	ok(snapshot_opp_update(snap, &got, &moved, 2, &written) && written, "a changed row is");
+	struct opportunity_state fresh = moved;
+	fresh.id = (char[]){"opp-2"};
+	ok(snapshot_opp_update(snap, NULL, &fresh, 2, &written) && written, "a new row is");
+	ok(snapshot_commit(snap), "commit updates");
 	opportunity_state_finish(&got);
+	is_int(snapshot_opp_get(snap, "opp-1", &got), 1, "updated opportunity read back");
+	is_str(got.stage_id, "stage-b", "the changed stage stored");
+	opportunity_state_finish(&got);
+	ok(snapshot_opp_delete(snap, "opp-2"), "remove the new row again");
 	bool err;
 	char *cursor = snapshot_meta_get(snap, "cursor", &err);
 	is_str(cursor, "1700000000000", "cursor survives re-open");
