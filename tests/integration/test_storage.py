@@ -78,9 +78,13 @@ class StorageTestCase(unittest.TestCase):
 		self.assertEqual(result.rc, rc, result)
 		return result
 
-	def run_limited(self, *args, preexec_fn=None, verbose=0):
-		"""Runs the binary with a preexec_fn (another user, a file size limit)."""
-		proc = subprocess.run(self.ws.command(*args, verbose=verbose), stdin=subprocess.DEVNULL,
+	def run_limited(self, *args, preexec_fn=None, verbose=0, binary=None):
+		"""Runs the binary (or a copy of it) with a preexec_fn (another user, a file size
+		limit)."""
+		cmd = self.ws.command(*args, verbose=verbose)
+		if binary:
+			cmd[0] = binary
+		proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
 		                      capture_output=True, text=True, env=self.ws.env, timeout=60,
 		                      preexec_fn=preexec_fn)
 		return check_sanitizers(util.Result([str(a) for a in args], proc.returncode, proc.stdout,
@@ -172,7 +176,12 @@ class ReadAccessOnly(StorageTestCase):
 				os.setgroups([])
 				os.setgid(NOBODY)
 				os.setuid(NOBODY)
-			return self.run_limited(*args, preexec_fn=drop, verbose=verbose)
+			# A copy the other user can reach, wherever the build directory is.
+			binary = os.path.join(self.ws.dir, "refty-lever")
+			if not os.path.exists(binary):
+				shutil.copy(shutil.which(util.BINARY) or util.BINARY, binary)
+				os.chmod(binary, 0o755)
+			return self.run_limited(*args, preexec_fn=drop, verbose=verbose, binary=binary)
 		return self.run_limited(*args, verbose=verbose)
 
 	def test_read_only_commands_need_read_access_alone(self):
