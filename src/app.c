@@ -17,6 +17,7 @@
 #include "snapshot.h"
 #include "timeutil.h"
 #include "tokens.h"
+#include "webhook-store.h"
 #include "xalloc.h"
 
 #define CACHE_MAX_AGE_MS (3600 * 1000LL)
@@ -655,26 +656,19 @@ char *app_webhook_token_path(const struct app *app)
 	return xasprintf("%s.webhook-tokens", app->cfg->state);
 }
 
-/* Splits text into its tokens: one a line, trimmed; blank lines and comments skipped. */
-static void split_tokens(char *text, char ***tokens, size_t *n)
+/* The tokens of text, read as the file 'webhooks register' writes (webhook-store.h). */
+static void split_tokens(const char *text, char ***tokens, size_t *n)
 {
-	*tokens = NULL;
-	*n = 0;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		while (*line == ' ' || *line == '\t') {
-			line++;
-		}
-		size_t len = strlen(line);
-		while (len > 0 && strchr(" \t\r", line[len - 1])) {
-			line[--len] = '\0';
-		}
-		if (len == 0 || line[0] == '#') {
-			continue;
-		}
-		*tokens = xrealloc(*tokens, (*n + 1) * sizeof(**tokens));
-		(*tokens)[(*n)++] = xstrdup(line);
-		log_add_secret(line);
+	struct webhook_store store;
+	webhook_store_init(&store);
+	webhook_store_parse(&store, text);
+	*tokens = store.n ? xcalloc(store.n, sizeof(**tokens)) : NULL;
+	*n = store.n;
+	for (size_t i = 0; i < store.n; i++) {
+		(*tokens)[i] = xstrdup(store.tokens[i].token);
+		log_add_secret((*tokens)[i]);
 	}
+	webhook_store_finish(&store);
 }
 
 enum exit_code app_webhook_tokens(struct app *app, char ***tokens, size_t *n)
