@@ -47,11 +47,6 @@ void watch_destroy(struct watch *w)
 	free(w);
 }
 
-const struct config *watch_config(const struct watch *w)
-{
-	return w->cfg;
-}
-
 bool watch_healthy(struct watch *w)
 {
 	int64_t last = atomic_load(&w->last_healthy_ms);

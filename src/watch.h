@@ -60,7 +60,4 @@ enum exit_code watch_run(struct watch *w);
 /** Whether the last healthy poll started within twice the interval. Any thread. */
 bool watch_healthy(struct watch *w);
 
-/** The configuration in use (it changes at a reload: only for the loop's thread). */
-const struct config *watch_config(const struct watch *w);
-
 #endif
