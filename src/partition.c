@@ -1,6 +1,7 @@
 #define LOG_MODULE "partition"
 #include "partition.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct window {
 	bool open; /* also every record after range.end: the last window of an open range */
 	struct seen *skip; /* delivered already: not again */
 	size_t n_skip;
+	double est; /* records it is thought to hold; < 0: nothing known yet */
 };
 
 struct partition {
@@ -30,6 +32,8 @@ struct partition {
 	int busy;   /* workers listing a window now */
 	int promised; /* parts of splits decided but not queued yet */
 	atomic_bool abort; /* read by listing threads without the lock */
+	/* What every window not split is thought to hold, the listed ones exactly: sizes the parts. */
+	double est_sum;
 	enum lever_status status;
 	struct partition_stats stats;
 };
@@ -167,36 +171,142 @@ size_t partition_split(const struct partition_interval *w, int64_t *sample, size
 	return n;
 }
 
+size_t partition_split_even(const struct partition_interval *w, size_t k,
+	struct partition_interval *out)
+{
+	if (k > MAX_PARTS) {
+		k = MAX_PARTS;
+	}
+	if (k < 2 || w->end <= w->start) {
+		out[0] = *w;
+		return 1;
+	}
+	int64_t bounds[MAX_PARTS];
+	double width = (double)w->end - (double)w->start;
+	for (size_t i = 1; i < k; i++) {
+		bounds[i - 1] = w->start + (int64_t)(width * (double)i / (double)k);
+	}
+	size_t n = 0;
+	int64_t cur = w->start;
+	for (size_t i = 0; i + 1 < k; i++) {
+		if (bounds[i] < cur || bounds[i] >= w->end) {
+			continue;
+		}
+		out[n++] = (struct partition_interval){cur, bounds[i]};
+		cur = bounds[i] + 1;
+	}
+	out[n++] = (struct partition_interval){cur, w->end};
+	return n;
+}
+
+/* The first planned window reaches this far back from the end; each older one twice as far. */
+#define PLAN_FIRST_AGE_MS INT64_C(86400000)
+
+size_t partition_plan(const struct partition_interval *range, int64_t end,
+	struct partition_interval *out)
+{
+	int64_t bounds[PARTITION_PLAN_MAX];
+	size_t nb = 0;
+	int64_t age = PLAN_FIRST_AGE_MS;
+	for (size_t i = 0; i + 1 < PARTITION_PLAN_MAX && age < end; i++, age *= 2) {
+		int64_t t = end - age;
+		if (t > range->start && t < range->end) {
+			bounds[nb++] = t;
+		}
+	}
+	// Oldest first: bounds were found newest first.
+	size_t n = 0;
+	int64_t cur = range->start;
+	for (size_t i = nb; i-- > 0;) {
+		out[n++] = (struct partition_interval){cur, bounds[i]};
+		cur = bounds[i] + 1;
+	}
+	out[n++] = (struct partition_interval){cur, range->end};
+	return n;
+}
+
+double partition_estimate(const struct partition_interval *w, const int64_t *sample,
+	size_t n_sample, size_t page)
+{
+	if (n_sample == 0 || w->end < w->start) {
+		return (double)page;
+	}
+	int64_t lo = sample[0], hi = sample[0];
+	for (size_t i = 1; i < n_sample; i++) {
+		lo = sample[i] < lo ? sample[i] : lo;
+		hi = sample[i] > hi ? sample[i] : hi;
+	}
+	double width = (double)w->end - (double)w->start + 1;
+	double span = (double)hi - (double)lo + 1;
+	return (double)page * width / span;
+}
+
 struct listing {
 	struct partition *p;
 	struct window *w;
 	struct seen *first; /* records delivered before a split, kept for the parts */
 	size_t n_first;
+	size_t listed;    /* records the listing returned, skipped ones included */
 	size_t delivered;
 	bool split;
 	struct partition_interval parts[MAX_PARTS]; /* what the window is split into */
 	size_t n_parts;
 };
 
+/* A window is split into parts of about this many pages, or of a TARGET_WINDOWS-th of what
+ * the whole listing is thought to hold where that is more. */
+#define PART_MIN_PAGES 4
+#define TARGET_WINDOWS 30
+
 /*
- * Decides how to split a window once a full page of it was delivered, into at
- * most `want` parts covering all of it: the records delivered so far say
- * nothing about where the rest lies, because Lever promises no order.
- * Returns false when splitting is not worth it and the window is paged on.
+ * Decides how to split a window once a full page of it was delivered, into parts covering
+ * all of it (called with p->lock held). Lever promises no order, so the records delivered
+ * so far cannot say where the rest lies; they are used only to guess how many there are,
+ * which sizes the parts and never decides what is listed:
+ *   - a page spanning a small part of the window suggests many records: the window is
+ *     split evenly in time into parts of about the planned size, however many windows
+ *     already wait. Recorded chains run by an undocumented key first, so a first page is
+ *     one slice of the window's records and the guess is low by that slice's share: it
+ *     errs towards fewer, longer windows, as the guesses of all windows do alike;
+ *   - a page spanning most of the window looks like a sample of all of it: it says
+ *     nothing of the count, and the window is split at its quantiles (and evenly) only
+ *     while workers would otherwise sit idle (want parts).
+ * Returns false when the window is paged on instead.
  */
 static bool plan_split(struct listing *l, size_t want)
 {
+	struct partition *p = l->p;
+	struct window *w = l->w;
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
 	size_t n_sample = 0;
 	for (size_t i = 0; i < l->n_first; i++) {
 		// Only the times inside the window say where its records are: an update time
 		// may be missing, or have moved past the window while it was listed.
-		if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= l->w->range.start &&
-			l->first[i].at <= l->w->range.end) {
+		if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= w->range.start &&
+			l->first[i].at <= w->range.end) {
 			sample[n_sample++] = l->first[i].at;
 		}
 	}
-	l->n_parts = partition_split(&l->w->range, sample, n_sample, want, l->parts);
+	// The window's end may lie in the future (the horizon of an open window): not counted.
+	struct partition_interval known = w->range;
+	if (known.end > p->opts->end) {
+		known.end = p->opts->end;
+	}
+	double est = partition_estimate(&known, sample, n_sample, page);
+	p->est_sum += est - (w->est > 0 ? w->est : 0);
+	w->est = est;
+	double per = (double)page * PART_MIN_PAGES;
+	double share = p->est_sum / TARGET_WINDOWS;
+	per = share > per ? share : per;
+	double k = ceil(est / per);
+	if (k >= 2) {
+		l->n_parts = partition_split_even(&w->range, k > MAX_PARTS ? MAX_PARTS : (size_t)k, l->parts);
+	} else if (est * 2 <= (double)page * 3 && want >= 2) {
+		l->n_parts = partition_split(&w->range, sample, n_sample, want, l->parts);
+	} else {
+		l->n_parts = 1;
+	}
 	free(sample);
 	return l->n_parts > 1;
 }
@@ -237,6 +347,7 @@ static bool on_record(void *ud, const struct opportunity *o)
 	if (p->abort) {
 		return false;
 	}
+	l->listed++;
 	if (skipped(l->w, o->id)) {
 		return true;
 	}
@@ -257,7 +368,7 @@ static bool on_record(void *ud, const struct opportunity *o)
 		pthread_mutex_lock(&p->lock);
 		int windows = (int)p->n_queue + p->busy + p->promised;
 		int want = 2 * p->opts->workers - windows + 1;
-		l->split = want >= 2 && plan_split(l, (size_t)want);
+		l->split = plan_split(l, want >= 2 ? (size_t)want : 0);
 		if (l->split) {
 			p->promised += (int)l->n_parts;
 		}
@@ -296,7 +407,11 @@ static void split_window(struct partition *p, struct listing *l)
 	}
 	for (size_t i = 0; i < l->n_parts; i++) {
 		const struct partition_interval *part = &l->parts[i];
-		struct window child = {.range = *part, .open = l->w->open && i + 1 == l->n_parts};
+		struct window child = {
+			.range = *part,
+			.open = l->w->open && i + 1 == l->n_parts,
+			.est = l->w->est / (double)l->n_parts,
+		};
 		size_t cap = l->n_first + l->w->n_skip;
 		child.skip = xcalloc(cap, sizeof(*child.skip));
 		const struct seen *sources[2] = {l->first, l->w->skip};
@@ -344,6 +459,8 @@ static void list_window(struct partition *p, struct window *w)
 		}
 		pthread_mutex_lock(&p->lock);
 		p->stats.finished++;
+		// Listed whole: what it holds is known now.
+		p->est_sum += (double)l.listed - (w->est > 0 ? w->est : 0);
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (st != LEVER_OK && !(l.split && st == LEVER_ERR_CANCELLED)) {
@@ -375,12 +492,19 @@ static void *worker_main(void *arg)
 		if (p->abort || p->n_queue == 0) {
 			break;
 		}
-		// Oldest first: the windows of the earliest splits are the widest and
-		// likely the longest to page, and started last they would page alone at
-		// the end. The queue holds a few dozen windows at most.
-		struct window w = p->queue[0];
+		// The largest first (windows nothing is known of yet before all): started
+		// last, a long window would page alone at the end. The queue holds a few
+		// dozen windows at most.
+		size_t pick = 0;
+		for (size_t i = 1; i < p->n_queue; i++) {
+			double a = p->queue[i].est, b = p->queue[pick].est;
+			if ((a < 0 && b >= 0) || (a >= 0 && b >= 0 && a > b)) {
+				pick = i;
+			}
+		}
+		struct window w = p->queue[pick];
 		p->n_queue--;
-		memmove(p->queue, p->queue + 1, p->n_queue * sizeof(*p->queue));
+		memmove(p->queue + pick, p->queue + pick + 1, (p->n_queue - pick) * sizeof(*p->queue));
 		p->busy++;
 		p->stats.windows++;
 		pthread_mutex_unlock(&p->lock);
@@ -404,10 +528,24 @@ enum lever_status partition_list(const struct partition_options *opts,
 	pthread_cond_init(&p.cond, NULL);
 	struct partition_interval *gaps = NULL;
 	size_t n = partition_gaps(opts->start, opts->end, opts->done, opts->n_done, &gaps);
-	// Newest first, so that the newest window (usually the densest) starts first.
+	// A creation-time listing starts in windows of doubling age, all at once: a first page
+	// would otherwise be waited for before anything could be split, and an account's
+	// records are mostly young. An update-time poll is one window: it usually fits a page.
 	for (size_t i = n; i-- > 0;) {
-		struct window w = {.range = gaps[i], .open = opts->open_end && gaps[i].end == opts->end};
-		push(&p, &w);
+		struct partition_interval planned[PARTITION_PLAN_MAX];
+		size_t np = 1;
+		planned[0] = gaps[i];
+		if (opts->field == PARTITION_CREATED) {
+			np = partition_plan(&gaps[i], opts->end, planned);
+		}
+		for (size_t j = np; j-- > 0;) {
+			struct window w = {
+				.range = planned[j],
+				.open = opts->open_end && planned[j].end == opts->end,
+				.est = -1,
+			};
+			push(&p, &w);
+		}
 	}
 	free(gaps);
 	int n_workers = opts->workers > 0 ? opts->workers : 1;

@@ -13,8 +13,10 @@
  * share the Lever client (and so its rate limiter). Correctness rests only on what Lever
  * promises: time filters are inclusive ranges, and one chain of pages returns each matching
  * record once. Nothing is inferred from the order of a listing, which Lever does not
- * document. A window that delivered a full page is split, while fewer windows wait than
- * workers, into parts that cover all of it; the parts skip what it already delivered.
+ * document. A creation-time listing starts in windows of doubling age; a window that
+ * delivered a full page is split into parts that cover all of it, sized from how much of
+ * the window that page spanned (partition.c plan_split); the parts skip what it already
+ * delivered.
  *
  * A creation time never changes, so creation windows hand each record over once. An update
  * time moves forward when a record changes during the listing: the record may then be
@@ -89,6 +91,29 @@ size_t partition_gaps(int64_t start, int64_t end, const struct partition_interva
  */
 size_t partition_split(const struct partition_interval *w, int64_t *sample, size_t n_sample,
 	size_t want, struct partition_interval *out);
+
+/** Splits w into k (2..16) parts of equal width covering it exactly; returns how many
+ * (1 when w cannot be split). Exposed for tests. */
+size_t partition_split_even(const struct partition_interval *w, size_t k,
+	struct partition_interval *out);
+
+#define PARTITION_PLAN_MAX 12
+
+/**
+ * The windows a creation-time listing of range starts with, oldest first: bounded at
+ * end less one day, two days, four days and so on (at most PARTITION_PLAN_MAX windows,
+ * written to out), covering range exactly. Exposed for tests.
+ */
+size_t partition_plan(const struct partition_interval *range, int64_t end,
+	struct partition_interval *out);
+
+/**
+ * How many records a window holds if the density of a full first page's times (sample,
+ * those inside w) holds across w: page x width / span. A guess, never relied on for
+ * correctness. Exposed for tests.
+ */
+double partition_estimate(const struct partition_interval *w, const int64_t *sample,
+	size_t n_sample, size_t page);
 
 /** The time of o that field partitions by (OPP_TIME_NONE when Lever sent none). */
 int64_t partition_time(enum partition_field field, const struct opportunity *o);

@@ -103,9 +103,72 @@ static void test_split(void)
 	ok(all_within, "random windows and samples: never more parts than asked for");
 }
 
+#define DAY INT64_C(86400000)
+
+static void test_plan(void)
+{
+	// A seeding from the beginning of time to now: windows of doubling age.
+	int64_t now = INT64_C(1796000000000);
+	struct partition_interval all = {0, now};
+	struct partition_interval out[PARTITION_PLAN_MAX];
+	size_t n = partition_plan(&all, now, out);
+	ok(n == PARTITION_PLAN_MAX && covers(&all, out, n), "from 0: twelve windows covering it");
+	ok(out[n - 1].start == now - DAY + 1 && out[n - 2].start == now - 2 * DAY + 1,
+		"the newest window is the last day, the one before it the day before");
+	ok(out[0].end == now - 1024 * DAY, "the oldest holds everything before 1,024 days");
+
+	// A backfill resumed after checkpoints plans each gap alone: bounds inside it only.
+	struct partition_interval gap = {now - 10 * DAY, now - 3 * DAY};
+	n = partition_plan(&gap, now, out);
+	ok(n == 3 && covers(&gap, out, n) && out[0].end == now - 8 * DAY &&
+			out[1].end == now - 4 * DAY,
+		"a gap of a week, three days back: split at eight and four days");
+
+	struct partition_interval young = {now - DAY / 2, now};
+	n = partition_plan(&young, now, out);
+	ok(n == 1 && covers(&young, out, n), "younger than a day: one window");
+
+	bool all_cover = true;
+	for (int round = 0; round < 2000; round++) {
+		int64_t a = (int64_t)(next_random() % 2000000000000ULL);
+		int64_t b = a + (int64_t)(next_random() % 100000000000ULL);
+		int64_t end = b + (int64_t)(next_random() % 100000000000ULL);
+		struct partition_interval x = {a, b};
+		n = partition_plan(&x, end, out);
+		all_cover = all_cover && n >= 1 && n <= PARTITION_PLAN_MAX && covers(&x, out, n);
+	}
+	ok(all_cover, "random ranges and ends: the plan always covers the range exactly");
+}
+
+static void test_estimate(void)
+{
+	struct partition_interval w = {0, 999999};
+	int64_t top[100], spread[100];
+	for (int i = 0; i < 100; i++) {
+		top[i] = 999999 - i * 1000; // the newest tenth of the window
+		spread[i] = i * 10000;
+	}
+	double est = partition_estimate(&w, top, 100, 100);
+	ok(est > 900 && est < 1100, "a page spanning a tenth of the window: about ten pages");
+	est = partition_estimate(&w, spread, 100, 100);
+	ok(est > 99 && est < 102, "a page spanning all of it: one page, nothing more known");
+	ok(partition_estimate(&w, NULL, 0, 100) == 100, "no times: one page");
+
+	struct partition_interval out[16];
+	size_t n = partition_split_even(&w, 4, out);
+	ok(n == 4 && covers(&w, out, n) && out[1].start == 250000, "four even parts");
+	n = partition_split_even(&w, 40, out);
+	ok(n == 16 && covers(&w, out, n), "at most sixteen parts");
+	struct partition_interval tiny = {7, 9};
+	n = partition_split_even(&tiny, 8, out);
+	ok(n >= 1 && n <= 3 && covers(&tiny, out, n), "a window narrower than its parts: what fits");
+}
+
 int main(void)
 {
 	test_gaps();
 	test_split();
+	test_plan();
+	test_estimate();
 	return tap_done();
 }
