@@ -257,6 +257,8 @@ struct listing {
  * the whole listing is thought to hold where that is more. */
 #define PART_MIN_PAGES 4
 #define TARGET_WINDOWS 30
+/* Parts of a window whose page looks like a sample of it (split while workers would idle). */
+#define SAMPLE_PARTS 2
 
 /*
  * Decides how to split a window once a full page of it was delivered, into parts covering
@@ -270,7 +272,7 @@ struct listing {
  *     errs towards fewer, longer windows, as the guesses of all windows do alike;
  *   - a page spanning most of the window looks like a sample of all of it: it says
  *     nothing of the count, and the window is split at its quantiles (and evenly) only
- *     while workers would otherwise sit idle (want parts).
+ *     while workers would otherwise sit idle, in two at the page's median.
  * Returns false when the window is paged on instead.
  */
 static bool plan_split(struct listing *l, size_t want)
@@ -303,7 +305,9 @@ static bool plan_split(struct listing *l, size_t want)
 	if (k >= 2) {
 		l->n_parts = partition_split_even(&w->range, k > MAX_PARTS ? MAX_PARTS : (size_t)k, l->parts);
 	} else if (est * 2 <= (double)page * 3 && want >= 2) {
-		l->n_parts = partition_split(&w->range, sample, n_sample, want, l->parts);
+		// Few: in recorded orders most such windows hold little more than the page.
+		l->n_parts = partition_split(&w->range, sample, n_sample,
+			want > SAMPLE_PARTS ? SAMPLE_PARTS : want, l->parts);
 	} else {
 		l->n_parts = 1;
 	}
