@@ -271,8 +271,8 @@ struct listing {
  *     one slice of the window's records and the guess is low by that slice's share: it
  *     errs towards fewer, longer windows, as the guesses of all windows do alike;
  *   - a page spanning most of the window looks like a sample of all of it: it says
- *     nothing of the count, and the window is split at its quantiles (and evenly) only
- *     while workers would otherwise sit idle, in two at the page's median.
+ *     nothing of the count, and the window is split in two at the page's median, only
+ *     while workers would otherwise sit idle.
  * Returns false when the window is paged on instead.
  */
 static bool plan_split(struct listing *l, size_t want)

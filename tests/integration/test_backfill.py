@@ -765,6 +765,9 @@ class Pacing(BackfillTestCase):
 		LEVER.settings(rate=10, burst=20)
 		self.addCleanup(LEVER.settings, rate=0)
 		self.clear_logs()
+		# Every job listed (as for a '*' rule): some 30 pages, well past Lever's burst.
+		self.ws.env["REFTY_LEVER_TEST_FULL_LISTING"] = "1"
+		self.addCleanup(self.ws.env.pop, "REFTY_LEVER_TEST_FULL_LISTING", None)
 
 		result = self.backfill()
 		self.assertEqual(result.summary["enrolled"], len(expected), result)
