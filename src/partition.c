@@ -245,7 +245,8 @@ struct listing {
 	struct partition *p;
 	struct window *w;
 	struct seen *first; /* records delivered before a split, kept for the parts */
-	size_t n_first;
+	size_t n_first, cap_first;
+	unsigned idle_pages; /* pages in a row that ended with workers idle (resplit) */
 	size_t listed;    /* records the listing returned, skipped ones included */
 	size_t delivered;
 	bool split;
@@ -344,6 +345,64 @@ static bool cancel(struct partition *p)
 	return false;
 }
 
+/* A window still paging is split again, at a page boundary, only this early in its chain:
+ * its parts list again what it delivered. */
+#define RESPLIT_MAX_PAGES 50
+/* ... and once workers have sat idle for this many of its pages in a row: the last windows
+ * of a listing end within a few pages of each other, and splitting them costs more. */
+#define RESPLIT_IDLE_PAGES 3
+
+/*
+ * Splits a window that is still paging when most workers sit idle and nothing waits: at the end
+ * of a listing a long window would otherwise page alone, a round trip a page. Its parts
+ * skip everything it delivered, and list it again (a page of requests per page delivered),
+ * so it is not done for a window half way or more through what its first page suggested
+ * (past it, the guess was wrong and says nothing).
+ * The delivered records' times place the parts. Returns whether the window was split.
+ */
+static bool resplit(struct listing *l)
+{
+	struct partition *p = l->p;
+	struct window *w = l->w;
+	if (l->n_first != l->delivered || w->range.end - w->range.start < MIN_SPLIT_MS) {
+		return false; // not all kept: the parts could not skip the rest
+	}
+	// Nearly through what its first page suggested: the rest is likely short.
+	double delivered = (double)l->delivered;
+	if (w->est > 0 && delivered * 2 >= w->est && delivered <= w->est) {
+		return false;
+	}
+	pthread_mutex_lock(&p->lock);
+	int running = p->busy + p->promised;
+	int want = p->opts->workers - running + 1;
+	bool split = false;
+	bool idle = p->n_queue == 0 && 4 * running <= p->opts->workers && want >= 2;
+	l->idle_pages = idle ? l->idle_pages + 1 : 0;
+	if (idle && l->idle_pages >= RESPLIT_IDLE_PAGES) {
+		int64_t *sample = xcalloc(l->n_first, sizeof(*sample));
+		size_t n_sample = 0;
+		for (size_t i = 0; i < l->n_first; i++) {
+			if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= w->range.start &&
+				l->first[i].at <= w->range.end) {
+				sample[n_sample++] = l->first[i].at;
+			}
+		}
+		l->n_parts = partition_split(&w->range, sample, n_sample, (size_t)want, l->parts);
+		free(sample);
+		split = l->n_parts > 1;
+		if (split) {
+			p->promised += (int)l->n_parts;
+			// What the parts will list: the delivered records and the rest, a share each.
+			double est = w->est > (double)l->delivered ? w->est : (double)l->delivered;
+			p->est_sum += est - w->est;
+			w->est = est;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	l->split = split;
+	return split;
+}
+
 static bool on_record(void *ud, const struct opportunity *o)
 {
 	struct listing *l = ud;
@@ -359,11 +418,18 @@ static bool on_record(void *ud, const struct opportunity *o)
 		return cancel(p);
 	}
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
-	if (l->delivered < page) {
+	if (l->delivered < page * RESPLIT_MAX_PAGES) {
+		if (l->n_first == l->cap_first) {
+			l->cap_first = l->cap_first ? 2 * l->cap_first : page;
+			l->first = xrealloc(l->first, l->cap_first * sizeof(*l->first));
+		}
 		l->first[l->n_first++] =
 			(struct seen){xstrdup(o->id), partition_time(p->opts->field, o)};
 	}
 	l->delivered++;
+	if (l->delivered > page && l->listed % page == 0 && resplit(l)) {
+		return false;
+	}
 	if (l->delivered == page && l->w->range.end - l->w->range.start >= MIN_SPLIT_MS) {
 		// A full page delivered: more may follow. Split while workers would
 		// otherwise sit idle; else keep paging this window to its end.
@@ -438,8 +504,7 @@ static void split_window(struct partition *p, struct listing *l)
 
 static void list_window(struct partition *p, struct window *w)
 {
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
-	struct listing l = {.p = p, .w = w, .first = xcalloc(page, sizeof(struct seen))};
+	struct listing l = {.p = p, .w = w};
 	struct lever_opportunity_query q = *p->opts->base;
 	int64_t end = w->open ? 0 : w->range.end; // 0: no upper filter
 	if (p->opts->field == PARTITION_UPDATED) {
