@@ -182,7 +182,8 @@ static enum exit_code backfill_batch(struct engine *e, struct lever_opportunity_
 		pthread_join(ticker, NULL);
 		fputc('\n', stderr);
 	}
-	log_debug("backfill paged %" PRIu64 " windows (%" PRIu64 " splits)", ps.windows, ps.splits);
+	log_debug("backfill paged %" PRIu64 " windows (%" PRIu64 " splits, %" PRIu64 " while paging)",
+		ps.windows, ps.splits, ps.resplits);
 	if (e->failed_local) {
 		return EXIT_LOCAL;
 	}

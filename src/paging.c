@@ -128,8 +128,10 @@ static enum lever_status list_partitioned(struct engine *e, struct partition_opt
 	po->workers = e->app->cfg->lever.max_in_flight;
 	struct partition_stats ps;
 	enum lever_status ls = partition_list(po, &ps);
-	log_debug("listed %" PRIu64 " %s-time windows (%" PRIu64 " splits)", ps.windows,
-		po->field == PARTITION_UPDATED ? "update" : "creation", ps.splits);
+	log_debug("listed %" PRIu64 " %s-time windows (%" PRIu64 " splits, %" PRIu64
+		  " while paging)",
+		ps.windows, po->field == PARTITION_UPDATED ? "update" : "creation", ps.splits,
+		ps.resplits);
 	return ls;
 }
 

@@ -351,25 +351,28 @@ static bool cancel(struct partition *p)
 /* ... and once workers have sat idle for this many of its pages in a row: the last windows
  * of a listing end within a few pages of each other, and splitting them costs more. */
 #define RESPLIT_IDLE_PAGES 3
+/* ... and only where its first page guessed no more than this many pages. */
+#define RESPLIT_GUESS_PAGES 3
 
 /*
  * Splits a window that is still paging when most workers sit idle and nothing waits: at the end
  * of a listing a long window would otherwise page alone, a round trip a page. Its parts
  * skip everything it delivered, and list it again (a page of requests per page delivered),
- * so it is not done for a window half way or more through what its first page suggested
- * (past it, the guess was wrong and says nothing).
+ * so it is done only for a window whose first page said little of its size (it spanned a
+ * third of the window or more: in a listing order that samples, a long window looks so).
  * The delivered records' times place the parts. Returns whether the window was split.
  */
 static bool resplit(struct listing *l)
 {
 	struct partition *p = l->p;
 	struct window *w = l->w;
+	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	if (l->n_first != l->delivered || w->range.end - w->range.start < MIN_SPLIT_MS) {
 		return false; // not all kept: the parts could not skip the rest
 	}
-	// Nearly through what its first page suggested: the rest is likely short.
-	double delivered = (double)l->delivered;
-	if (w->est > 0 && delivered * 2 >= w->est && delivered <= w->est) {
+	// A first page that spanned a fair part of its window said little of its size; one
+	// that suggested many records sized the window's parts already.
+	if (w->est <= 0 || w->est > (double)page * RESPLIT_GUESS_PAGES) {
 		return false;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -392,6 +395,7 @@ static bool resplit(struct listing *l)
 		split = l->n_parts > 1;
 		if (split) {
 			p->promised += (int)l->n_parts;
+			p->stats.resplits++;
 			// What the parts will list: the delivered records and the rest, a share each.
 			double est = w->est > (double)l->delivered ? w->est : (double)l->delivered;
 			p->est_sum += est - w->est;

@@ -66,6 +66,7 @@ struct partition_options {
 struct partition_stats {
 	uint64_t windows;  /* windows listed, split ones included */
 	uint64_t splits;
+	uint64_t resplits; /* of them, windows split again while paging (partition.c resplit) */
 	uint64_t finished; /* windows listed completely */
 	uint64_t queued;   /* windows waiting or being listed now */
 };

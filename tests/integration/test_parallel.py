@@ -16,9 +16,11 @@ argument). Both emulators run once for the whole file on ephemeral loopback port
 
 import os
 import random
+import re
 import signal
 import sys
 import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -152,6 +154,31 @@ class ParallelSeeding(ParallelTestCase):
 		self.assertTrue(mover.states, "candidates moved while the seeding paged")
 		self.assertIsNotNone(self.ws.meta("seeded_at"))
 		self.assertEqual(writes(REFTY), [], "a seeding sends nothing")
+		self.check_snapshot(recorded(self.ws), mover, truth())
+		self.check_after_next_sync()
+
+	def test_a_window_paging_alone_is_split_again_and_records_what_one_chain_would(self):
+		# Four listing threads, an order whose first pages look like samples, and every
+		# record inside the planned window listed first (the last day): that window is not
+		# split at its first page (the page says nothing of its size, and eleven planned
+		# windows wait), so it pages alone once those are done, until it is split again
+		# mid-chain, its parts skipping what it delivered.
+		self.ws.write_config(lever_settings={"max_in_flight": "4"})
+		hour = 3600 * 1000
+		now = int(time.time() * 1000)
+		seed(LEVER, 3000, covered_fraction=0.3, seed=29, created_start=now - 20 * hour,
+		     created_end=now - 2 * hour)
+		self.order("random", 29)
+		self.first_stage = truth()
+		LEVER.settings(latency=0.05)
+		with Mover(list(self.first_stage), 29) as mover:
+			result = self.ws.run("sync", "--seed", verbose=1, timeout=120)
+		LEVER.settings(latency=0)
+		self.assertEqual(result.rc, OK, result)
+		split_again = re.search(r"listed \d+ creation-time windows \(\d+ splits, (\d+) while "
+		                        r"paging\)", result.err)
+		self.assertIsNotNone(split_again, result.err[-2000:])
+		self.assertGreater(int(split_again.group(1)), 0, split_again.group(0))
 		self.check_snapshot(recorded(self.ws), mover, truth())
 		self.check_after_next_sync()
 
