@@ -422,7 +422,9 @@ static bool on_record(void *ud, const struct opportunity *o)
 		return cancel(p);
 	}
 	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
-	if (l->delivered < page * RESPLIT_MAX_PAGES) {
+	// Past the first page, records are kept only for a window that may be split again.
+	if (l->delivered < page || (l->delivered < page * RESPLIT_MAX_PAGES && l->w->est > 0 &&
+					   l->w->est <= (double)page * RESPLIT_GUESS_PAGES)) {
 		if (l->n_first == l->cap_first) {
 			l->cap_first = l->cap_first ? 2 * l->cap_first : page;
 			l->first = xrealloc(l->first, l->cap_first * sizeof(*l->first));
