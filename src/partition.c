@@ -126,6 +126,24 @@ static int compare_times(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
+/* The parts of w that end at each of bounds (ascending; those outside w are ignored), the
+ * next starting just after; the last ends at w's end. Returns how many, into out. */
+static size_t parts_at(const struct partition_interval *w, const int64_t *bounds, size_t nb,
+	struct partition_interval *out)
+{
+	size_t n = 0;
+	int64_t cur = w->start;
+	for (size_t i = 0; i < nb; i++) {
+		if (bounds[i] < cur || bounds[i] >= w->end) {
+			continue;
+		}
+		out[n++] = (struct partition_interval){cur, bounds[i]};
+		cur = bounds[i] + 1;
+	}
+	out[n++] = (struct partition_interval){cur, w->end};
+	return n;
+}
+
 size_t partition_split(const struct partition_interval *w, int64_t *sample, size_t n_sample,
 	size_t want, struct partition_interval *out)
 {
@@ -158,17 +176,7 @@ size_t partition_split(const struct partition_interval *w, int64_t *sample, size
 		}
 	}
 	qsort(bounds, nb, sizeof(*bounds), compare_times);
-	size_t n = 0;
-	int64_t cur = w->start;
-	for (size_t i = 0; i < nb; i++) {
-		if (bounds[i] < cur || bounds[i] >= w->end) {
-			continue;
-		}
-		out[n++] = (struct partition_interval){cur, bounds[i]};
-		cur = bounds[i] + 1;
-	}
-	out[n++] = (struct partition_interval){cur, w->end};
-	return n;
+	return parts_at(w, bounds, nb, out);
 }
 
 size_t partition_split_even(const struct partition_interval *w, size_t k,
@@ -186,17 +194,7 @@ size_t partition_split_even(const struct partition_interval *w, size_t k,
 	for (size_t i = 1; i < k; i++) {
 		bounds[i - 1] = w->start + (int64_t)(width * (double)i / (double)k);
 	}
-	size_t n = 0;
-	int64_t cur = w->start;
-	for (size_t i = 0; i + 1 < k; i++) {
-		if (bounds[i] < cur || bounds[i] >= w->end) {
-			continue;
-		}
-		out[n++] = (struct partition_interval){cur, bounds[i]};
-		cur = bounds[i] + 1;
-	}
-	out[n++] = (struct partition_interval){cur, w->end};
-	return n;
+	return parts_at(w, bounds, k - 1, out);
 }
 
 /* The first planned window reaches this far back from the end; each older one twice as far. */
@@ -206,23 +204,16 @@ size_t partition_plan(const struct partition_interval *range, int64_t end,
 	struct partition_interval *out)
 {
 	int64_t bounds[PARTITION_PLAN_MAX];
-	size_t nb = 0;
+	size_t nb = PARTITION_PLAN_MAX - 1;
 	int64_t age = PLAN_FIRST_AGE_MS;
+	// Filled from the newest bound down, so that they ascend from bounds[nb].
 	for (size_t i = 0; i + 1 < PARTITION_PLAN_MAX && age < end; i++, age *= 2) {
 		int64_t t = end - age;
 		if (t > range->start && t < range->end) {
-			bounds[nb++] = t;
+			bounds[--nb] = t;
 		}
 	}
-	// Oldest first: bounds were found newest first.
-	size_t n = 0;
-	int64_t cur = range->start;
-	for (size_t i = nb; i-- > 0;) {
-		out[n++] = (struct partition_interval){cur, bounds[i]};
-		cur = bounds[i] + 1;
-	}
-	out[n++] = (struct partition_interval){cur, range->end};
-	return n;
+	return parts_at(range, bounds + nb, PARTITION_PLAN_MAX - 1 - nb, out);
 }
 
 double partition_estimate(const struct partition_interval *w, const int64_t *sample,
