@@ -165,6 +165,7 @@ static enum exit_code backfill_batch(struct engine *e, struct lever_opportunity_
 		.cb = intake_on_opportunity,
 		.unreadable = intake_on_unreadable,
 		.window_done = on_window_done,
+		.behind = perform_behind,
 		.ud = e,
 		.windows_known = &e->windows_known,
 	};

@@ -163,6 +163,11 @@ void workq_finish(struct workq *q);
 /** Takes ownership of g's contents. */
 void workq_push(struct workq *q, struct group *g);
 void workq_close(struct workq *q);
+/**
+ * Whether more Refty work waits than listing faster could add to (partition_options.behind,
+ * ud an engine): the workers would not finish sooner.
+ */
+bool perform_behind(void *ud);
 /** Re-checks steps parked for want of an email (called with db held, or before workers run). */
 bool perform_recheck_waiting(struct engine *e);
 /** Starts refty.max_in_flight workers that take groups from the queue until it closes. */

@@ -31,6 +31,7 @@ struct partition {
 	size_t n_queue, cap_queue;
 	int busy;   /* workers listing a window now */
 	int promised; /* parts of splits decided but not queued yet */
+	size_t page; /* records per full page */
 	atomic_bool abort; /* read by listing threads without the lock */
 	/* What every window not split is thought to hold, the listed ones exactly: sizes the parts. */
 	double est_sum;
@@ -238,12 +239,53 @@ struct listing {
 	struct seen *first; /* records delivered before a split, kept for the parts */
 	size_t n_first, cap_first;
 	unsigned idle_pages; /* pages in a row that ended with workers idle (resplit) */
+	bool may_resplit; /* its records are kept for a split while paging (resplit) */
 	size_t listed;    /* records the listing returned, skipped ones included */
 	size_t delivered;
 	bool split;
 	struct partition_interval parts[MAX_PARTS]; /* what the window is split into */
 	size_t n_parts;
 };
+
+/* The times of the records delivered so far that lie inside the window (a new array, *n of
+ * them): only those say where its records are. An update time may be missing, or have moved
+ * past the window while it was listed. */
+static int64_t *window_sample(const struct listing *l, size_t *n)
+{
+	const struct partition_interval *r = &l->w->range;
+	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
+	*n = 0;
+	for (size_t i = 0; i < l->n_first; i++) {
+		int64_t at = l->first[i].at;
+		if (at != OPP_TIME_NONE && at >= r->start && at <= r->end) {
+			sample[(*n)++] = at;
+		}
+	}
+	return sample;
+}
+
+/* What w is thought to hold is now est: the listing's running total follows (p->lock held). */
+static void set_guess(struct partition *p, struct window *w, double est)
+{
+	p->est_sum += est - (w->est > 0 ? w->est : 0);
+	w->est = est;
+}
+
+/* Whether the consumer has more waiting than listing faster could help with (taken without
+ * p->lock: the callback takes the consumer's own). */
+static bool consumer_behind(const struct partition *p)
+{
+	return p->opts->behind && p->opts->behind(p->opts->ud);
+}
+
+/* A window still paging is split again, at a page boundary, only this early in its chain:
+ * its parts list again what it delivered. */
+#define RESPLIT_MAX_PAGES 50
+/* ... and once workers have sat idle for this many of its pages in a row: the last windows
+ * of a listing end within a few pages of each other, and splitting them costs more. */
+#define RESPLIT_IDLE_PAGES 3
+/* ... and only where its first page guessed no more than this many pages (plan_split). */
+#define RESPLIT_GUESS_PAGES 3
 
 /* A window is split into parts of about this many pages, or of a TARGET_WINDOWS-th of what
  * the whole listing is thought to hold where that is more. */
@@ -265,36 +307,33 @@ struct listing {
  *   - a page spanning most of the window looks like a sample of all of it: it says
  *     nothing of the count, and the window is split in two at the page's median, only
  *     while workers would otherwise sit idle.
+ * Neither is done while the consumer is behind (partition_options.behind): listing faster
+ * would not finish sooner, and every part ends on a page of its own.
  * Returns false when the window is paged on instead.
  */
-static bool plan_split(struct listing *l, size_t want)
+static bool plan_split(struct listing *l, size_t want, bool behind)
 {
 	struct partition *p = l->p;
 	struct window *w = l->w;
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
-	int64_t *sample = xcalloc(l->n_first ? l->n_first : 1, sizeof(*sample));
-	size_t n_sample = 0;
-	for (size_t i = 0; i < l->n_first; i++) {
-		// Only the times inside the window say where its records are: an update time
-		// may be missing, or have moved past the window while it was listed.
-		if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= w->range.start &&
-			l->first[i].at <= w->range.end) {
-			sample[n_sample++] = l->first[i].at;
-		}
-	}
+	size_t page = p->page;
+	size_t n_sample;
+	int64_t *sample = window_sample(l, &n_sample);
 	// The window's end may lie in the future (the horizon of an open window): not counted.
 	struct partition_interval known = w->range;
 	if (known.end > p->opts->end) {
 		known.end = p->opts->end;
 	}
 	double est = partition_estimate(&known, sample, n_sample, page);
-	p->est_sum += est - (w->est > 0 ? w->est : 0);
-	w->est = est;
+	set_guess(p, w, est);
 	double per = (double)page * PART_MIN_PAGES;
 	double share = p->est_sum / TARGET_WINDOWS;
 	per = share > per ? share : per;
 	double k = ceil(est / per);
-	if (k >= 2) {
+	// A window not split only because the consumer was behind may be split once it caught up.
+	l->may_resplit = est <= (double)page * RESPLIT_GUESS_PAGES || (behind && k >= 2);
+	if (behind) {
+		l->n_parts = 1;
+	} else if (k >= 2) {
 		l->n_parts = partition_split_even(&w->range, k > MAX_PARTS ? MAX_PARTS : (size_t)k, l->parts);
 	} else if (est * 2 <= (double)page * 3 && want >= 2) {
 		// Few: in recorded orders most such windows hold little more than the page.
@@ -336,51 +375,35 @@ static bool cancel(struct partition *p)
 	return false;
 }
 
-/* A window still paging is split again, at a page boundary, only this early in its chain:
- * its parts list again what it delivered. */
-#define RESPLIT_MAX_PAGES 50
-/* ... and once workers have sat idle for this many of its pages in a row: the last windows
- * of a listing end within a few pages of each other, and splitting them costs more. */
-#define RESPLIT_IDLE_PAGES 3
-/* ... and only where its first page guessed no more than this many pages. */
-#define RESPLIT_GUESS_PAGES 3
-
 /*
  * Splits a window that is still paging when most workers sit idle and nothing waits: at the end
  * of a listing a long window would otherwise page alone, a round trip a page. Its parts
  * skip everything it delivered, and list it again (a page of requests per page delivered),
  * so it is done only for a window whose first page said little of its size (it spanned a
- * third of the window or more: in a listing order that samples, a long window looks so).
+ * third of the window or more: in a listing order that samples, a long window looks so), or
+ * that was not split at its first page only because the consumer was behind then.
  * The delivered records' times place the parts. Returns whether the window was split.
  */
 static bool resplit(struct listing *l)
 {
 	struct partition *p = l->p;
 	struct window *w = l->w;
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
 	if (l->n_first != l->delivered || w->range.end - w->range.start < MIN_SPLIT_MS) {
 		return false; // not all kept: the parts could not skip the rest
 	}
-	// A first page that spanned a fair part of its window said little of its size; one
-	// that suggested many records sized the window's parts already.
-	if (w->est <= 0 || w->est > (double)page * RESPLIT_GUESS_PAGES) {
+	if (!l->may_resplit) {
 		return false;
 	}
+	bool behind = consumer_behind(p);
 	pthread_mutex_lock(&p->lock);
 	int running = p->busy + p->promised;
 	int want = p->opts->workers - running + 1;
 	bool split = false;
-	bool idle = p->n_queue == 0 && 4 * running <= p->opts->workers && want >= 2;
+	bool idle = p->n_queue == 0 && 4 * running <= p->opts->workers && want >= 2 && !behind;
 	l->idle_pages = idle ? l->idle_pages + 1 : 0;
 	if (idle && l->idle_pages >= RESPLIT_IDLE_PAGES) {
-		int64_t *sample = xcalloc(l->n_first, sizeof(*sample));
-		size_t n_sample = 0;
-		for (size_t i = 0; i < l->n_first; i++) {
-			if (l->first[i].at != OPP_TIME_NONE && l->first[i].at >= w->range.start &&
-				l->first[i].at <= w->range.end) {
-				sample[n_sample++] = l->first[i].at;
-			}
-		}
+		size_t n_sample;
+		int64_t *sample = window_sample(l, &n_sample);
 		l->n_parts = partition_split(&w->range, sample, n_sample, (size_t)want, l->parts);
 		free(sample);
 		split = l->n_parts > 1;
@@ -388,9 +411,7 @@ static bool resplit(struct listing *l)
 			p->promised += (int)l->n_parts;
 			p->stats.resplits++;
 			// What the parts will list: the delivered records and the rest, a share each.
-			double est = w->est > (double)l->delivered ? w->est : (double)l->delivered;
-			p->est_sum += est - w->est;
-			w->est = est;
+			set_guess(p, w, w->est > (double)l->delivered ? w->est : (double)l->delivered);
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -412,10 +433,9 @@ static bool on_record(void *ud, const struct opportunity *o)
 	if (!p->opts->cb(p->opts->ud, o)) {
 		return cancel(p);
 	}
-	size_t page = p->opts->page_size > 0 ? (size_t)p->opts->page_size : LEVER_PAGE_SIZE;
+	size_t page = p->page;
 	// Past the first page, records are kept only for a window that may be split again.
-	if (l->delivered < page || (l->delivered < page * RESPLIT_MAX_PAGES && l->w->est > 0 &&
-					   l->w->est <= (double)page * RESPLIT_GUESS_PAGES)) {
+	if (l->delivered < page || (l->may_resplit && l->delivered < page * RESPLIT_MAX_PAGES)) {
 		if (l->n_first == l->cap_first) {
 			l->cap_first = l->cap_first ? 2 * l->cap_first : page;
 			l->first = xrealloc(l->first, l->cap_first * sizeof(*l->first));
@@ -432,10 +452,11 @@ static bool on_record(void *ud, const struct opportunity *o)
 		// otherwise sit idle; else keep paging this window to its end.
 		// The parts are counted as soon as they are decided: windows whose first pages
 		// come back together would otherwise each split as if the others had not.
+		bool behind = consumer_behind(p);
 		pthread_mutex_lock(&p->lock);
 		int windows = (int)p->n_queue + p->busy + p->promised;
 		int want = 2 * p->opts->workers - windows + 1;
-		l->split = plan_split(l, want >= 2 ? (size_t)want : 0);
+		l->split = plan_split(l, want >= 2 ? (size_t)want : 0, behind);
 		if (l->split) {
 			p->promised += (int)l->n_parts;
 		}
@@ -526,7 +547,7 @@ static void list_window(struct partition *p, struct window *w)
 		pthread_mutex_lock(&p->lock);
 		p->stats.finished++;
 		// Listed whole: what it holds is known now.
-		p->est_sum += (double)l.listed - (w->est > 0 ? w->est : 0);
+		set_guess(p, w, (double)l.listed);
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (st != LEVER_OK && !(l.split && st == LEVER_ERR_CANCELLED)) {
@@ -589,7 +610,11 @@ static void *worker_main(void *arg)
 enum lever_status partition_list(const struct partition_options *opts,
 	struct partition_stats *stats)
 {
-	struct partition p = {.opts = opts, .status = LEVER_OK};
+	struct partition p = {
+		.opts = opts,
+		.page = opts->page_size > 0 ? (size_t)opts->page_size : LEVER_PAGE_SIZE,
+		.status = LEVER_OK,
+	};
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.cond, NULL);
 	struct partition_interval *gaps = NULL;

@@ -58,6 +58,12 @@ struct partition_options {
 	 * every record of it went through cb; false aborts.
 	 */
 	bool (*window_done)(void *ud, const struct partition_interval *w);
+	/**
+	 * Optional, called from worker threads: whether the consumer of the records has more
+	 * work waiting than a faster listing could add to (Refty calls queued): windows are
+	 * then paged on rather than split, a split costing a request per part and gaining no time.
+	 */
+	bool (*behind)(void *ud);
 	void *ud;
 	/** Optional: counts every window known so far (listed, listing or waiting), for progress. */
 	_Atomic uint64_t *windows_known;

@@ -95,6 +95,26 @@ void workq_close(struct workq *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* Groups waiting beyond which the Lever listing is not the bottleneck: two pages of records
+ * (at most a group each) come back per round trip of a chain; more queued than that is work
+ * the Refty workers have for longer than another window's first pages would take. */
+#define BEHIND_PAGES 2
+
+bool perform_behind(void *ud)
+{
+	struct engine *e = ud;
+	if (!e->overlap) {
+		return false; // performed after the listing: nothing to wait for while paging
+	}
+	// The open batch's intents count: queued at its commit, they are the workers' already.
+	pthread_mutex_lock(&e->db);
+	pthread_mutex_lock(&e->queue.lock);
+	bool behind = e->queue.n + e->n_fresh >= BEHIND_PAGES * LEVER_PAGE_SIZE;
+	pthread_mutex_unlock(&e->queue.lock);
+	pthread_mutex_unlock(&e->db);
+	return behind;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Performing: the journal's pending actions, oldest first.                 */
 

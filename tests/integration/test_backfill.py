@@ -779,6 +779,33 @@ class Pacing(BackfillTestCase):
 		self.assertEnrolledExactly(expected)
 
 
+	def test_a_listing_waiting_on_refty_pages_its_windows_through(self):
+		# 2,400 on the covered job over the last 40 days: several planned windows hold many
+		# pages. Refty takes longer than the listing, so splitting those windows to list
+		# faster would only add requests: each part ends on a page of its own.
+		end = int(time.time() * 1000) - 3600 * 1000
+		seed(LEVER, 2400, covered_fraction=1.0, no_application_fraction=0.0,
+		     created_start=end - 40 * DAY_MS, created_end=end)
+		records = lever_records(LEVER)
+		expected = [r.id for r in records if r.enrolled_by()]
+		LEVER.settings(latency=0.1)
+		REFTY.settings(latency=0.02)
+		self.addCleanup(LEVER.settings, latency=0)
+		self.addCleanup(REFTY.settings, latency=0)
+		self.clear_logs()
+
+		result = self.backfill(verbose=1)
+		self.assertEqual(result.summary["enrolled"], len(expected), result)
+		pages = page_requests(LEVER)
+		# Every page full but the last of each window: at most one more request per planned
+		# window than the records need (the first window to return a page may split, before
+		# anything waits).
+		needed = -(-len(expected) // 100)
+		self.assertLessEqual(len(pages), needed + 12 + 2, result.err[-2000:])
+		self.assertRegex(result.err, r"backfill paged \d+ windows \([01] splits, 0 while paging\)")
+		self.assertEnrolledExactly(expected)
+
+
 # -- progress on a terminal ---------------------------------------------------------------------
 
 class Progress(BackfillTestCase):
