@@ -93,6 +93,7 @@ struct engine {
 	const char *refetch_origin;
 	long max_actions;
 	size_t in_batch;
+	int64_t batch_began_ms; /* monotonic */
 	bool failed_local;
 	bool interrupted; /* a listing ended early for a stop request: the rest is the next run's */
 	/* Performing. db guards the snapshot, the counters and stdout once

@@ -17,8 +17,14 @@
 
 /* Opportunities per transaction while polling. A crash loses at most one
  * batch of snapshot updates, and their intents with them, so nothing is ever
- * half-recorded; the next run sees those opportunities as changed again. */
+ * half-recorded; the next run sees those opportunities as changed again.
+ * Each commit writes every page it touched to the log once more, and the ids are
+ * random, so a batch of records touches nearly a page each: a batch that holds no
+ * intents the Refty workers wait for is larger, closed after BATCH_MS at the
+ * latest so that a crash costs little listing again. */
 #define BATCH 500
+#define BATCH_QUIET 5000
+#define BATCH_MS 1000
 
 /* ------------------------------------------------------------------------ */
 /* Planning: one opportunity at a time, as Lever hands them over.           */
@@ -32,6 +38,7 @@ bool intake_batch_begin(struct engine *e)
 		return false;
 	}
 	e->in_batch = 1;
+	e->batch_began_ms = timeutil_monotonic_ms();
 	return true;
 }
 
@@ -423,6 +430,16 @@ static bool unlisted_by_seed(const struct engine *e, const struct opportunity *o
 	return true;
 }
 
+/* Counts a record into the open batch; whether the batch should be committed now. */
+static bool batch_full(struct engine *e)
+{
+	size_t n = ++e->in_batch;
+	if (n > BATCH_QUIET || (n > BATCH && e->overlap && e->n_fresh > 0)) {
+		return true;
+	}
+	return n % 100 == 0 && timeutil_monotonic_ms() - e->batch_began_ms >= BATCH_MS;
+}
+
 static bool plan_one(struct engine *e, const struct opportunity *o)
 {
 	e->n.seen++;
@@ -469,7 +486,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	if (enrolled == 1) {
 		enrolment_finish(&en);
 	}
-	if (!ok || (!e->app->dry_run && ++e->in_batch > BATCH && !intake_batch_commit(e))) {
+	if (!ok || (!e->app->dry_run && batch_full(e) && !intake_batch_commit(e))) {
 		e->failed_local = true;
 		return false;
 	}
