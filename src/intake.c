@@ -20,8 +20,8 @@
  * half-recorded; the next run sees those opportunities as changed again.
  * Each commit writes every page it touched to the log once more, and the ids are
  * random, so a batch of records touches nearly a page each: a batch that holds no
- * intents the Refty workers wait for is larger, closed after BATCH_MS at the
- * latest so that a crash costs little listing again. */
+ * intents the Refty workers wait for is larger, and closed at its first record past
+ * BATCH_MS of age so that a crash costs little listing again. */
 #define BATCH 500
 #define BATCH_QUIET 5000
 #define BATCH_MS 1000
@@ -437,7 +437,7 @@ static bool batch_full(struct engine *e)
 	if (n > BATCH_QUIET || (n > BATCH && e->overlap && e->n_fresh > 0)) {
 		return true;
 	}
-	return n % 100 == 0 && timeutil_monotonic_ms() - e->batch_began_ms >= BATCH_MS;
+	return timeutil_monotonic_ms() - e->batch_began_ms >= BATCH_MS;
 }
 
 static bool plan_one(struct engine *e, const struct opportunity *o)

@@ -798,11 +798,13 @@ class Pacing(BackfillTestCase):
 		self.assertEqual(result.summary["enrolled"], len(expected), result)
 		pages = page_requests(LEVER)
 		# Every page full but the last of each window: at most one more request per planned
-		# window than the records need (the first window to return a page may split, before
-		# anything waits).
+		# window than the records need. The first windows to return a page may split before
+		# their intents are queued (the planned windows' first pages come back together, and
+		# under load a commit may hand the first ones to the workers in between): two at most,
+		# their parts ending on pages of their own. Without the gate it takes over 60 requests.
 		needed = -(-len(expected) // 100)
-		self.assertLessEqual(len(pages), needed + 12 + 2, result.err[-2000:])
-		self.assertRegex(result.err, r"backfill paged \d+ windows \([01] splits, 0 while paging\)")
+		self.assertLessEqual(len(pages), needed + 12 + 6, result.err[-2000:])
+		self.assertRegex(result.err, r"backfill paged \d+ windows \([012] splits, 0 while paging\)")
 		self.assertEnrolledExactly(expected)
 
 

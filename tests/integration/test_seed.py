@@ -283,8 +283,10 @@ class AnotherAccount(SeedTestCase):
 
 class Interrupted(SeedTestCase):
 	def test_killed_seed_is_not_seeded_and_seed_again_completes(self):
-		LEVER.control("POST", "/seed", {"count": 3000, "covered_fraction": 0.3})
-		# Slow pages, so that the run can be killed after its first batches are committed.
+		total = 6000
+		LEVER.control("POST", "/seed", {"count": total, "covered_fraction": 0.9})
+		# Slow pages, and enough of them on the covered job (a seeding commits about once a
+		# second), that the run can be killed after its first batches and well before its end.
 		LEVER.settings(latency=0.3)
 		proc = self.ws.start("sync", "--seed", "--json")
 		wait_until(lambda: count_rows(self.ws, "opportunities") > 0 or not proc.running(),
@@ -294,7 +296,7 @@ class Interrupted(SeedTestCase):
 		self.assertEqual(killed.rc, -9, killed)
 		recorded = count_rows(self.ws, "opportunities")
 		self.assertGreater(recorded, 0)
-		self.assertLess(recorded, 3000)
+		self.assertLess(recorded, total)
 		self.assertIsNone(self.ws.meta("seeded_at"))
 		self.assertIsNone(self.ws.meta("cursor"))
 		LEVER.settings(latency=0)
