@@ -431,7 +431,7 @@ static bool unlisted_by_seed(const struct engine *e, const struct opportunity *o
 }
 
 /* Counts a record into the open batch; whether the batch should be committed now. */
-static bool batch_full(struct engine *e)
+static bool batch_due(struct engine *e)
 {
 	size_t n = ++e->in_batch;
 	if (n > BATCH_QUIET || (n > BATCH && e->overlap && e->n_fresh > 0)) {
@@ -486,7 +486,7 @@ static bool plan_one(struct engine *e, const struct opportunity *o)
 	if (enrolled == 1) {
 		enrolment_finish(&en);
 	}
-	if (!ok || (!e->app->dry_run && batch_full(e) && !intake_batch_commit(e))) {
+	if (!ok || (!e->app->dry_run && batch_due(e) && !intake_batch_commit(e))) {
 		e->failed_local = true;
 		return false;
 	}
