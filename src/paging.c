@@ -119,12 +119,6 @@ static bool on_unreadable(void *ud, const struct lever_unreadable *un)
 	return intake_on_unreadable(u->e, un);
 }
 
-static bool updates_behind(void *ud)
-{
-	struct updates *u = ud;
-	return perform_behind(u->e);
-}
-
 /* Later times are the next poll's: its window starts at this one's start, less the overlap. */
 #define HORIZON_MS (60 * 1000)
 
@@ -152,7 +146,6 @@ static enum lever_status list_seeding(struct engine *e, const struct lever_oppor
 		.open_end = q->created_at_end == 0,
 		.cb = intake_on_opportunity,
 		.unreadable = intake_on_unreadable,
-		.behind = perform_behind,
 		.ud = e,
 	};
 	return list_partitioned(e, &po);
@@ -173,7 +166,6 @@ static enum lever_status list_updates(struct engine *e, const struct lever_oppor
 		.open_end = q->updated_at_end == 0,
 		.cb = on_updated,
 		.unreadable = on_unreadable,
-		.behind = updates_behind,
 		.ud = &u,
 	};
 	enum lever_status ls = list_partitioned(e, &po);

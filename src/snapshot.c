@@ -611,8 +611,9 @@ static bool check_read_version(struct snapshot *snap, int v)
  * batch. A 4 MiB cache and a checkpoint every 10,000 pages (a log of up to 40 MiB, folded
  * back when the database is closed) took the kernel's share of a 100,000-opportunity seeding
  * sync from about 29% to 20% of its CPU, for 2 MiB more memory at most. An 8 MiB cache
- * (with the larger batches of intake.c) took that sync from 46 to 37 us of CPU per
- * opportunity, for 4.6 MiB more at its peak; 16 MiB would reach 35 us, past the memory budget.
+ * (with the larger batches of intake.c) took that sync from about 46 to 41 us of CPU per
+ * opportunity (means of 3 and 4 runs), for 4.5 MiB more at its peak; 16 MiB reached 35 us in
+ * one run, past the memory budget at 32.7 MiB.
  */
 #define WRITER_TUNING "PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000"
 
