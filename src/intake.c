@@ -19,9 +19,9 @@
  * batch of snapshot updates, and their intents with them, so nothing is ever
  * half-recorded; the next run sees those opportunities as changed again.
  * Each commit writes every page it touched to the log once more, and the ids are
- * random, so a batch of records touches nearly a page each: a batch that holds no
- * intents the Refty workers wait for is larger, and closed at its first record past
- * BATCH_MS of age so that a crash costs little listing again. */
+ * random, so a batch of records touches nearly a page of their index each: a batch
+ * that holds no intents the Refty workers wait for is larger, and closed at its first
+ * record past BATCH_MS of age so that a crash costs little listing again. */
 #define BATCH 500
 #define BATCH_QUIET 5000
 #define BATCH_MS 1000

@@ -120,6 +120,53 @@ class NewerSchema(StorageTestCase):
 		self.assertNoRemoteWrites()
 
 
+# The opportunities table as schema 4 had it (keyed by Lever's id, without a rowid).
+SCHEMA_4_OPPORTUNITIES = (
+	"CREATE TABLE opportunities (id TEXT PRIMARY KEY, posting_id TEXT, stage_id TEXT NOT NULL,"
+	" seen_until_ms INTEGER NOT NULL, archived INTEGER NOT NULL, confidential INTEGER NOT NULL,"
+	" anonymized INTEGER NOT NULL, name TEXT, email TEXT, phone TEXT, updated_at INTEGER,"
+	" last_run INTEGER) WITHOUT ROWID")
+
+
+class OlderSchema(StorageTestCase):
+	def test_a_state_of_the_previous_schema_keeps_every_opportunity(self):
+		"""A state written before the opportunities table kept its rows in insertion order is
+		migrated on its next run with every row as it was: the sync finds no change but the
+		one made in Lever since, and acts on that one once."""
+		opps = [new_opportunity(LEVER, emails=["o%d@example.com" % i]) for i in range(5)]
+		self.seed()
+		known = util.query_db(self.ws.state, "PRAGMA user_version")[0]["user_version"]
+		rows = util.query_db(self.ws.state, "SELECT * FROM opportunities ORDER BY id")
+		self.assertGreaterEqual(len(rows), len(opps))
+		con = sqlite3.connect(self.ws.state)
+		with con:
+			con.execute("ALTER TABLE opportunities RENAME TO opportunities_now")
+			con.execute(SCHEMA_4_OPPORTUNITIES)
+			con.execute("INSERT INTO opportunities SELECT * FROM opportunities_now")
+			con.execute("DROP TABLE opportunities_now")
+			con.execute("PRAGMA user_version = %d" % (known - 1))
+		con.close()
+		at = util.move(LEVER, opps[2], "Phone screen")
+		result = self.expect(OK, "sync", verbose=2)
+		self.assertIn("migrated '%s' to schema version %d" % (self.ws.state, known), result.err)
+		self.assertEqual(util.query_db(self.ws.state, "PRAGMA user_version")[0]["user_version"],
+		                 known)
+		ddl = util.query_db(self.ws.state, "SELECT sql FROM sqlite_master WHERE type = 'table' "
+		                    "AND name = 'opportunities'")[0]["sql"]
+		self.assertNotIn("WITHOUT ROWID", ddl)
+		after = {r["id"]: r for r in util.query_db(self.ws.state, "SELECT * FROM opportunities")}
+		self.assertEqual(sorted(after), [r["id"] for r in rows])
+		for row in rows:
+			if row["id"] != opps[2]:
+				self.assertEqual(after[row["id"]], row)
+		self.assertEqual(after[opps[2]]["stage_id"], util.STAGES["Phone screen"])
+		keys = util.effects_per_key(REFTY)
+		self.assertEqual(keys, {util.candidate_key(opps[2]): 1,
+		                        util.step_key(opps[2], util.SELF_ASSESSMENT, at): 1})
+		last = util.query_db(self.ws.state, "SELECT seen, changed FROM runs ORDER BY id DESC")[0]
+		self.assertEqual(last["changed"], 1, last)
+
+
 class MissingState(StorageTestCase):
 	def test_commands_on_the_state_never_create_it(self):
 		for args in (("status",), ("status", "--max-age", "1h"), ("explain", UNKNOWN_ID),
