@@ -24,6 +24,14 @@
 /* How long a command waits for another process's refresh; one takes a round trip. */
 #define TOKEN_LOCK_TIMEOUT_MS (30 * 1000)
 
+static void catalog_free(struct catalog *cat)
+{
+	if (cat) {
+		catalog_finish(cat);
+		free(cat);
+	}
+}
+
 void app_init(struct app *app, const struct config *cfg, bool dry_run)
 {
 	memset(app, 0, sizeof(*app));
@@ -33,10 +41,8 @@ void app_init(struct app *app, const struct config *cfg, bool dry_run)
 
 void app_finish(struct app *app)
 {
-	if (app->catalog) {
-		catalog_finish(app->catalog);
-		free(app->catalog);
-	}
+	app_rules_fetch_end(app);
+	catalog_free(app->catalog);
 	rule_set_destroy(app->rules);
 	refty_client_destroy(app->refty);
 	lever_client_destroy(app->lever);
@@ -54,11 +60,9 @@ void app_finish(struct app *app)
 
 void app_reconfigure(struct app *app, const struct config *cfg)
 {
-	if (app->catalog) {
-		catalog_finish(app->catalog);
-		free(app->catalog);
-		app->catalog = NULL;
-	}
+	app_rules_fetch_end(app);
+	catalog_free(app->catalog);
+	app->catalog = NULL;
 	rule_set_destroy(app->rules);
 	refty_client_destroy(app->refty);
 	lever_client_destroy(app->lever);
@@ -413,12 +417,25 @@ static void *lever_names_main(void *arg)
 	return NULL;
 }
 
+/* The names as fetched, kept for the cache. */
+struct fetched_names {
+	struct names stages, postings, seqs, seq_stages;
+};
+
+static void fetched_names_finish(struct fetched_names *f)
+{
+	names_finish(&f->stages);
+	names_finish(&f->postings);
+	names_finish(&f->seqs);
+	names_finish(&f->seq_stages);
+}
+
 /*
- * Fetches the remote names into cat and, when writable, into the cache. The three listings
- * (Lever's stages and postings, Refty's sequences) go out together: each is a round trip
- * that the others need not wait for, and the run plans nothing before all three are in.
+ * Fetches the remote names into cat, and into f for the cache. The three listings (Lever's
+ * stages and postings, Refty's sequences) go out together: each is a round trip that the
+ * others need not wait for, and the run plans nothing before all three are in.
  */
-static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
+static enum exit_code fetch_remote(struct app *app, struct catalog *cat, struct fetched_names *f)
 {
 	enum exit_code rc = app_open_lever(app);
 	if (rc == EXIT_OK) {
@@ -427,7 +444,6 @@ static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
 	if (rc != EXIT_OK) {
 		return rc;
 	}
-	struct names seqs = {0}, seq_stages = {0};
 	struct lever_names lists[2] = {
 		{.lever = app->lever, .postings = false},
 		{.lever = app->lever, .postings = true},
@@ -449,60 +465,60 @@ static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
 			lever_names_main(&lists[i]); // no thread to spare: in turn, as before
 		}
 	}
-	struct names stages = lists[0].names, postings = lists[1].names;
-	int ls = lists[0].status != LEVER_OK ? lists[0].status : lists[1].status;
-	if (ls != LEVER_OK) {
-		// Lever's failure decides, as when it was asked first.
-		rc = app_lever_exit(ls);
-		refty_result_finish(&res);
-		catalog_finish(&remote);
-		goto out;
-	}
-	if (!ok) {
-		// Logged by the Refty client.
-		rc = EXIT_REMOTE;
-		refty_result_finish(&res);
-		catalog_finish(&remote);
-		goto out;
-	}
 	refty_result_finish(&res);
-	for (size_t i = 0; i < stages.n; i++) {
-		catalog_add_lever_stage(cat, stages.items[i].id, stages.items[i].name);
+	f->stages = lists[0].names;
+	f->postings = lists[1].names;
+	int ls = lists[0].status != LEVER_OK ? lists[0].status : lists[1].status;
+	if (ls != LEVER_OK || !ok) {
+		// Lever's failure decides, as when it was asked first; Refty's client logged its own.
+		catalog_finish(&remote);
+		return ls != LEVER_OK ? app_lever_exit(ls) : EXIT_REMOTE;
 	}
-	for (size_t i = 0; i < postings.n; i++) {
-		catalog_add_posting(cat, postings.items[i].id, postings.items[i].name);
+	for (size_t i = 0; i < f->stages.n; i++) {
+		catalog_add_lever_stage(cat, f->stages.items[i].id, f->stages.items[i].name);
+	}
+	for (size_t i = 0; i < f->postings.n; i++) {
+		catalog_add_posting(cat, f->postings.items[i].id, f->postings.items[i].name);
 	}
 	for (size_t i = 0; i < remote.n_sequences; i++) {
 		const struct refty_sequence *s = &remote.sequences[i];
 		struct refty_sequence *copy = catalog_add_sequence(cat, s->id, s->name);
-		names_add(&seqs, s->id, s->name, NULL, NULL, (int)i);
+		names_add(&f->seqs, s->id, s->name, NULL, NULL, (int)i);
 		for (size_t j = 0; j < s->n_stages; j++) {
 			const struct refty_stage *st = &s->stages[j];
 			refty_sequence_add_stage(copy, st->id, st->name, st->type, st->position);
-			names_add(&seq_stages, st->id, st->name, s->id, st->type, st->position);
+			names_add(&f->seq_stages, st->id, st->name, s->id, st->type, st->position);
 		}
 	}
 	catalog_finish(&remote);
-	if (!snapshot_is_read_only(app->snap)) {
-		bool stored = snapshot_begin(app->snap) &&
-			      snapshot_names_replace(app->snap, "lever_stage", stages.items, stages.n) &&
-			      snapshot_names_replace(app->snap, "posting", postings.items, postings.n) &&
-			      snapshot_names_replace(app->snap, "sequence", seqs.items, seqs.n) &&
-			      snapshot_names_replace(app->snap, "refty_stage", seq_stages.items,
-				      seq_stages.n) &&
-			      snapshot_commit(app->snap);
-		if (!stored) {
+	log_debug("fetched %zu Lever stages, %zu postings, %zu Refty sequences", f->stages.n,
+		f->postings.n, f->seqs.n);
+	return EXIT_OK;
+}
+
+/* Writes fetched names to the cache, in the caller's transaction. */
+static bool store_names(struct app *app, const struct fetched_names *f)
+{
+	return snapshot_names_replace(app->snap, "lever_stage", f->stages.items, f->stages.n) &&
+	       snapshot_names_replace(app->snap, "posting", f->postings.items, f->postings.n) &&
+	       snapshot_names_replace(app->snap, "sequence", f->seqs.items, f->seqs.n) &&
+	       snapshot_names_replace(app->snap, "refty_stage", f->seq_stages.items,
+		       f->seq_stages.n);
+}
+
+/* Fetches the remote names into cat and, when writable, into the cache. */
+static enum exit_code fetch_catalog(struct app *app, struct catalog *cat)
+{
+	struct fetched_names f = {0};
+	enum exit_code rc = fetch_remote(app, cat, &f);
+	if (rc == EXIT_OK && !snapshot_is_read_only(app->snap)) {
+		if (!snapshot_begin(app->snap) || !store_names(app, &f) ||
+			!snapshot_commit(app->snap)) {
 			snapshot_rollback(app->snap);
 			rc = EXIT_LOCAL;
 		}
 	}
-	log_debug("fetched %zu Lever stages, %zu postings, %zu Refty sequences", stages.n, postings.n,
-		seqs.n);
-out:
-	names_finish(&stages);
-	names_finish(&postings);
-	names_finish(&seqs);
-	names_finish(&seq_stages);
+	fetched_names_finish(&f);
 	return rc;
 }
 
@@ -532,22 +548,33 @@ static bool on_cached(void *ud, const struct cached_name *c)
 }
 
 /* Loads the catalog from the cache; false when it is missing or stale. */
-static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool *error)
+static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
+
+/* Whether every kind of name is cached (and, unless any_age, younger than CACHE_MAX_AGE_MS):
+ * 1 yes, 0 no, -1 the state could not be read (logged). */
+static int cache_usable(struct app *app, bool any_age)
 {
-	static const char *const kinds[] = {"lever_stage", "posting", "sequence", "refty_stage"};
-	*error = false;
 	int64_t now = timeutil_now_ms();
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		int64_t at = snapshot_names_fetched_at(app->snap, kinds[i]);
 		if (at < 0) {
-			*error = true;
-			return false;
+			return -1;
 		}
 		if (at == 0 || (!any_age && now - at > CACHE_MAX_AGE_MS)) {
-			return false;
+			return 0;
 		}
 	}
-	for (size_t i = 0; i < 4; i++) {
+	return 1;
+}
+
+static bool load_cached(struct app *app, struct catalog *cat, bool any_age, bool *error)
+{
+	int usable = cache_usable(app, any_age);
+	*error = usable < 0;
+	if (usable <= 0) {
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct cache_fill f = {cat, kinds[i]};
 		if (!snapshot_names_list(app->snap, kinds[i], on_cached, &f)) {
 			*error = true;
@@ -571,6 +598,16 @@ void app_log_rule_errors(const struct config *cfg, const struct rules_errors *er
 		conf_problem_add(cfg->path, errs->items[i].line, errs->items[i].key,
 			errs->items[i].message);
 	}
+}
+
+/* The rules resolved against cat become app's (a long-running process resolves them again
+ * each cycle). */
+static void install_rules(struct app *app, struct rule_set *set, struct catalog *cat)
+{
+	catalog_free(app->catalog);
+	rule_set_destroy(app->rules);
+	app->rules = set;
+	app->catalog = cat;
 }
 
 enum exit_code app_load_rules(struct app *app, enum app_names source)
@@ -610,14 +647,7 @@ enum exit_code app_load_rules(struct app *app, enum app_names source)
 		struct rule_set *set = rules_resolve(app->cfg, cat, &errs);
 		if (set) {
 			rules_errors_finish(&errs);
-			// A long-running process resolves its rules again each cycle.
-			if (app->catalog) {
-				catalog_finish(app->catalog);
-				free(app->catalog);
-			}
-			rule_set_destroy(app->rules);
-			app->rules = set;
-			app->catalog = cat;
+			install_rules(app, set, cat);
 			return EXIT_OK;
 		}
 		// With a cached catalog, a name that does not resolve may be new in
@@ -634,6 +664,124 @@ enum exit_code app_load_rules(struct app *app, enum app_names source)
 		free(cat);
 	}
 	return EXIT_USAGE;
+}
+
+/* A fetch of the names running beside a listing (app_rules_fetch_start). */
+struct names_fetch {
+	struct app *app;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;      /* the thread has set rc, and set and cat when it succeeded */
+	bool installed; /* set and cat are app's now */
+	enum exit_code rc;
+	struct rule_set *set;
+	struct catalog *cat;
+	struct fetched_names names;
+};
+
+static void *names_fetch_main(void *arg)
+{
+	struct names_fetch *f = arg;
+	const struct config *cfg = f->app->cfg;
+	struct catalog *cat = xcalloc(1, sizeof(*cat));
+	catalog_init(cat);
+	struct rule_set *set = NULL;
+	enum exit_code rc = fetch_remote(f->app, cat, &f->names);
+	if (rc == EXIT_OK) {
+		struct rules_errors errs;
+		rules_errors_init(&errs);
+		set = rules_resolve(cfg, cat, &errs);
+		if (!set) {
+			app_log_rule_errors(cfg, &errs);
+			rc = EXIT_USAGE;
+		}
+		rules_errors_finish(&errs);
+	}
+	if (!set) {
+		catalog_free(cat);
+		cat = NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	f->rc = rc;
+	f->set = set;
+	f->cat = cat;
+	f->done = true;
+	pthread_cond_broadcast(&f->done_cond);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+enum exit_code app_rules_fetch_start(struct app *app, bool *started)
+{
+	*started = false;
+	enum exit_code rc = app_open_state(app, APP_STATE_READ);
+	if (rc != EXIT_OK || app->fetch) {
+		return rc;
+	}
+	int usable = cache_usable(app, false);
+	if (usable != 0) {
+		return usable < 0 ? EXIT_LOCAL : EXIT_OK;
+	}
+	struct names_fetch *f = xcalloc(1, sizeof(*f));
+	f->app = app;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->done_cond, NULL);
+	if (pthread_create(&f->thread, NULL, names_fetch_main, f) != 0) {
+		pthread_cond_destroy(&f->done_cond);
+		pthread_mutex_destroy(&f->lock);
+		free(f);
+		return EXIT_OK; // no thread to spare: the names are loaded in turn
+	}
+	app->fetch = f;
+	*started = true;
+	return EXIT_OK;
+}
+
+enum exit_code app_rules_await(struct app *app)
+{
+	struct names_fetch *f = app->fetch;
+	if (!f) {
+		return EXIT_OK;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (!f->done) {
+		pthread_cond_wait(&f->done_cond, &f->lock);
+	}
+	if (f->rc == EXIT_OK && !f->installed) {
+		install_rules(app, f->set, f->cat);
+		f->installed = true;
+	}
+	enum exit_code rc = f->rc;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+bool app_rules_fetch_store(struct app *app)
+{
+	struct names_fetch *f = app->fetch;
+	if (!f || app_rules_await(app) != EXIT_OK || snapshot_is_read_only(app->snap)) {
+		return true;
+	}
+	return store_names(app, &f->names);
+}
+
+void app_rules_fetch_end(struct app *app)
+{
+	struct names_fetch *f = app->fetch;
+	if (!f) {
+		return;
+	}
+	pthread_join(f->thread, NULL);
+	if (!f->installed) {
+		rule_set_destroy(f->set);
+		catalog_free(f->cat);
+	}
+	fetched_names_finish(&f->names);
+	pthread_cond_destroy(&f->done_cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	app->fetch = NULL;
 }
 
 const char *app_stage_name(const struct app *app, const char *stage_id)

@@ -22,6 +22,7 @@ struct ratelimit;
 
 struct token_lock;
 struct lever_tokens;
+struct names_fetch;
 
 struct app {
 	const struct config *cfg;
@@ -36,6 +37,7 @@ struct app {
 	struct rule_set *rules;
 	struct catalog *catalog;
 	char *refty_key; /* kept to create one client per worker thread */
+	struct names_fetch *fetch; /* names being fetched beside a listing (app_rules_fetch_start) */
 };
 
 void app_init(struct app *app, const struct config *cfg, bool dry_run);
@@ -77,6 +79,21 @@ enum app_names {
  * (EXIT_USAGE).
  */
 enum exit_code app_load_rules(struct app *app, enum app_names source);
+
+/**
+ * The rules, resolved against names fetched while a listing begins: a listing that asks Lever
+ * for every job needs no name to start, so its first pages need not wait for the names' round
+ * trip. app_rules_fetch_start starts the fetch (and the rules' resolution) in a thread when
+ * the cache is missing or stale (*started; otherwise load them with app_load_rules).
+ * app_rules_await, from any thread, waits for it and makes the rules app's; it returns the
+ * fetch's exit status (logged there) to every caller alike. app_rules_fetch_store writes the
+ * fetched names to the cache in the caller's transaction (nothing to do: true);
+ * app_rules_fetch_end joins the thread and frees what app did not take (app_finish calls it).
+ */
+enum exit_code app_rules_fetch_start(struct app *app, bool *started);
+enum exit_code app_rules_await(struct app *app);
+bool app_rules_fetch_store(struct app *app);
+void app_rules_fetch_end(struct app *app);
 
 struct rules_errors;
 /** Logs each rule error as file:line: key: message. */

@@ -104,6 +104,9 @@ struct engine {
 	struct worker *workers;
 	int n_workers;
 	bool overlap;        /* workers run while Lever is paged */
+	/* The names are fetched beside the listing (open_run): records wait for the rules. */
+	bool names_pending;
+	enum exit_code names_rc;
 	bool full_seed;      /* a backfill on an empty state: it seeds every opportunity */
 	struct group *fresh; /* opportunities with new intents in the open batch */
 	size_t n_fresh, cap_fresh;
@@ -139,6 +142,12 @@ void engine_note_error(struct engine *e, const char *why);
  * the run interrupted and gives EXIT_PARTIAL.
  */
 enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls);
+/**
+ * Whether the rules are in (call with db held): where their names are fetched beside the
+ * listing, waits for them, and false when they could not be had (names_rc says why; the
+ * listing stops).
+ */
+bool engine_rules_ready(struct engine *e);
 
 /* ------------------------------------------------------------------------ */
 /* Output: one line (or JSON object) per planned or taken action.           */

@@ -289,7 +289,7 @@ bool intake_on_unreadable(void *ud, const struct lever_unreadable *u)
 {
 	struct engine *e = ud;
 	pthread_mutex_lock(&e->db);
-	bool ok = !e->failed_local && quarantine(e, u);
+	bool ok = !e->failed_local && engine_rules_ready(e) && quarantine(e, u);
 	pthread_mutex_unlock(&e->db);
 	return ok;
 }
@@ -304,7 +304,7 @@ bool intake_on_opportunity(void *ud, const struct opportunity *o)
 {
 	struct engine *e = ud;
 	pthread_mutex_lock(&e->db);
-	bool ok = !e->failed_local && plan_one(e, o);
+	bool ok = !e->failed_local && engine_rules_ready(e) && plan_one(e, o);
 	pthread_mutex_unlock(&e->db);
 	return ok;
 }

@@ -217,6 +217,16 @@ static bool rule_lists_job(const struct config_rule *r, const char *job)
 	return false;
 }
 
+bool rules_config_cover_all(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		if (rule_lists_job(&cfg->rules[i], "*")) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void check_names(const struct config *cfg, struct rules_errors *errs)
 {
 	for (size_t i = 0; i < cfg->n_rules; i++) {

@@ -166,6 +166,10 @@ bool rules_check_languages(const struct config *cfg, const char *const *langs, s
  */
 const struct resolved_rule *rules_match(const struct rule_set *set, const char *posting_id);
 
+/** Whether a rule of cfg names "*" (every job): a listing for the rules then needs no posting
+ * id, so it can begin before any name is resolved. */
+bool rules_config_cover_all(const struct config *cfg);
+
 /**
  * The postings the rules cover, sorted and each once, for listings that ask Lever for them
  * alone. False when a "*" rule covers every job (or set is NULL): *ids is then NULL. The

@@ -41,6 +41,16 @@ enum exit_code engine_lever_exit(struct engine *e, enum lever_status ls)
 	return app_lever_exit(ls);
 }
 
+bool engine_rules_ready(struct engine *e)
+{
+	if (e->names_pending) {
+		e->names_rc = app_rules_await(e->app);
+		e->names_pending = false;
+		e->ctx.rules = e->app->rules;
+	}
+	return e->names_rc == EXIT_OK;
+}
+
 /* A targeted sync: each opportunity asked about, as the poll would have seen it now. One that
  * Lever no longer has is left to the poll, whose listing of deleted opportunities says when. */
 static enum exit_code poll_only(struct engine *e)
@@ -77,7 +87,8 @@ static enum exit_code listing_scope(struct engine *e, int64_t cursor, struct pos
 						    : NULL;
 	// Tests compare a filtered run with the listing as it was before filtering.
 	const char *full = getenv("REFTY_LEVER_TEST_FULL_LISTING");
-	posting_filter_init(pf, e->app->rules, only, full && *full);
+	// Rules still being resolved list every job (open_run): they need no posting id.
+	posting_filter_init(pf, e->names_pending ? NULL : e->app->rules, only, full && *full);
 	if (!e->opts->backfill && cursor > 0) {
 		pf->all = true;
 	}
@@ -245,6 +256,28 @@ static enum exit_code record_run(struct engine *e)
 	return EXIT_OK;
 }
 
+/*
+ * The rules, or the fetch of their names begun: a listing of every job (an incremental sync,
+ * or a seeding for a '*' rule) needs no name to start, so its first pages go out with the
+ * names' requests rather than a round trip after them. A backfill's Refty work starts with
+ * its listing and a targeted or single-rule run needs posting ids: they wait for the names.
+ */
+static enum exit_code load_rules(struct engine *e, int64_t seeded)
+{
+	const struct sync_options *o = e->opts;
+	bool every_job = seeded > 0 || rules_config_cover_all(e->app->cfg);
+	if (o->backfill || o->only_rule || o->n_only_ids > 0 || !every_job) {
+		return app_load_rules(e->app, APP_NAMES_AUTO);
+	}
+	bool started = false;
+	enum exit_code rc = app_rules_fetch_start(e->app, &started);
+	if (rc == EXIT_OK && !started) {
+		rc = app_load_rules(e->app, APP_NAMES_AUTO);
+	}
+	e->names_pending = started;
+	return rc;
+}
+
 /* Opens what a run needs: the state (checked for seeding under the lock), the clients, the
  * rules. *seeded receives when the state was seeded (0: never). */
 static enum exit_code open_run(struct engine *e, int64_t *seeded)
@@ -274,7 +307,7 @@ static enum exit_code open_run(struct engine *e, int64_t *seeded)
 		rc = app_open_refty(e->app);
 	}
 	if (rc == EXIT_OK && !(e->app->rules && opts->n_only_ids > 0)) {
-		rc = app_load_rules(e->app, APP_NAMES_AUTO);
+		rc = load_rules(e, *seeded);
 	}
 	if (rc == EXIT_OK && opts->only_rule && !rules_find(e->app->rules, opts->only_rule)) {
 		log_error("no rule named '%s' in '%s'", opts->only_rule, cfg->path);
@@ -300,7 +333,7 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 		.backfill = opts->backfill,
 		.trigger_current = opts->trigger_current,
 		.include_confidential = e->app->cfg->lever.confidential,
-		.rules = e->app->rules,
+		.rules = e->names_pending ? NULL : e->app->rules, // engine_rules_ready sets them
 		.only_rule = opts->only_rule,
 		.watched_since_ms = seeded_at,
 	};
@@ -315,6 +348,21 @@ static enum exit_code start_run(struct engine *e, int64_t seeded, int64_t *curso
 			 "be sent. Run 'refty-lever backfill' to enrol existing candidates");
 	}
 	return EXIT_OK;
+}
+
+/* A poll listed while the names were fetched: their failure decides the run (a listing it
+ * stopped says only that it was stopped), and nothing the poll saw is kept. A stop request
+ * that cut the names short stopped the run: it did not fail. */
+static enum exit_code await_rules(struct engine *e, enum exit_code rc)
+{
+	pthread_mutex_lock(&e->db);
+	if (!engine_rules_ready(e)) {
+		rc = e->names_rc == EXIT_REMOTE && signals_requested(SIGNALS_STOP)
+			     ? engine_lever_exit(e, LEVER_ERR_INTERRUPTED)
+			     : e->names_rc;
+	}
+	pthread_mutex_unlock(&e->db);
+	return rc;
 }
 
 /* Commits the end of the poll: the cursor moves (and seeded_at is set) only once everything
@@ -344,7 +392,7 @@ static enum exit_code finish_poll(struct engine *e, enum exit_code rc, int64_t s
 		if (ok && seeded == 0) {
 			ok = snapshot_meta_set(e->app->snap, "seeded_at", ms);
 		}
-		ok = ok && intake_batch_commit(e);
+		ok = ok && app_rules_fetch_store(e->app) && intake_batch_commit(e);
 		if (!ok) {
 			rc = EXIT_LOCAL;
 		}
@@ -492,6 +540,7 @@ static void free_strings(char **v, size_t n)
 static void engine_finish(struct engine *e)
 {
 	perform_join(e);
+	app_rules_fetch_end(e->app);
 	intake_fresh_clear(e);
 	free(e->fresh);
 	workq_finish(&e->queue);
@@ -565,6 +614,7 @@ enum exit_code sync_run_app(struct app *app, const struct sync_options *opts)
 	if (rc == EXIT_OK) {
 		rc = poll(&e, cursor);
 	}
+	rc = await_rules(&e, rc);
 	rc = finish_poll(&e, rc, seeded);
 	if (e.overlap) {
 		enum exit_code prc = perform_run(&e);

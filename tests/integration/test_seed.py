@@ -214,6 +214,87 @@ class MissingOrEmpty(SeedTestCase):
 		self.assertTrue(json.loads(result.out)["seeded"], result)
 
 
+EVERY_JOB = [dict(util.DEFAULT_RULES[0], jobs=["*"])]
+
+
+def first(entries, path):
+	return next(e for e in entries if e["path"] == path)
+
+
+class NamesBesideTheListing(SeedTestCase):
+	"""A listing of every job (a seeding for a '*' rule, an incremental sync) starts while
+	Lever's stages and postings and Refty's sequences are still being fetched; a failure of
+	those names fails the run as before, with nothing kept."""
+
+	def listing_began_before_the_names_were_in(self):
+		log = LEVER.requests()
+		stages, listing = first(log, "/v1/stages"), first(log, "/v1/opportunities")
+		return listing["time"] < stages["time"] + stages["duration"]
+
+	def test_a_seeding_for_every_job_lists_while_the_names_come(self):
+		self.ws.write_config(rules=EVERY_JOB)
+		opps = [new_opportunity(LEVER, emails=["n%d@example.com" % i]) for i in range(3)]
+		LEVER.settings(latency=0.3)
+		LEVER.control("DELETE", "/requests")
+		self.seed()
+		self.assertTrue(self.listing_began_before_the_names_were_in(), LEVER.requests())
+		for opp in opps:
+			self.assertIsNotNone(self.ws.opportunity(opp))
+		kinds = {r["kind"] for r in self.ws.query("SELECT kind FROM names_fetched")}
+		self.assertEqual(kinds, {"lever_stage", "posting", "sequence", "refty_stage"})
+		# The names are cached now: the next sync asks for none of them.
+		LEVER.control("DELETE", "/requests")
+		self.assertEqual(self.ws.sync().rc, OK)
+		self.assertEqual([e for e in LEVER.requests() if e["path"] == "/v1/stages"], [])
+
+	def test_a_seeding_for_named_jobs_waits_for_their_postings(self):
+		LEVER.settings(latency=0.3)
+		self.seed()
+		log = LEVER.requests()
+		postings, listing = first(log, "/v1/postings"), first(log, "/v1/opportunities")
+		self.assertGreaterEqual(listing["time"], postings["time"] + postings["duration"], log)
+		self.assertIn("posting_id", listing["query"], listing)
+
+	def test_an_incremental_sync_plans_with_the_rules_that_came_meanwhile(self):
+		self.ws.write_config(rules=EVERY_JOB)
+		opp = new_opportunity(LEVER, emails=["late@example.com"])
+		self.seed()
+		with sqlite3.connect(self.ws.state) as con:
+			con.execute("UPDATE names_fetched SET fetched_at = 1")  # long stale
+		con.close()
+		at = move(LEVER, opp, "References")
+		LEVER.settings(latency=0.3)
+		LEVER.control("DELETE", "/requests")
+		result = self.ws.sync()
+		self.assertEqual(result.rc, OK, result)
+		self.assertTrue(self.listing_began_before_the_names_were_in(), LEVER.requests())
+		self.assertIn(step_key(opp, REFERENCE_CHECK, at), result.keys("done"), result)
+		self.assertEqual(util.effects_per_key(REFTY)[step_key(opp, REFERENCE_CHECK, at)], 1)
+
+	def test_names_that_cannot_be_had_fail_the_seeding_and_keep_nothing(self):
+		self.ws.write_config(rules=EVERY_JOB)
+		opp = new_opportunity(LEVER)
+		REFTY.fault(path="/v1/sequences", kind="500", count=100)
+		result = self.ws.sync("--seed")
+		self.assertEqual(result.rc, REMOTE, result)
+		self.assertIn("sequences", result.err)
+		self.assertIsNone(self.ws.meta("seeded_at"))
+		self.assertEqual(count_rows(self.ws, "opportunities"), 0)
+		REFTY.control("DELETE", "/faults")
+		self.seed()
+		self.assertIsNotNone(self.ws.opportunity(opp))
+
+	def test_a_rule_that_does_not_resolve_fails_the_seeding_and_keeps_nothing(self):
+		self.ws.write_config(rules=[dict(EVERY_JOB[0], sequence="No such sequence")])
+		new_opportunity(LEVER)
+		result = self.ws.sync("--seed")
+		self.assertEqual(result.rc, USAGE, result)
+		self.assertRegex(result.err, r"%s:\d+: .*No such sequence" % self.ws.config_path)
+		self.assertIsNone(self.ws.meta("seeded_at"))
+		self.assertEqual(count_rows(self.ws, "opportunities"), 0)
+		self.assertEqual(writes(REFTY), [])
+
+
 class AlreadySeeded(SeedTestCase):
 	def test_seed_on_seeded_state_refuses_and_changes_nothing(self):
 		opp = new_opportunity(LEVER, stage="Phone screen")
